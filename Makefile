@@ -1,0 +1,80 @@
+# cnn.c — `make` builds build/cnn, build/libcnn.a and build/libcnn.so; `make test` runs the suite;
+# `make demo` runs the main job. Missing Debian packages are installed first (tools/install-deps).
+
+CC       ?= gcc
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+BLAS_INC := /usr/include/$(MULTIARCH)/openblas-openmp
+BLAS_LIB := /usr/lib/$(MULTIARCH)/openblas-openmp
+PREFIX   ?= /usr/local
+B        ?= build
+
+WARN     := -Wall -Wextra -Werror -Wshadow
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=gnu11 -fPIC -fopenmp $(WARN) -Iinclude -I$(BLAS_INC)
+LDLIBS   := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lm -fopenmp
+ASAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
+CLI_SRC  := $(sort $(wildcard tools/cnn/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+HEADERS  := include/cnn.h $(wildcard src/*/*.h)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
+ASAN_TESTS   := $(TEST_SRC:tests/%.c=$(B)/asan/tests/%)
+
+.PHONY: all deps-build test test-only demo install clean
+all: deps-build $(B)/cnn $(B)/libcnn.a $(B)/libcnn.so
+
+# Build-time packages only; `make test` and `make demo` add what they need to run.
+deps-build:
+	@tools/install-deps build
+
+$(B)/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/asan/obj/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN) -O1 -c $< -o $@
+
+$(B)/libcnn.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/libcnn.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
+
+$(B)/cnn: $(CLI_OBJ) $(LIB_OBJ)
+	$(CC) -o $@ $^ $(LDLIBS)
+
+$(B)/tests/%: tests/%.c tests/harness.c tests/harness.h $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< tests/harness.c $(LIB_OBJ) $(LDLIBS)
+
+$(B)/asan/tests/%: tests/%.c tests/harness.c tests/harness.h $(ASAN_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN) -O1 -Itests -o $@ $< tests/harness.c $(ASAN_LIB_OBJ) $(LDLIBS)
+
+test: 
+	@tools/install-deps test
+	@$(MAKE) --no-print-directory test-only
+
+test-only: all $(TESTS) $(ASAN_TESTS)
+	@B=$(B) tests/run.sh
+
+demo: all
+	@tools/install-deps demo
+	@echo "make demo: the training demo arrives with the training issue; build is ready at $(B)/cnn"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(B)/cnn $(DESTDIR)$(PREFIX)/bin/cnn
+	install -m 644 $(B)/libcnn.a $(B)/libcnn.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/cnn.h $(DESTDIR)$(PREFIX)/include/cnn.h
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@BLAS_LIB@|$(BLAS_LIB)|g' tools/cnn.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/cnn.pc
+
+clean:
+	rm -rf build

@@ -1,0 +1,165 @@
+/* internal.h — the structures behind cnn.h shared by the core, the ops and the kernels. */
+#ifndef CNN_INTERNAL_H
+#define CNN_INTERNAL_H
+
+#include "cnn.h"
+
+#include <stdarg.h>
+
+/* ---- errors (error.c) ---- */
+/* Record a message and return -1 / NULL, so failures read `return cnn_fail("...")`. */
+int cnn_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void *cnn_fail_null(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Checked allocation: zeroed; records "out of memory (N bytes for WHAT)" on failure. */
+void *cnn_calloc(size_t count, size_t size, const char *what);
+/* a*b and a+b on sizes, returning -1 on overflow or negative operands. */
+int64_t cnn_mul_i64(int64_t a, int64_t b);
+int64_t cnn_add_i64(int64_t a, int64_t b);
+
+/* ---- shapes ---- */
+typedef struct cnn_shape {
+    int rank;
+    int64_t dims[CNN_MAX_RANK]; /* dims[0] is the batch: 0 while building */
+} cnn_shape;
+
+/* Elements per sample (dims 1..rank-1), -1 on overflow. */
+int64_t cnn_shape_sample_numel(const cnn_shape *s);
+/* "(N,3,224,224)" into buf. */
+const char *cnn_shape_str(const cnn_shape *s, char *buf, size_t size);
+/* A contiguous tensor of the given shape and batch over data. */
+cnn_tensor cnn_tensor_make(float *data, const cnn_shape *s, int64_t batch);
+
+/* ---- ops ---- */
+/* One call of an op at run time. Inputs and outputs are (N, ...) with contiguous samples that
+ * sit stride[0] elements apart. */
+typedef struct cnn_op_ctx {
+    const cnn_node *node;
+    const void *attrs;
+    int n_inputs;
+    const cnn_tensor *const *in;   /* [n_inputs] */
+    const cnn_tensor *out;
+    cnn_tensor *const *din;        /* backward: [n_inputs], an entry is NULL when not needed */
+    const cnn_tensor *dout;        /* backward */
+    float *const *param;           /* the node's parameters in creation order (incl. buffers) */
+    float *const *dparam;          /* backward: their gradients; NULL entries for buffers */
+    void *state;                   /* per-node bytes kept from forward to backward */
+    void *work;                    /* scratch, valid during this call only */
+    bool training;
+    uint64_t seed;                 /* per node and step: for dropout masks */
+} cnn_op_ctx;
+
+/* The table of one op kind. Backward ADDS into din[i] and dparam[j] (gradients are summed where
+ * a node feeds several others, and parameter gradients accumulate across calls like PyTorch). */
+typedef struct cnn_op {
+    const char *name;
+    /* Computes node->shape from the inputs and attrs; refuses bad shapes with a message. */
+    int (*shape)(cnn_node *node);
+    size_t (*state_bytes)(const cnn_node *node, int64_t batch, bool training);  /* may be NULL */
+    size_t (*work_bytes)(const cnn_node *node, int64_t batch, bool training);   /* may be NULL */
+    int (*forward)(const cnn_op_ctx *c);
+    int (*backward)(const cnn_op_ctx *c);  /* NULL: the op has no gradient (graph inputs) */
+    int64_t (*macs)(const cnn_node *node); /* per sample; may be NULL (0) */
+} cnn_op;
+
+/* ---- graph ---- */
+typedef enum cnn_init_kind {
+    CNN_INIT_ZEROS = 0,
+    CNN_INIT_ONES,
+    CNN_INIT_UNIFORM, /* U(-a, a) */
+    CNN_INIT_NORMAL,  /* N(0, a^2) */
+} cnn_init_kind;
+
+typedef struct cnn_param_entry {
+    char *name;
+    int rank;
+    int64_t shape[CNN_MAX_RANK];
+    int64_t numel;
+    bool trainable;
+    int64_t offset;          /* into graph->param_data (trainable) or graph->buffer_data */
+    cnn_init_kind init;
+    float init_arg;
+} cnn_param_entry;
+
+struct cnn_node {
+    int64_t id;              /* index in graph->nodes: topological order */
+    char *name;
+    const cnn_op *op;
+    void *attrs;             /* op-specific, owned */
+    int n_inputs;
+    cnn_node **inputs;
+    cnn_shape shape;
+    int64_t param_first;     /* index of the first parameter in graph->params */
+    int n_params;
+    int input_index;         /* for graph inputs: position among them; else -1 */
+    cnn_graph *graph;
+};
+
+struct cnn_graph {
+    cnn_node **nodes;
+    int64_t n_nodes, cap_nodes;
+    cnn_node **inputs;
+    int n_inputs;
+    cnn_node **outputs;
+    unsigned *output_flags;
+    int n_outputs;
+    cnn_param_entry *params;
+    int64_t n_params, cap_params;
+    float *param_data;       /* trainable values, flat */
+    int64_t param_numel, param_cap;
+    float *grad_data;        /* same layout; NULL until training */
+    float *buffer_data;      /* non-trainable state, flat */
+    int64_t buffer_numel, buffer_cap;
+    char **scopes;
+    int n_scopes, cap_scopes;
+    int64_t auto_name_counter;
+};
+
+/* Adds a node: copies attrs (attrs_size bytes), resolves its name in the current scope, checks
+ * that no input is NULL (returning NULL silently: the first error stands), and runs op->shape.
+ * On failure the node is discarded and NULL returned. */
+cnn_node *cnn_graph_add_node(cnn_graph *g, const cnn_op *op, const char *name, int n_inputs,
+                             cnn_node *const *inputs, const void *attrs, size_t attrs_size);
+/* Adds a parameter "<node name>.<suffix>" to the node just added. Returns 0 or -1. */
+int cnn_node_add_param(cnn_node *node, const char *suffix, int rank, const int64_t *shape,
+                       bool trainable, cnn_init_kind init, float init_arg);
+/* Removes the node just added (and its parameters): a builder calls it when adding a
+ * parameter fails, so a failed call leaves the graph as it was. */
+void cnn_graph_drop_last_node(cnn_graph *g);
+/* Data of parameter j of a node (0-based). */
+float *cnn_node_param_data(const cnn_node *node, int j);
+const cnn_param_entry *cnn_node_param_entry(const cnn_node *node, int j);
+
+/* Padding resolution shared by convolution and pooling: fills out[4] = top,bottom,left,right
+ * from a padding mode, and computes the output size; returns -1 with a message on bad sizes. */
+int cnn_resolve_padding(int padding, const int explicit_pads[4], int64_t in_h, int64_t in_w,
+                        int64_t eff_kh, int64_t eff_kw, int stride_h, int stride_w, int pads_out[4]);
+
+/* ---- random numbers (rng.c): splitmix64-seeded xoshiro256**; counter-based hash for masks ---- */
+typedef struct cnn_rng { uint64_t s[4]; } cnn_rng;
+void cnn_rng_seed(cnn_rng *r, uint64_t seed);
+uint64_t cnn_rng_next(cnn_rng *r);
+float cnn_rng_uniform(cnn_rng *r);            /* [0,1) */
+float cnn_rng_normal(cnn_rng *r);
+uint64_t cnn_hash64(uint64_t x);              /* splitmix64 finaliser */
+
+/* ---- kernels (src/kernels) ---- */
+/* C = alpha * op(A) * op(B) + beta * C, row-major, through cblas_sgemm. */
+void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
+
+
+/* ---- atomic files (src/io/atomic.c): write to "<path>.tmp.<pid>", fsync, rename ---- */
+#include <stdio.h>
+typedef struct cnn_atomic_file {
+    FILE *f;
+    char *path, *tmp_path;
+} cnn_atomic_file;
+int cnn_atomic_begin(cnn_atomic_file *a, const char *path);
+/* Checks every write, flushes, fsyncs and renames; on any failure removes the temporary file. */
+int cnn_atomic_commit(cnn_atomic_file *a);
+void cnn_atomic_abort(cnn_atomic_file *a);
+
+/* Reads a whole file (at most max_bytes); errors name the path. */
+int cnn_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *size);
+
+#endif /* CNN_INTERNAL_H */

@@ -1,0 +1,305 @@
+/* plan.c — the executor: one plan per (graph, batch, mode) holding every buffer; forward and backward. */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct node_run {
+    bool active;                 /* computed by this plan */
+    bool needs_grad;             /* its gradient is wanted (train mode) */
+    cnn_tensor value, grad;      /* grad.data NULL when not needed */
+    const cnn_tensor **in;       /* [n_inputs] */
+    cnn_tensor **din;            /* [n_inputs] */
+    float **param, **dparam;     /* [n_params] */
+    void *state;
+} node_run;
+
+struct cnn_plan {
+    cnn_graph *g;
+    int64_t n_nodes;             /* the graph's node count when planned: a changed graph is refused */
+    int64_t batch;
+    unsigned flags;
+    node_run *runs;
+    int n_outputs;
+    int *output_nodes;           /* graph output index -> node id, for outputs in this plan */
+    char *arena;
+    size_t arena_bytes;
+    void *work;
+    size_t work_bytes;
+    void **pointer_block;        /* all per-node pointer arrays in one allocation */
+    uint64_t seed, step;
+};
+
+#define ALIGN 64
+
+static size_t align_up(size_t x) { return (x + ALIGN - 1) / ALIGN * ALIGN; }
+
+static bool training(const cnn_plan *p) { return p->flags & CNN_PLAN_TRAIN; }
+
+/* Bytes for `count` floats, or SIZE_MAX on overflow. */
+static size_t float_bytes(int64_t count) {
+    if (count < 0 || (uint64_t)count > (SIZE_MAX - ALIGN) / sizeof(float)) return SIZE_MAX;
+    return align_up((size_t)count * sizeof(float));
+}
+
+static int add_bytes(size_t *total, size_t more, const char *what) {
+    if (more == SIZE_MAX || *total > SIZE_MAX - more) return cnn_fail("plan: %s too large", what);
+    *total += more;
+    return 0;
+}
+
+void cnn_plan_free(cnn_plan *p) {
+    if (!p) return;
+    free(p->runs);
+    free(p->output_nodes);
+    free(p->arena);
+    free(p->pointer_block);
+    free(p);
+}
+
+/* Marks the nodes that the plan's outputs depend on. */
+static void mark_active(cnn_plan *p) {
+    cnn_graph *g = p->g;
+    for (int i = 0; i < g->n_outputs; i++)
+        if (training(p) || !(g->output_flags[i] & CNN_OUTPUT_TRAIN_ONLY)) p->runs[g->outputs[i]->id].active = true;
+    for (int64_t i = g->n_nodes - 1; i >= 0; i--) {
+        if (!p->runs[i].active) continue;
+        cnn_node *n = g->nodes[i];
+        for (int k = 0; k < n->n_inputs; k++) p->runs[n->inputs[k]->id].active = true;
+    }
+    /* Graph inputs always get a buffer so that callers can write them. */
+    for (int i = 0; i < g->n_inputs; i++) p->runs[g->inputs[i]->id].active = true;
+}
+
+static void mark_needs_grad(cnn_plan *p) {
+    cnn_graph *g = p->g;
+    if (!training(p)) return;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        cnn_node *n = g->nodes[i];
+        node_run *r = &p->runs[i];
+        if (!r->active) continue;
+        if (n->input_index >= 0) {
+            r->needs_grad = p->flags & CNN_PLAN_INPUT_GRAD;
+            continue;
+        }
+        for (int j = 0; j < n->n_params; j++)
+            if (cnn_node_param_entry(n, j)->trainable) r->needs_grad = true;
+        for (int k = 0; k < n->n_inputs; k++)
+            if (p->runs[n->inputs[k]->id].needs_grad) r->needs_grad = true;
+    }
+    for (int i = 0; i < g->n_outputs; i++) p->runs[g->outputs[i]->id].needs_grad = true;
+}
+
+cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
+    if (!g) return cnn_fail_null("plan: graph is NULL");
+    if (batch <= 0) return cnn_fail_null("plan: batch size must be positive (got %lld)", (long long)batch);
+    if (g->n_inputs == 0) return cnn_fail_null("plan: the graph has no input");
+    if (g->n_outputs == 0) return cnn_fail_null("plan: the graph has no output (cnn_graph_add_output)");
+    if ((flags & CNN_PLAN_INPUT_GRAD) && !(flags & CNN_PLAN_TRAIN))
+        return cnn_fail_null("plan: input gradients need a training plan");
+    cnn_plan *p = cnn_calloc(1, sizeof *p, "plan");
+    if (!p) return NULL;
+    p->g = g;
+    p->n_nodes = g->n_nodes;
+    p->batch = batch;
+    p->flags = flags;
+    p->runs = cnn_calloc((size_t)g->n_nodes, sizeof *p->runs, "plan");
+    p->output_nodes = cnn_calloc((size_t)g->n_outputs, sizeof *p->output_nodes, "plan outputs");
+    if (!p->runs || !p->output_nodes) goto fail;
+    mark_active(p);
+    mark_needs_grad(p);
+    for (int i = 0; i < g->n_outputs; i++)
+        if (training(p) || !(g->output_flags[i] & CNN_OUTPUT_TRAIN_ONLY)) p->output_nodes[p->n_outputs++] = (int)g->outputs[i]->id;
+    if (training(p) && !cnn_graph_grads(g, NULL)) goto fail;
+
+    /* Sizes: activations, gradients and states in one arena; pointer arrays in one block. */
+    size_t arena = 0, pointers = 0;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        cnn_node *n = g->nodes[i];
+        if (!r->active) continue;
+        int64_t numel = cnn_mul_i64(cnn_shape_sample_numel(&n->shape), batch);
+        if (numel < 0) {
+            cnn_fail("plan: layer '%s' output too large at batch %lld", n->name, (long long)batch);
+            goto fail;
+        }
+        if (add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
+        if (r->needs_grad && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
+        if (n->op->state_bytes && add_bytes(&arena, align_up(n->op->state_bytes(n, batch, training(p))), n->name)) goto fail;
+        if (n->op->work_bytes) {
+            size_t w = n->op->work_bytes(n, batch, training(p));
+            if (w == SIZE_MAX) {
+                cnn_fail("plan: layer '%s' scratch too large at batch %lld", n->name, (long long)batch);
+                goto fail;
+            }
+            if (w > p->work_bytes) p->work_bytes = w;
+        }
+        pointers += 2 * (size_t)n->n_inputs + 2 * (size_t)n->n_params;
+    }
+    size_t work_offset = arena;
+    if (add_bytes(&arena, align_up(p->work_bytes), "scratch")) goto fail;
+    p->arena_bytes = arena;
+    p->arena = aligned_alloc(ALIGN, arena ? arena : ALIGN);
+    if (!p->arena) {
+        cnn_fail("out of memory: plan needs %zu bytes at batch %lld", arena, (long long)batch);
+        goto fail;
+    }
+    memset(p->arena, 0, arena);
+    p->work = p->arena + work_offset;
+    p->pointer_block = cnn_calloc(pointers ? pointers : 1, sizeof(void *), "plan");
+    if (!p->pointer_block) goto fail;
+
+    /* Carve the arena. */
+    size_t at = 0;
+    void **ptr = p->pointer_block;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        cnn_node *n = g->nodes[i];
+        if (!r->active) continue;
+        int64_t numel = cnn_shape_sample_numel(&n->shape) * batch;
+        r->value = cnn_tensor_make((float *)(p->arena + at), &n->shape, batch);
+        at += float_bytes(numel);
+        if (r->needs_grad) {
+            r->grad = cnn_tensor_make((float *)(p->arena + at), &n->shape, batch);
+            at += float_bytes(numel);
+        } else {
+            r->grad = cnn_tensor_make(NULL, &n->shape, batch);
+        }
+        if (n->op->state_bytes) {
+            r->state = p->arena + at;
+            at += align_up(n->op->state_bytes(n, batch, training(p)));
+        }
+        r->in = (const cnn_tensor **)ptr;
+        ptr += n->n_inputs;
+        r->din = (cnn_tensor **)ptr;
+        ptr += n->n_inputs;
+        r->param = (float **)ptr;
+        ptr += n->n_params;
+        r->dparam = (float **)ptr;
+        ptr += n->n_params;
+    }
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        cnn_node *n = g->nodes[i];
+        if (!r->active) continue;
+        for (int k = 0; k < n->n_inputs; k++) {
+            node_run *src = &p->runs[n->inputs[k]->id];
+            r->in[k] = &src->value;
+            r->din[k] = src->needs_grad ? &src->grad : NULL;
+        }
+        for (int j = 0; j < n->n_params; j++) {
+            const cnn_param_entry *e = cnn_node_param_entry(n, j);
+            r->param[j] = cnn_node_param_data(n, j);
+            r->dparam[j] = training(p) && e->trainable ? g->grad_data + e->offset : NULL;
+        }
+    }
+    return p;
+fail:
+    cnn_plan_free(p);
+    return NULL;
+}
+
+int64_t cnn_plan_batch(const cnn_plan *p) { return p->batch; }
+size_t cnn_plan_memory(const cnn_plan *p) { return p->arena_bytes; }
+int cnn_plan_output_count(const cnn_plan *p) { return p->n_outputs; }
+
+cnn_tensor *cnn_plan_input(cnn_plan *p, int i) {
+    if (i < 0 || i >= p->g->n_inputs) return cnn_fail_null("plan: no input %d (the graph has %d)", i, p->g->n_inputs);
+    return &p->runs[p->g->inputs[i]->id].value;
+}
+
+const cnn_tensor *cnn_plan_output(const cnn_plan *p, int i) {
+    if (i < 0 || i >= p->n_outputs) return cnn_fail_null("plan: no output %d (the plan has %d)", i, p->n_outputs);
+    return &p->runs[p->output_nodes[i]].value;
+}
+
+cnn_tensor *cnn_plan_output_grad(cnn_plan *p, int i) {
+    if (!training(p)) return cnn_fail_null("plan: output gradients need a training plan");
+    if (i < 0 || i >= p->n_outputs) return cnn_fail_null("plan: no output %d (the plan has %d)", i, p->n_outputs);
+    return &p->runs[p->output_nodes[i]].grad;
+}
+
+const cnn_tensor *cnn_plan_input_grad(const cnn_plan *p, int i) {
+    if (!(p->flags & CNN_PLAN_INPUT_GRAD)) return cnn_fail_null("plan: made without CNN_PLAN_INPUT_GRAD");
+    if (i < 0 || i >= p->g->n_inputs) return cnn_fail_null("plan: no input %d", i);
+    return &p->runs[p->g->inputs[i]->id].grad;
+}
+
+const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x) {
+    if (!x || x->graph != p->g || x->id >= p->n_nodes || !p->runs[x->id].active) return NULL;
+    return &p->runs[x->id].value;
+}
+
+void cnn_plan_set_seed(cnn_plan *p, uint64_t seed, uint64_t step) {
+    p->seed = seed;
+    p->step = step;
+}
+
+static int check_graph_unchanged(const cnn_plan *p) {
+    if (p->g->n_nodes != p->n_nodes || (training(p) && !p->g->grad_data))
+        return cnn_fail("plan: the graph changed after the plan was made; make a new plan");
+    return 0;
+}
+
+static cnn_op_ctx make_ctx(cnn_plan *p, int64_t i) {
+    node_run *r = &p->runs[i];
+    cnn_node *n = p->g->nodes[i];
+    cnn_op_ctx c = {
+        .node = n,
+        .attrs = n->attrs,
+        .n_inputs = n->n_inputs,
+        .in = r->in,
+        .out = &r->value,
+        .din = r->din,
+        .dout = &r->grad,
+        .param = r->param,
+        .dparam = r->dparam,
+        .state = r->state,
+        .work = p->work,
+        .training = training(p),
+        .seed = cnn_hash64(p->seed ^ cnn_hash64(p->step * 0x100000001b3ull + (uint64_t)i)),
+    };
+    return c;
+}
+
+int cnn_plan_forward(cnn_plan *p) {
+    if (check_graph_unchanged(p)) return -1;
+    cnn_graph *g = p->g;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        if (!p->runs[i].active || g->nodes[i]->input_index >= 0) continue;
+        cnn_op_ctx c = make_ctx(p, i);
+        if (g->nodes[i]->op->forward(&c)) return -1;
+    }
+    if (training(p)) {
+        for (int i = 0; i < p->n_outputs; i++) {
+            cnn_tensor *t = &p->runs[p->output_nodes[i]].grad;
+            memset(t->data, 0, (size_t)cnn_tensor_numel(t) * sizeof(float));
+        }
+        p->step++;
+    }
+    return 0;
+}
+
+int cnn_plan_backward(cnn_plan *p) {
+    if (check_graph_unchanged(p)) return -1;
+    if (!training(p)) return cnn_fail("plan: backward needs a training plan (CNN_PLAN_TRAIN)");
+    cnn_graph *g = p->g;
+    /* Gradients of inner nodes accumulate from their consumers: start them at zero. */
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        if (!r->active || !r->needs_grad) continue;
+        bool is_output = false;
+        for (int k = 0; k < p->n_outputs; k++) is_output |= p->output_nodes[k] == i;
+        if (!is_output) memset(r->grad.data, 0, (size_t)cnn_tensor_numel(&r->grad) * sizeof(float));
+    }
+    for (int64_t i = g->n_nodes - 1; i >= 0; i--) {
+        node_run *r = &p->runs[i];
+        cnn_node *n = g->nodes[i];
+        if (!r->active || !r->needs_grad || n->input_index >= 0) continue;
+        if (!n->op->backward) return cnn_fail("%s '%s': no gradient for this op", n->op->name, n->name);
+        cnn_op_ctx c = make_ctx(p, i);
+        c.seed = cnn_hash64(p->seed ^ cnn_hash64((p->step - 1) * 0x100000001b3ull + (uint64_t)i));
+        if (n->op->backward(&c)) return -1;
+    }
+    return 0;
+}
