@@ -63,10 +63,13 @@ def make_input(shape, dist, gen):
 
 class Case:
     def __init__(self, name, op, attrs, inputs, module, train=True, dist="normal", fd=True,
-                 tol=1e-4, fd_eps=1e-2, randomize_params=True):
+                 tol=1e-4, fd_eps=1e-2, randomize_params=True, compare=True):
+        # compare=False: the output is random in PyTorch too (train-mode dropout); only the
+        # finite-difference check and the C-side tests judge it.
         self.name, self.op, self.attrs, self.inputs = name, op, attrs, inputs
         self.module, self.train, self.dist, self.fd = module, train, dist, fd
         self.tol, self.fd_eps, self.randomize_params = tol, fd_eps, randomize_params
+        self.compare = compare
 
     def generate(self, path, seed):
         gen = torch.Generator().manual_seed(seed)
@@ -101,5 +104,6 @@ class Case:
         t["y"] = y.detach().numpy()
         t["dy"] = dy.numpy()
         meta = {"op": self.op, "attrs": json.dumps(self.attrs), "train": int(self.train),
-                "fd": int(self.fd), "tol": self.tol, "fd_eps": self.fd_eps}
+                "fd": int(self.fd), "tol": self.tol, "fd_eps": self.fd_eps,
+                "compare": int(self.compare)}
         save_safetensors(path, {k: np.asarray(v, dtype=np.float32) for k, v in t.items()}, meta)
