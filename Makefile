@@ -34,11 +34,13 @@ deps-build:
 
 $(B)/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 $(B)/asan/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN) -O1 -c $< -o $@
+	@echo "CC (asan) $<"
+	@$(CC) $(CFLAGS) $(ASAN) -O1 -c $< -o $@
 
 $(B)/libcnn.a: $(LIB_OBJ)
 	@rm -f $@

@@ -198,6 +198,7 @@ typedef struct cnn_plan cnn_plan;
 
 #define CNN_PLAN_TRAIN      1u  /* train mode: batch statistics, dropout, gradients, aux outputs */
 #define CNN_PLAN_INPUT_GRAD 2u  /* also compute gradients with respect to the graph inputs */
+#define CNN_PLAN_NO_DROPOUT 4u  /* train mode with dropout as the identity (deterministic training) */
 
 cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags);
 void cnn_plan_free(cnn_plan *p);
@@ -227,6 +228,24 @@ size_t cnn_plan_memory(const cnn_plan *p);
 int cnn_softmax_cross_entropy(const cnn_tensor *logits, const int64_t *labels, float label_smoothing,
                               float *loss, cnn_tensor *dlogits, float scale);
 
+
+/* ------------------------------------------------------------------------------------------------
+ * Model zoo: builders of the classic networks, registered by name (INTERFACE.md lists them).
+ * Zero / NULL fields take the model's defaults (classes 1000 or 10; input 3x224x224, 3x299x299,
+ * 1x28x28 or 3x32x32). The auxiliary heads are train-only outputs, never part of eval results.
+ * ---------------------------------------------------------------------------------------------- */
+typedef struct cnn_model_options {
+    int64_t classes;
+    int64_t channels, height, width;
+    int aux;                  /* -1 default (on where the model has them), 0 off, 1 on */
+    const char *variant;      /* e.g. "paper" for googlenet; NULL: the default */
+} cnn_model_options;
+
+/* Builds a fresh graph with one input and the main output (then auxiliary ones). Errors name
+ * the model, or list the zoo for an unknown name. */
+cnn_graph *cnn_model_build(const char *name, const cnn_model_options *opts);
+/* NULL-terminated list of zoo names. */
+const char *const *cnn_model_names(void);
 
 /* ------------------------------------------------------------------------------------------------
  * Files. safetensors: 8-byte little-endian header length, JSON header, raw little-endian data.

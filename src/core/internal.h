@@ -45,6 +45,7 @@ typedef struct cnn_op_ctx {
     void *state;                   /* per-node bytes kept from forward to backward */
     void *work;                    /* scratch, valid during this call only */
     bool training;
+    bool dropout;                  /* train mode with dropout on (off: CNN_PLAN_NO_DROPOUT) */
     uint64_t seed;                 /* per node and step: for dropout masks */
 } cnn_op_ctx;
 

@@ -257,6 +257,7 @@ static cnn_op_ctx make_ctx(cnn_plan *p, int64_t i) {
         .state = r->state,
         .work = p->work,
         .training = training(p),
+        .dropout = training(p) && !(p->flags & CNN_PLAN_NO_DROPOUT),
         .seed = cnn_hash64(p->seed ^ cnn_hash64(p->step * 0x100000001b3ull + (uint64_t)i)),
     };
     return c;

@@ -1,0 +1,327 @@
+/* test_graph.c — the core: builder, scopes, parameters, plans, gradient summation, safetensors I/O,
+ * weight loading and their refusals. Usage: test_graph [TMP_DIR] */
+#include "cnn.h"
+#include "harness.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmp_dir[512] = "/tmp";
+
+static const char *tmp_path(const char *name) {
+    static char buf[2][1024];
+    static int which;
+    which ^= 1;
+    snprintf(buf[which], sizeof buf[which], "%s/%s", tmp_dir, name);
+    return buf[which];
+}
+
+static bool has(const char *needle) { return strstr(cnn_last_error(), needle) != NULL; }
+
+/* ---- builder ---- */
+
+static int scoped_parameter_names(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_flatten(g, cnn_input(g, "x", 4, 1, 1), "flat");
+    cnn_scope_push(g, "inception3a");
+    cnn_scope_push(g, "branch%d", 2);
+    cnn_scope_push(g, "1");
+    x = cnn_dense(g, x, "fc", 3, true);
+    cnn_scope_pop(g);
+    cnn_scope_pop(g);
+    cnn_scope_pop(g);
+    CHECK(x, "%s", cnn_last_error());
+    cnn_param p;
+    CHECK(cnn_param_find(g, "inception3a.branch2.1.fc.weight", &p) == 0, "%s", cnn_last_error());
+    CHECK(p.rank == 2 && p.shape[0] == 3 && p.shape[1] == 4 && p.trainable, "weight shape");
+    CHECK(cnn_param_find(g, "inception3a.branch2.1.fc.bias", &p) == 0, "%s", cnn_last_error());
+    CHECK(strcmp(cnn_node_name(x), "inception3a.branch2.1.fc") == 0, "node name %s", cnn_node_name(x));
+    CHECK(cnn_param_find(g, "fc.weight", &p) != 0 && has("no parameter named 'fc.weight'"), "%s", cnn_last_error());
+    cnn_graph_free(g);
+    return 0;
+}
+
+static int duplicate_layer_name_refused(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 2, 3, 3);
+    CHECK(cnn_relu(g, x, "act"), "%s", cnn_last_error());
+    int64_t nodes = cnn_graph_node_count(g);
+    CHECK(!cnn_relu(g, x, "act"), "duplicate accepted");
+    CHECK(has("relu 'act': a layer of that name already exists"), "%s", cnn_last_error());
+    CHECK(cnn_graph_node_count(g) == nodes, "failed call changed the graph");
+    cnn_graph_free(g);
+    return 0;
+}
+
+static int null_input_keeps_first_error(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 0, 3, 3);
+    CHECK(!x && has("input 'x': shape 0x3x3 must be positive"), "%s", cnn_last_error());
+    char first[512];
+    snprintf(first, sizeof first, "%s", cnn_last_error());
+    x = cnn_sigmoid(g, cnn_relu(g, x, "a"), "b");
+    CHECK(!x && strcmp(first, cnn_last_error()) == 0, "error replaced: %s", cnn_last_error());
+    CHECK(cnn_graph_add_output(g, x, 0) != 0, "NULL output accepted");
+    cnn_graph_free(g);
+    return 0;
+}
+
+static int oversized_input_refused(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    CHECK(!cnn_input(g, "x", INT64_MAX / 2, 4, 4), "overflowing input accepted");
+    CHECK(has("input 'x'"), "%s", cnn_last_error());
+    cnn_graph_free(g);
+    return 0;
+}
+
+static int init_is_seeded_and_pytorch_bounded(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_dense(g, cnn_flatten(g, cnn_input(g, "x", 100, 1, 1), "f"), "fc", 50, true);
+    CHECK(x, "%s", cnn_last_error());
+    cnn_param w;
+    cnn_param_find(g, "fc.weight", &w);
+    float bound = 1.0f / sqrtf(100.0f), lo = 1, hi = -1;
+    cnn_graph_init_params(g, 7);
+    float *first = malloc((size_t)w.numel * sizeof(float));
+    memcpy(first, w.data, (size_t)w.numel * sizeof(float));
+    for (int64_t i = 0; i < w.numel; i++) {
+        lo = fminf(lo, w.data[i]);
+        hi = fmaxf(hi, w.data[i]);
+    }
+    cnn_graph_init_params(g, 7);
+    int same = memcmp(first, w.data, (size_t)w.numel * sizeof(float)) == 0;
+    cnn_graph_init_params(g, 8);
+    int differs = memcmp(first, w.data, (size_t)w.numel * sizeof(float)) != 0;
+    free(first);
+    cnn_graph_free(g);
+    CHECK(same && differs, "seeding: same %d differs %d", same, differs);
+    CHECK(lo >= -bound && hi <= bound && lo < -0.9f * bound && hi > 0.9f * bound, "range [%g,%g] vs bound %g", lo, hi, bound);
+    return 0;
+}
+
+/* ---- plans ---- */
+
+static int plan_refusals(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_relu(g, cnn_input(g, "x", 2, 3, 3), "r");
+    CHECK(!cnn_plan_create(g, 2, 0) && has("no output"), "%s", cnn_last_error());
+    cnn_graph_add_output(g, x, 0);
+    CHECK(!cnn_plan_create(g, 0, 0) && has("batch size must be positive"), "%s", cnn_last_error());
+    CHECK(!cnn_plan_create(g, 2, CNN_PLAN_INPUT_GRAD) && has("training plan"), "%s", cnn_last_error());
+    cnn_plan *p = cnn_plan_create(g, 2, 0);
+    CHECK(p, "%s", cnn_last_error());
+    CHECK(cnn_plan_backward(p) != 0 && has("training plan"), "%s", cnn_last_error());
+    CHECK(!cnn_plan_output(p, 1) && has("no output 1"), "%s", cnn_last_error());
+    cnn_relu(g, x, "later");
+    CHECK(cnn_plan_forward(p) != 0 && has("graph changed"), "%s", cnn_last_error());
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return 0;
+}
+
+static int eval_plan_drops_train_only_outputs(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 2, 3, 3);
+    cnn_node *main_head = cnn_relu(g, x, "main");
+    cnn_node *aux = cnn_tanh(g, cnn_sigmoid(g, x, "aux_a"), "aux_b");
+    cnn_graph_add_output(g, main_head, 0);
+    cnn_graph_add_output(g, aux, CNN_OUTPUT_TRAIN_ONLY);
+    cnn_plan *eval = cnn_plan_create(g, 1, 0), *train = cnn_plan_create(g, 1, CNN_PLAN_TRAIN);
+    CHECK(eval && train, "%s", cnn_last_error());
+    CHECK(cnn_plan_output_count(eval) == 1 && cnn_plan_output_count(train) == 2, "output counts %d %d",
+          cnn_plan_output_count(eval), cnn_plan_output_count(train));
+    CHECK(cnn_plan_value(eval, aux) == NULL && cnn_plan_value(train, aux) != NULL, "aux branch planned in eval");
+    CHECK(cnn_plan_memory(eval) < cnn_plan_memory(train), "eval plan not smaller");
+    cnn_plan_free(eval);
+    cnn_plan_free(train);
+    cnn_graph_free(g);
+    return 0;
+}
+
+/* x -> r = relu(x) -> a = sigmoid(r), b = tanh(r): dx = relu'(x) (sig'(r) ga + tanh'(r) gb). */
+static int gradients_sum_over_consumers(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 3, 2, 2);
+    cnn_node *r = cnn_relu(g, x, "r");
+    cnn_graph_add_output(g, cnn_sigmoid(g, r, "a"), 0);
+    cnn_graph_add_output(g, cnn_tanh(g, r, "b"), 0);
+    cnn_plan *p = cnn_plan_create(g, 2, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
+    CHECK(p, "%s", cnn_last_error());
+    cnn_tensor *in = cnn_plan_input(p, 0);
+    int64_t n = cnn_tensor_numel(in);
+    for (int64_t i = 0; i < n; i++) in->data[i] = (float)((i * 37) % 11) / 5.0f - 1.0f + 0.05f;
+    int rc = -1;
+    for (int round = 0; round < 2; round++) { /* twice: gradients restart from zero each backward */
+        if (cnn_plan_forward(p)) goto done;
+        cnn_tensor *ga = cnn_plan_output_grad(p, 0), *gb = cnn_plan_output_grad(p, 1);
+        for (int64_t i = 0; i < n; i++) {
+            ga->data[i] = 0.5f + (float)i / 10;
+            gb->data[i] = 1.0f - (float)i / 20;
+        }
+        if (cnn_plan_backward(p)) goto done;
+        const cnn_tensor *dx = cnn_plan_input_grad(p, 0);
+        for (int64_t i = 0; i < n; i++) {
+            double v = in->data[i], rv = v > 0 ? v : 0, s = 1 / (1 + exp(-rv)), t = tanh(rv);
+            double want = v > 0 ? s * (1 - s) * ga->data[i] + (1 - t * t) * gb->data[i] : 0;
+            if (fabs(dx->data[i] - want) > 1e-6) {
+                harness_message(__FILE__, __LINE__, "round %d dx[%lld] = %g, want %g", round, (long long)i, dx->data[i], want);
+                goto done;
+            }
+        }
+    }
+    rc = 0;
+done:
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return rc;
+}
+
+/* ---- safetensors ---- */
+
+static int write_bytes(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return -1;
+    fwrite(data, 1, n, f);
+    return fclose(f);
+}
+
+static int safetensors_round_trip(void *arg) {
+    (void)arg;
+    float a[6] = {1, -2, 3.5f, 4, 5, 6e-8f};
+    int64_t b[3] = {-1, 0, 1LL << 40};
+    cnn_st_write t[2] = {{"a.weight", CNN_F32, 2, {2, 3}, a}, {"steps", CNN_I64, 1, {3}, b}};
+    const char *keys[] = {"format"}, *vals[] = {"pt"};
+    const char *path = tmp_path("rt.safetensors");
+    CHECK(cnn_safetensors_write(path, 2, t, 1, keys, vals) == 0, "%s", cnn_last_error());
+    cnn_safetensors *f = cnn_safetensors_read(path);
+    CHECK(f, "%s", cnn_last_error());
+    cnn_st_tensor r;
+    int ok = cnn_safetensors_count(f) == 2 && cnn_safetensors_find(f, "a.weight", &r) == 0 && r.dtype == CNN_F32 &&
+             r.rank == 2 && r.shape[0] == 2 && r.shape[1] == 3 && memcmp(r.data, a, sizeof a) == 0 &&
+             cnn_safetensors_find(f, "steps", &r) == 0 && r.dtype == CNN_I64 && memcmp(r.data, b, sizeof b) == 0 &&
+             cnn_safetensors_metadata(f, "format") && strcmp(cnn_safetensors_metadata(f, "format"), "pt") == 0;
+    cnn_safetensors_free(f);
+    unlink(path);
+    CHECK(ok, "round trip lost data");
+    return 0;
+}
+
+static int safetensors_bad_files(void *arg) {
+    (void)arg;
+    const char *path = tmp_path("bad.safetensors");
+    CHECK(!cnn_safetensors_read(tmp_path("does-not-exist.safetensors")) && has("cannot open"), "%s", cnn_last_error());
+    write_bytes(path, "abc", 3);
+    CHECK(!cnn_safetensors_read(path) && has("not a safetensors file") && has(path), "%s", cnn_last_error());
+    unsigned char random_bytes[64];
+    for (int i = 0; i < 64; i++) random_bytes[i] = (unsigned char)(i * 73 + 11);
+    write_bytes(path, random_bytes, sizeof random_bytes);
+    CHECK(!cnn_safetensors_read(path) && has("not a safetensors file"), "%s", cnn_last_error());
+    const char json[] = "\x10\0\0\0\0\0\0\0{\"a\":[1,2,3]}   ";
+    write_bytes(path, json, sizeof json - 1);
+    CHECK(!cnn_safetensors_read(path) && has("tensor 'a'"), "%s", cnn_last_error());
+    /* A valid file cut short: the last tensor's data is missing. */
+    float a[64] = {0};
+    cnn_st_write t = {"w", CNN_F32, 1, {64}, a};
+    CHECK(cnn_safetensors_write(path, 1, &t, 0, NULL, NULL) == 0, "%s", cnn_last_error());
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    write_bytes(path, buf, n - 10);
+    CHECK(!cnn_safetensors_read(path) && has("truncated") && has("'w'"), "%s", cnn_last_error());
+    unlink(path);
+    /* A write into a missing directory fails and leaves nothing behind. */
+    CHECK(cnn_safetensors_write(tmp_path("no/such/dir/x.safetensors"), 1, &t, 0, NULL, NULL) != 0 && has("cannot create"),
+          "%s", cnn_last_error());
+    return 0;
+}
+
+/* ---- weights ---- */
+
+static cnn_graph *small_model(void) {
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_flatten(g, cnn_input(g, "x", 4, 1, 1), "flat");
+    x = cnn_dense(g, x, "fc1", 3, true);
+    x = cnn_dense(g, x, "fc2", 2, false);
+    cnn_graph_add_output(g, x, 0);
+    return g;
+}
+
+static int weights_round_trip(void *arg) {
+    (void)arg;
+    cnn_graph *a = small_model(), *b = small_model();
+    cnn_graph_init_params(a, 1);
+    cnn_graph_init_params(b, 2);
+    const char *path = tmp_path("w.safetensors");
+    CHECK(cnn_graph_save_weights(a, path) == 0, "%s", cnn_last_error());
+    CHECK(cnn_graph_load_weights(b, path) == 0, "%s", cnn_last_error());
+    int64_t n;
+    float *pa = cnn_graph_params(a, &n), *pb = cnn_graph_params(b, NULL);
+    int same = memcmp(pa, pb, (size_t)n * sizeof(float)) == 0;
+    cnn_graph_free(a);
+    cnn_graph_free(b);
+    unlink(path);
+    CHECK(same, "weights differ after a round trip");
+    return 0;
+}
+
+static int weights_refusals(void *arg) {
+    (void)arg;
+    cnn_graph *g = small_model();
+    const char *path = tmp_path("w2.safetensors");
+    float w1[12] = {0}, b1[3] = {0}, w2[6] = {0}, wrong[8] = {0};
+    int64_t tracked = 5;
+    /* missing fc2.weight */
+    cnn_st_write missing[2] = {{"fc1.weight", CNN_F32, 2, {3, 4}, w1}, {"fc1.bias", CNN_F32, 1, {3}, b1}};
+    cnn_safetensors_write(path, 2, missing, 0, NULL, NULL);
+    CHECK(cnn_graph_load_weights(g, path) != 0 && has("missing tensor 'fc2.weight'"), "%s", cnn_last_error());
+    /* wrong shape */
+    cnn_st_write shaped[3] = {{"fc1.weight", CNN_F32, 2, {3, 4}, w1}, {"fc1.bias", CNN_F32, 1, {3}, b1},
+                              {"fc2.weight", CNN_F32, 2, {2, 4}, wrong}};
+    cnn_safetensors_write(path, 3, shaped, 0, NULL, NULL);
+    CHECK(cnn_graph_load_weights(g, path) != 0 && has("'fc2.weight' has shape [2,4] but the model expects [2,3]"), "%s",
+          cnn_last_error());
+    /* an unknown tensor means another model; num_batches_tracked is ignored */
+    cnn_st_write extra[4] = {{"fc1.weight", CNN_F32, 2, {3, 4}, w1}, {"fc1.bias", CNN_F32, 1, {3}, b1},
+                             {"fc2.weight", CNN_F32, 2, {2, 3}, w2}, {"fc3.weight", CNN_F32, 1, {1}, b1}};
+    cnn_safetensors_write(path, 4, extra, 0, NULL, NULL);
+    CHECK(cnn_graph_load_weights(g, path) != 0 && has("unexpected tensor 'fc3.weight'"), "%s", cnn_last_error());
+    extra[3] = (cnn_st_write){"bn.num_batches_tracked", CNN_I64, 0, {0}, &tracked};
+    cnn_safetensors_write(path, 4, extra, 0, NULL, NULL);
+    CHECK(cnn_graph_load_weights(g, path) == 0, "%s", cnn_last_error());
+    /* an integer tensor as a weight */
+    int64_t ints[6] = {0};
+    shaped[2] = (cnn_st_write){"fc2.weight", CNN_I64, 2, {2, 3}, ints};
+    cnn_safetensors_write(path, 3, shaped, 0, NULL, NULL);
+    CHECK(cnn_graph_load_weights(g, path) != 0 && has("dtype I64"), "%s", cnn_last_error());
+    unlink(path);
+    cnn_graph_free(g);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) snprintf(tmp_dir, sizeof tmp_dir, "%s", argv[1]);
+    harness_case("builder: scoped PyTorch-style parameter names", scoped_parameter_names, NULL);
+    harness_case("builder: duplicate layer name refused, graph unchanged", duplicate_layer_name_refused, NULL);
+    harness_case("builder: NULL input keeps the first error", null_input_keeps_first_error, NULL);
+    harness_case("builder: overflowing input shape refused", oversized_input_refused, NULL);
+    harness_case("params: seeded init within PyTorch's bounds", init_is_seeded_and_pytorch_bounded, NULL);
+    harness_case("plan: refusals (no output, batch 0, eval backward, changed graph)", plan_refusals, NULL);
+    harness_case("plan: eval mode leaves out train-only outputs", eval_plan_drops_train_only_outputs, NULL);
+    harness_case("plan: gradients summed over a node's consumers", gradients_sum_over_consumers, NULL);
+    harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
+    harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);
+    harness_case("weights: save and load round trip", weights_round_trip, NULL);
+    harness_case("weights: missing, misshapen, unexpected and integer tensors refused", weights_refusals, NULL);
+    return harness_finish();
+}

@@ -1,0 +1,182 @@
+/* test_models.c — whole networks built with the C API against PyTorch (tests/ref/gen_models.py):
+ * eval-mode logits, train-mode logits, loss, every parameter gradient and the running statistics.
+ * Usage: test_models REF_DIR (reads REF_DIR/models/NAME.{weights,data}.safetensors). */
+#include "cnn.h"
+#include "harness.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct model_case {
+    char dir[1024], name[256];
+} model_case;
+
+static float *floats(cnn_safetensors *f, const char *name, int64_t *count) {
+    cnn_st_tensor t;
+    if (cnn_safetensors_find(f, name, &t)) return NULL;
+    float *out = malloc((size_t)(t.numel ? t.numel : 1) * sizeof(float));
+    if (out && cnn_st_tensor_to_f32(&t, out, t.numel)) {
+        free(out);
+        return NULL;
+    }
+    if (count) *count = t.numel;
+    return out;
+}
+
+/* |got - ref| <= tol * max|ref| + atol, over the whole tensor */
+static int compare(const char *what, const float *got, const float *ref, int64_t n, double tol, double atol) {
+    double max_ref, err = harness_max_abs_diff(got, ref, n, &max_ref);
+    CHECK(err <= tol * max_ref + atol, "%s differs from PyTorch: max abs error %.3g, max |ref| %.3g", what, err, max_ref);
+    return 0;
+}
+
+static cnn_graph *build(const model_case *mc, cnn_safetensors *data) {
+    const char *model = cnn_safetensors_metadata(data, "model"), *input = cnn_safetensors_metadata(data, "input");
+    const char *classes = cnn_safetensors_metadata(data, "classes");
+    cnn_model_options o = {.aux = -1};
+    if (!model || !input || !classes || sscanf(input, "%ldx%ldx%ld", &o.channels, &o.height, &o.width) != 3) return NULL;
+    o.classes = atoll(classes);
+    cnn_graph *g = cnn_model_build(model, &o);
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s.weights.safetensors", mc->dir, mc->name);
+    if (g && cnn_graph_load_weights(g, path)) {
+        cnn_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static int set_input(cnn_plan *p, const float *x) {
+    cnn_tensor *t = cnn_plan_input(p, 0);
+    memcpy(t->data, x, (size_t)cnn_tensor_numel(t) * sizeof(float));
+    return 0;
+}
+
+static int run_eval(void *arg) {
+    const model_case *mc = arg;
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
+    cnn_safetensors *data = cnn_safetensors_read(path);
+    CHECK(data, "%s", cnn_last_error());
+    cnn_graph *g = build(mc, data);
+    int64_t nx, ny;
+    float *x = floats(data, "x", &nx), *y = floats(data, "eval_logits", &ny);
+    cnn_plan *p = g && x && y ? cnn_plan_create(g, ny / (int64_t)atoll(cnn_safetensors_metadata(data, "classes")), 0) : NULL;
+    int rc = -1;
+    if (!p || set_input(p, x) || cnn_plan_forward(p))
+        harness_message(__FILE__, __LINE__, "%s", cnn_last_error());
+    else
+        rc = compare("eval logits", cnn_plan_output(p, 0)->data, y, ny, 1e-4, 1e-5);
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    free(x);
+    free(y);
+    cnn_safetensors_free(data);
+    return rc;
+}
+
+static int run_train(void *arg) {
+    const model_case *mc = arg;
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
+    cnn_safetensors *data = cnn_safetensors_read(path);
+    CHECK(data, "%s", cnn_last_error());
+    cnn_graph *g = build(mc, data);
+    int64_t nx, ny, nl;
+    float *x = floats(data, "x", &nx), *y = floats(data, "train_logits", &ny), *lab = floats(data, "labels", &nl);
+    float *loss_ref = floats(data, "loss", NULL);
+    cnn_plan *p = g && x && y && lab && loss_ref ? cnn_plan_create(g, nl, CNN_PLAN_TRAIN | CNN_PLAN_NO_DROPOUT) : NULL;
+    int64_t *labels = malloc((size_t)nl * sizeof *labels);
+    int rc = -1;
+    for (int64_t i = 0; i < nl && lab; i++) labels[i] = (int64_t)lab[i];
+    float loss;
+    if (!p || set_input(p, x) || cnn_plan_forward(p) ||
+        cnn_softmax_cross_entropy(cnn_plan_output(p, 0), labels, 0.0f, &loss, cnn_plan_output_grad(p, 0), 1.0f) ||
+        cnn_plan_backward(p)) {
+        harness_message(__FILE__, __LINE__, "%s", cnn_last_error());
+        goto done;
+    }
+    if (compare("train logits", cnn_plan_output(p, 0)->data, y, ny, 1e-4, 1e-5) || compare("loss", &loss, loss_ref, 1, 1e-5, 0))
+        goto done;
+    for (int64_t i = 0; i < cnn_param_count(g); i++) {
+        cnn_param prm;
+        cnn_param_get(g, i, &prm);
+        char name[600];
+        snprintf(name, sizeof name, prm.trainable ? "grad.%s" : "after.%s", prm.name);
+        float *ref = floats(data, name, NULL);
+        if (!ref) {
+            harness_message(__FILE__, __LINE__, "fixture lacks %s", name);
+            goto done;
+        }
+        int bad = prm.trainable ? compare(name, prm.grad, ref, prm.numel, 2e-3, 1e-7)
+                                : compare(name, prm.data, ref, prm.numel, 1e-4, 1e-6);
+        free(ref);
+        if (bad) goto done;
+    }
+    rc = 0;
+done:
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    free(x), free(y), free(lab), free(loss_ref), free(labels);
+    cnn_safetensors_free(data);
+    return rc;
+}
+
+/* Keras's model.summary() for seed 000's MiniGoogLeNet: 1,656,250 total, 1,652,826 trainable. */
+static int minigooglenet_param_count(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_model_build("minigooglenet", NULL);
+    CHECK(g, "%s", cnn_last_error());
+    int64_t total = 0, trainable = 0;
+    for (int64_t i = 0; i < cnn_param_count(g); i++) {
+        cnn_param p;
+        cnn_param_get(g, i, &p);
+        total += p.numel;
+        if (p.trainable) trainable += p.numel;
+    }
+    cnn_graph_free(g);
+    CHECK(total == 1656250 && trainable == 1652826, "total %lld trainable %lld", (long long)total, (long long)trainable);
+    return 0;
+}
+
+static int unknown_model(void *arg) {
+    (void)arg;
+    CHECK(!cnn_model_build("googlenet_v9", NULL), "unknown name accepted");
+    CHECK(strstr(cnn_last_error(), "unknown model 'googlenet_v9'") && strstr(cnn_last_error(), "minigooglenet"),
+          "message: %s", cnn_last_error());
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_models REF_DIR\n");
+        return 2;
+    }
+    harness_case("minigooglenet: parameter count equals Keras's summary", minigooglenet_param_count, NULL);
+    harness_case("zoo: unknown model name lists the zoo", unknown_model, NULL);
+    model_case mc;
+    snprintf(mc.dir, sizeof mc.dir, "%s/models", argv[1]);
+    DIR *d = opendir(mc.dir);
+    if (!d) {
+        fprintf(stderr, "test_models: cannot open %s\n", mc.dir);
+        return 2;
+    }
+    struct dirent *e;
+    char names[64][256];
+    int n = 0;
+    while ((e = readdir(d)) && n < 64) {
+        char *dot = strstr(e->d_name, ".data.safetensors");
+        if (dot) snprintf(names[n++], 256, "%.*s", (int)(dot - e->d_name), e->d_name);
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        char label[400];
+        snprintf(mc.name, sizeof mc.name, "%.200s", names[i]);
+        snprintf(label, sizeof label, "%s: eval-mode logits vs PyTorch", mc.name);
+        harness_case(label, run_eval, &mc);
+        snprintf(label, sizeof label, "%s: train-mode logits, loss, gradients, running stats vs PyTorch", mc.name);
+        harness_case(label, run_train, &mc);
+    }
+    return harness_finish();
+}
