@@ -1,6 +1,7 @@
-/* test_models.c — whole networks built with the C API against PyTorch (tests/ref/gen_models.py):
- * eval-mode logits, train-mode logits, loss, every parameter gradient and the running statistics.
- * Usage: test_models REF_DIR (reads REF_DIR/models/NAME.{weights,data}.safetensors). */
+/* test_models.c — whole networks against PyTorch: eval-mode logits, and where the fixture has them
+ * train-mode logits, loss, every parameter gradient and the running statistics; parameter counts.
+ * Usage: test_models REF_DIR [NAME_SUBSTRING]: reads REF_DIR/{models,zoo}/CASE.data.safetensors
+ * (tests/ref/gen_models.py, gen_zoo.py), each naming its weights file in its metadata. */
 #include "cnn.h"
 #include "harness.h"
 
@@ -11,6 +12,14 @@
 typedef struct model_case {
     char dir[1024], name[256];
 } model_case;
+
+static bool asan_build(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#else
+    return false;
+#endif
+}
 
 static float *floats(cnn_safetensors *f, const char *name, int64_t *count) {
     cnn_st_tensor t;
@@ -31,16 +40,22 @@ static int compare(const char *what, const float *got, const float *ref, int64_t
     return 0;
 }
 
-static cnn_graph *build(const model_case *mc, cnn_safetensors *data) {
+static cnn_graph *build(const model_case *mc, cnn_safetensors *data, bool load) {
     const char *model = cnn_safetensors_metadata(data, "model"), *input = cnn_safetensors_metadata(data, "input");
-    const char *classes = cnn_safetensors_metadata(data, "classes");
-    cnn_model_options o = {.aux = -1};
-    if (!model || !input || !classes || sscanf(input, "%ldx%ldx%ld", &o.channels, &o.height, &o.width) != 3) return NULL;
+    const char *classes = cnn_safetensors_metadata(data, "classes"), *weights = cnn_safetensors_metadata(data, "weights");
+    const char *aux = cnn_safetensors_metadata(data, "aux"), *variant = cnn_safetensors_metadata(data, "variant");
+    cnn_model_options o = {.aux = aux ? atoi(aux) : -1, .variant = variant && variant[0] ? variant : NULL};
+    long long c, h, w;
+    if (!model || !input || !classes || !weights || sscanf(input, "%lldx%lldx%lld", &c, &h, &w) != 3) {
+        harness_message(__FILE__, __LINE__, "fixture metadata incomplete (model, input, classes, weights)");
+        return NULL;
+    }
+    o.channels = c, o.height = h, o.width = w;
     o.classes = atoll(classes);
     cnn_graph *g = cnn_model_build(model, &o);
     char path[1400];
-    snprintf(path, sizeof path, "%s/%s.weights.safetensors", mc->dir, mc->name);
-    if (g && cnn_graph_load_weights(g, path)) {
+    snprintf(path, sizeof path, "%s/%s", mc->dir, weights);
+    if (g && load && cnn_graph_load_weights(g, path)) {
         cnn_graph_free(g);
         return NULL;
     }
@@ -59,7 +74,7 @@ static int run_eval(void *arg) {
     snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
     cnn_safetensors *data = cnn_safetensors_read(path);
     CHECK(data, "%s", cnn_last_error());
-    cnn_graph *g = build(mc, data);
+    cnn_graph *g = build(mc, data, true);
     int64_t nx, ny;
     float *x = floats(data, "x", &nx), *y = floats(data, "eval_logits", &ny);
     cnn_plan *p = g && x && y ? cnn_plan_create(g, ny / (int64_t)atoll(cnn_safetensors_metadata(data, "classes")), 0) : NULL;
@@ -82,7 +97,7 @@ static int run_train(void *arg) {
     snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
     cnn_safetensors *data = cnn_safetensors_read(path);
     CHECK(data, "%s", cnn_last_error());
-    cnn_graph *g = build(mc, data);
+    cnn_graph *g = build(mc, data, true);
     int64_t nx, ny, nl;
     float *x = floats(data, "x", &nx), *y = floats(data, "train_logits", &ny), *lab = floats(data, "labels", &nl);
     float *loss_ref = floats(data, "loss", NULL);
@@ -123,6 +138,31 @@ done:
     return rc;
 }
 
+/* The fixture's counts come from PyTorch: trainable = sum of parameters(), total adds buffers. */
+static int param_count(void *arg) {
+    const model_case *mc = arg;
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
+    cnn_safetensors *data = cnn_safetensors_read(path);
+    CHECK(data, "%s", cnn_last_error());
+    const char *want_trainable = cnn_safetensors_metadata(data, "trainable_params");
+    const char *want_total = cnn_safetensors_metadata(data, "total_params");
+    cnn_graph *g = want_trainable && want_total ? build(mc, data, false) : NULL;
+    cnn_safetensors_free(data);
+    CHECK(g, "building: %s", cnn_last_error());
+    long long total = 0, trainable = 0;
+    for (int64_t i = 0; i < cnn_param_count(g); i++) {
+        cnn_param p;
+        cnn_param_get(g, i, &p);
+        total += p.numel;
+        if (p.trainable) trainable += p.numel;
+    }
+    cnn_graph_free(g);
+    CHECK(trainable == atoll(want_trainable) && total == atoll(want_total), "trainable %lld (PyTorch %s), total %lld (PyTorch %s)",
+          trainable, want_trainable, total, want_total);
+    return 0;
+}
+
 /* Keras's model.summary() for seed 000's MiniGoogLeNet: 1,656,250 total, 1,652,826 trainable. */
 static int minigooglenet_param_count(void *arg) {
     (void)arg;
@@ -148,35 +188,62 @@ static int unknown_model(void *arg) {
     return 0;
 }
 
-int main(int argc, char **argv) {
-    if (argc < 2) {
-        fprintf(stderr, "usage: test_models REF_DIR\n");
-        return 2;
-    }
-    harness_case("minigooglenet: parameter count equals Keras's summary", minigooglenet_param_count, NULL);
-    harness_case("zoo: unknown model name lists the zoo", unknown_model, NULL);
-    model_case mc;
-    snprintf(mc.dir, sizeof mc.dir, "%s/models", argv[1]);
-    DIR *d = opendir(mc.dir);
-    if (!d) {
-        fprintf(stderr, "test_models: cannot open %s\n", mc.dir);
-        return 2;
-    }
+/* Lists CASE names (without .data.safetensors) of dir into names; returns the count. */
+static int list_cases(const char *dir, const char *filter, char (*names)[256], int max) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
     struct dirent *e;
-    char names[64][256];
     int n = 0;
-    while ((e = readdir(d)) && n < 64) {
+    while ((e = readdir(d)) && n < max) {
         char *dot = strstr(e->d_name, ".data.safetensors");
-        if (dot) snprintf(names[n++], 256, "%.*s", (int)(dot - e->d_name), e->d_name);
+        if (dot && (!filter || strstr(e->d_name, filter))) snprintf(names[n++], 256, "%.*s", (int)(dot - e->d_name), e->d_name);
     }
     closedir(d);
-    for (int i = 0; i < n; i++) {
-        char label[400];
-        snprintf(mc.name, sizeof mc.name, "%.200s", names[i]);
-        snprintf(label, sizeof label, "%s: eval-mode logits vs PyTorch", mc.name);
-        harness_case(label, run_eval, &mc);
-        snprintf(label, sizeof label, "%s: train-mode logits, loss, gradients, running stats vs PyTorch", mc.name);
-        harness_case(label, run_train, &mc);
+    for (int i = 1; i < n; i++) /* sorted, so the output reads the same every run */
+        for (int j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            char t[256];
+            memcpy(t, names[j], 256), memcpy(names[j], names[j - 1], 256), memcpy(names[j - 1], t, 256);
+        }
+    return n;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_models REF_DIR [NAME_SUBSTRING]\n");
+        return 2;
+    }
+    const char *filter = argc > 2 ? argv[2] : NULL;
+    harness_case("minigooglenet: parameter count equals Keras's summary", minigooglenet_param_count, NULL);
+    harness_case("zoo: unknown model name lists the zoo", unknown_model, NULL);
+    static char names[256][256];
+    const char *subdirs[] = {"models", "zoo"};
+    for (int s = 0; s < 2; s++) {
+        model_case mc;
+        snprintf(mc.dir, sizeof mc.dir, "%s/%s", argv[1], subdirs[s]);
+        int n = list_cases(mc.dir, filter, names, 256);
+        for (int i = 0; i < n; i++) {
+            char label[400];
+            snprintf(mc.name, sizeof mc.name, "%.200s", names[i]);
+            char path[1400];
+            snprintf(path, sizeof path, "%s/%s.data.safetensors", mc.dir, mc.name);
+            cnn_safetensors *data = cnn_safetensors_read(path);
+            const char *heavy = data ? cnn_safetensors_metadata(data, "heavy") : NULL;
+            bool train = data && cnn_safetensors_metadata(data, "train") && atoi(cnn_safetensors_metadata(data, "train"));
+            bool counts = data && cnn_safetensors_metadata(data, "trainable_params");
+            cnn_safetensors_free(data);
+            /* Under the sanitizers the big networks take minutes: their parity runs in the plain build. */
+            if (heavy && atoi(heavy) && asan_build()) continue;
+            if (counts) {
+                snprintf(label, sizeof label, "%s: parameter count equals PyTorch's", mc.name);
+                harness_case(label, param_count, &mc);
+            }
+            snprintf(label, sizeof label, "%s: eval-mode logits vs PyTorch", mc.name);
+            harness_case(label, run_eval, &mc);
+            if (train) {
+                snprintf(label, sizeof label, "%s: train-mode logits, loss, gradients, running stats vs PyTorch", mc.name);
+                harness_case(label, run_train, &mc);
+            }
+        }
     }
     return harness_finish();
 }

@@ -43,7 +43,8 @@ static cnn_node *downsample_module(cnn_graph *g, cnn_node *x, int index, int64_t
     return x;
 }
 
-int cnn_build_minigooglenet(cnn_graph *g, const cnn_model_options *o) {
+int cnn_build_minigooglenet(cnn_graph *g, const cnn_model_options *o, const char *name) {
+    (void)name;
     cnn_node *x = cnn_input(g, "input", o->channels, o->height, o->width);
     x = conv_module(g, x, "conv1", 96, 3, 3, 1, CNN_PAD_SAME);
     x = inception_module(g, x, 1, 32, 32);

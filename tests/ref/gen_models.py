@@ -117,8 +117,11 @@ def write_case(out, name, model_name, model, shape, batch, seed, train=True):
         for k, b in model.named_buffers():
             if not k.endswith("num_batches_tracked"):
                 t["after." + k] = b.numpy()
+    trainable = sum(p.numel() for p in model.parameters())
+    total = trainable + sum(b.numel() for k, b in model.named_buffers() if not k.endswith("num_batches_tracked"))
     meta = {"model": model_name, "input": "x".join(str(s) for s in shape), "classes": model.fc.out_features,
-            "train": int(train)}
+            "train": int(train), "weights": name + ".weights.safetensors", "trainable_params": trainable,
+            "total_params": total}
     save_safetensors(os.path.join(out, name + ".data.safetensors"),
                      {k: v.astype("float32") for k, v in t.items()}, meta)
 
@@ -130,9 +133,7 @@ def main():
     write_case(out, "minigooglenet_3x32x32", "minigooglenet", MiniGoogLeNet(3, 10), (3, 32, 32), 4, 1)
     torch.manual_seed(1)
     write_case(out, "minigooglenet_1x28x28", "minigooglenet", MiniGoogLeNet(1, 10), (1, 28, 28), 3, 2)
-    n = sum(p.numel() for p in MiniGoogLeNet().parameters()) + sum(
-        b.numel() for k, b in MiniGoogLeNet().named_buffers() if not k.endswith("num_batches_tracked"))
-    print(f"gen_models: minigooglenet 3x32x32 has {n} parameters and buffers")
+    print(f"gen_models: 2 cases in {out}")
 
 
 if __name__ == "__main__":
