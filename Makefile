@@ -26,6 +26,8 @@ ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
 ASAN_TESTS   := $(TEST_SRC:tests/%.c=$(B)/asan/tests/%)
 
 .PHONY: all deps-build test test-only demo install clean
+# Keep the sanitizer objects between test links.
+.SECONDARY: $(ASAN_LIB_OBJ)
 all: deps-build $(B)/cnn $(B)/libcnn.a $(B)/libcnn.so
 
 # Build-time packages only; `make test` and `make demo` add what they need to run.

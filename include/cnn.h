@@ -287,6 +287,26 @@ typedef struct cnn_st_write {
 int cnn_safetensors_write(const char *path, int n, const cnn_st_write *tensors, int n_meta,
                           const char *const *meta_keys, const char *const *meta_values);
 
+/* .npy arrays (NumPy format 1.0/2.0/3.0, little-endian, C order). Data are read as stored:
+ * dtype F32, F64, I64, I32, U8 (cnn_st_tensor's dtypes). */
+typedef struct cnn_array {
+    cnn_dtype dtype;
+    int rank;                         /* up to 8 */
+    int64_t shape[8];
+    int64_t numel;
+    void *data;                       /* owned; aligned for the dtype */
+} cnn_array;
+
+/* Reads and validates (magic, header, dtype, fortran_order False, exact data size). */
+int cnn_npy_read(const char *path, cnn_array *out);
+/* Converts to a new float array (F32 copied, F64/integers converted). */
+float *cnn_array_to_f32(const cnn_array *a);
+void cnn_array_free(cnn_array *a);
+/* Writes float32 data atomically. */
+int cnn_npy_write_f32(const char *path, int rank, const int64_t *shape, const float *data);
+/* Writes int64 data atomically (labels). */
+int cnn_npy_write_i64(const char *path, int rank, const int64_t *shape, const int64_t *data);
+
 /* Loads every parameter of the graph from a safetensors file by name. A missing tensor, a wrong
  * shape or a non-float dtype is an error naming it; `num_batches_tracked` entries are ignored, and
  * so may be the tensors of train-only branches (auxiliary heads), present or not. */

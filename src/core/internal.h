@@ -130,8 +130,9 @@ void cnn_graph_drop_last_node(cnn_graph *g);
 float *cnn_node_param_data(const cnn_node *node, int j);
 const cnn_param_entry *cnn_node_param_entry(const cnn_node *node, int j);
 
-/* Padding resolution shared by convolution and pooling: fills out[4] = top,bottom,left,right
- * from a padding mode, and computes the output size; returns -1 with a message on bad sizes. */
+/* Padding resolution shared by convolution and pooling: fills pads_out[4] = top,bottom,left,right
+ * from a padding mode (the caller computes the output size); returns -1 with a message (which
+ * does not name the layer: callers prefix it) on a negative pad or an unknown mode. */
 int cnn_resolve_padding(int padding, const int explicit_pads[4], int64_t in_h, int64_t in_w,
                         int64_t eff_kh, int64_t eff_kw, int stride_h, int stride_w, int pads_out[4]);
 

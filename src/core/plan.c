@@ -125,7 +125,13 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         }
         if (add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
         if (r->needs_grad && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
-        if (n->op->state_bytes && add_bytes(&arena, align_up(n->op->state_bytes(n, batch, training(p))), n->name)) goto fail;
+        if (n->op->state_bytes) {
+            size_t st = n->op->state_bytes(n, batch, training(p));
+            if (st > SIZE_MAX - ALIGN || add_bytes(&arena, align_up(st), n->name)) {
+                cnn_fail("plan: layer '%s' state too large at batch %lld", n->name, (long long)batch);
+                goto fail;
+            }
+        }
         if (n->op->work_bytes) {
             size_t w = n->op->work_bytes(n, batch, training(p));
             if (w == SIZE_MAX) {

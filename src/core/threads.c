@@ -4,10 +4,12 @@
 #include <cblas.h>
 #include <omp.h>
 
+/* OpenBLAS stays on one thread (see kernels/gemm.c); its setter also changes OpenMP's count,
+ * so it goes first. */
 void cnn_set_threads(int n) {
     if (n <= 0) n = omp_get_num_procs();
+    openblas_set_num_threads(1);
     omp_set_num_threads(n);
-    openblas_set_num_threads(n);
 }
 
 int cnn_get_threads(void) { return omp_get_max_threads(); }

@@ -1,20 +1,24 @@
 /* main.c — the `cnn` command: dispatches to one file per subcommand. */
-#include "cnn.h"
+#include "cli.h"
 
-#include <stdio.h>
 #include <string.h>
 
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *help;
+} commands[] = {
+    {"summary", cmd_summary, "layer table and totals of a model"},
+    {"run", cmd_run, "eval-mode forward pass of an .npy input"},
+};
+
 static void usage(FILE *to) {
-    fprintf(to,
-            "usage: cnn COMMAND [options]\n"
-            "commands:\n"
-            "  summary MODEL     layer table and totals\n"
-            "  run MODEL         eval-mode forward pass over an .npy input\n"
-            "  train MODEL       train on a dataset\n"
-            "  eval MODEL        loss, top-1/top-5, confusion matrix\n"
-            "  predict MODEL     top-5 classes of images\n"
-            "  bench MODEL       time forward or training steps\n"
-            "run 'cnn COMMAND --help' for its options\n");
+    fprintf(to, "usage: cnn COMMAND [options]\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(to, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(to, "run 'cnn COMMAND --help' for its options\nmodels:");
+    for (const char *const *n = cnn_model_names(); *n; n++) fprintf(to, " %s", *n);
+    fprintf(to, "\n");
 }
 
 int main(int argc, char **argv) {
@@ -22,6 +26,8 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 2, argv + 2);
     fprintf(stderr, "cnn: unknown command '%s' (try 'cnn --help')\n", argv[1]);
     return 2;
 }

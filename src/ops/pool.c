@@ -1,0 +1,328 @@
+/* pool.c — max and average pooling (explicit / same / valid padding, ceil mode), global and adaptive average pooling. */
+#include "ops.h"
+
+#include <math.h>
+#include <stdio.h>
+
+typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_ADAPTIVE_AVG } pool_kind;
+
+typedef struct pool_attrs {
+    pool_kind kind;
+    cnn_pool2d_params p;      /* as given, with stride 0 replaced by the kernel size */
+    int pad[4];               /* resolved by the shape function: top, bottom, left, right */
+    bool include_pad;         /* average pool: count padded cells in the divisor ("same" never does) */
+    int64_t out_h, out_w;     /* adaptive pool: the requested output size (global: 1x1) */
+} pool_attrs;
+
+/* One window along one axis: real input rows [lo, hi) and the window's size clipped to the
+ * padded extent only (PyTorch's count_include_pad divisor, which ceil mode can make smaller). */
+typedef struct pool_span {
+    int64_t lo, hi, padded;
+} pool_span;
+
+static pool_span window_span(int64_t out_index, int kernel, int stride, int pad_before, int pad_after, int64_t in) {
+    int64_t start = out_index * stride - pad_before;
+    int64_t end = start + kernel;
+    if (end > in + pad_after) end = in + pad_after;
+    pool_span s = {start < 0 ? 0 : start, end < in ? end : in, end - start};
+    return s;
+}
+
+/* PyTorch's adaptive bin i of `out` over `in`: [floor(i*in/out), ceil((i+1)*in/out)). */
+static pool_span adaptive_span(int64_t i, int64_t out, int64_t in) {
+    pool_span s = {i * in / out, ((i + 1) * in + out - 1) / out, 0};
+    s.padded = s.hi - s.lo;
+    return s;
+}
+
+/* Output length along one axis; in ceil mode the last window must start inside the input or the
+ * leading pad (PyTorch's pooling_output_shape). span = in + pads - kernel >= 0 here. */
+static int64_t pool_out_size(int64_t in, int kernel, int stride, int pad_before, int pad_after, bool ceil_mode) {
+    int64_t span = in + pad_before + pad_after - kernel;
+    int64_t out = (ceil_mode ? span + stride - 1 : span) / stride + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad_before) out--;
+    return out;
+}
+
+/* ---- shapes ---- */
+
+static int check_rank4(const cnn_node *n, const char *shape) {
+    const cnn_shape *in = &n->inputs[0]->shape;
+    if (in->rank != 4 || in->dims[1] < 1 || in->dims[2] < 1 || in->dims[3] < 1)
+        return cnn_fail("%s '%s': expects a non-empty 4-D input (N,C,H,W), got %s", n->op->name, n->name, shape);
+    return 0;
+}
+
+/* maxpool2d / avgpool2d: validates the parameters, resolves the pads and sets (N,C,OH,OW). */
+static int window_pool_shape(cnn_node *n) {
+    pool_attrs *a = n->attrs;
+    const cnn_pool2d_params *p = &a->p;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    const char *op = n->op->name;
+    char s[96];
+    cnn_shape_str(in, s, sizeof s);
+    if (check_rank4(n, s)) return -1;
+    if (p->kernel_h < 1 || p->kernel_w < 1)
+        return cnn_fail("%s '%s': kernel %dx%d must be at least 1x1 (input %s)", op, n->name, p->kernel_h, p->kernel_w, s);
+    if (p->stride_h < 1 || p->stride_w < 1)
+        return cnn_fail("%s '%s': stride %dx%d must be at least 1x1 (input %s)", op, n->name, p->stride_h, p->stride_w, s);
+    int64_t h = in->dims[2], w = in->dims[3];
+    const int explicit_pads[4] = {p->pad_top, p->pad_bottom, p->pad_left, p->pad_right};
+    if (cnn_resolve_padding(p->padding, explicit_pads, h, w, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, a->pad)) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", cnn_last_error());
+        return cnn_fail("%s '%s': %s (input %s)", op, n->name, why, s);
+    }
+    const int *pad = a->pad;
+    /* PyTorch's rule; "same" pads always satisfy it (their total is at most kernel - 1). */
+    if (pad[0] > p->kernel_h / 2 || pad[1] > p->kernel_h / 2 || pad[2] > p->kernel_w / 2 || pad[3] > p->kernel_w / 2)
+        return cnn_fail("%s '%s': pad should be at most half of kernel size: pads (top %d, bottom %d, left %d, right %d) "
+                        "with kernel %dx%d (input %s)",
+                        op, n->name, pad[0], pad[1], pad[2], pad[3], p->kernel_h, p->kernel_w, s);
+    int64_t padded_h = h + pad[0] + pad[1], padded_w = w + pad[2] + pad[3];
+    if (p->kernel_h > padded_h || p->kernel_w > padded_w)
+        return cnn_fail("%s '%s': kernel %dx%d larger than the padded input %lldx%lld: the output size would "
+                        "reach zero (input %s)", op, n->name, p->kernel_h,
+                        p->kernel_w, (long long)padded_h, (long long)padded_w, s);
+    int64_t out_h = pool_out_size(h, p->kernel_h, p->stride_h, pad[0], pad[1], p->ceil_mode);
+    int64_t out_w = pool_out_size(w, p->kernel_w, p->stride_w, pad[2], pad[3], p->ceil_mode);
+    if (out_h < 1 || out_w < 1)
+        return cnn_fail("%s '%s': output size %lldx%lld reaches zero (input %s, kernel %dx%d, stride %dx%d)", op, n->name,
+                        (long long)out_h, (long long)out_w, s, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w);
+    /* Max pool keeps each argmax as an int32 offset within its (H,W) plane. */
+    if (a->kind == POOL_MAX && cnn_mul_i64(h, w) > INT32_MAX)
+        return cnn_fail("%s '%s': input plane %lldx%lld too large (input %s)", op, n->name, (long long)h, (long long)w, s);
+    n->shape = (cnn_shape){.rank = 4, .dims = {0, in->dims[1], out_h, out_w}};
+    return 0;
+}
+
+static int adaptive_pool_shape(cnn_node *n) {
+    pool_attrs *a = n->attrs;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    char s[96];
+    cnn_shape_str(in, s, sizeof s);
+    if (check_rank4(n, s)) return -1;
+    if (a->out_h < 1 || a->out_w < 1)
+        return cnn_fail("%s '%s': output size %lldx%lld must be at least 1x1 (input %s)", n->op->name, n->name,
+                        (long long)a->out_h, (long long)a->out_w, s);
+    /* The bin bounds compute (i+1)*H + OH - 1. */
+    if (cnn_add_i64(cnn_mul_i64(a->out_h, in->dims[2]), a->out_h) < 0 ||
+        cnn_add_i64(cnn_mul_i64(a->out_w, in->dims[3]), a->out_w) < 0)
+        return cnn_fail("%s '%s': output size %lldx%lld too large (input %s)", n->op->name, n->name, (long long)a->out_h,
+                        (long long)a->out_w, s);
+    n->shape = (cnn_shape){.rank = 4, .dims = {0, in->dims[1], a->out_h, a->out_w}};
+    return 0;
+}
+
+/* ---- sizes ---- */
+
+/* Train mode: one int32 argmax per output element, (N,C,OH,OW) contiguous. */
+static size_t maxpool_state_bytes(const cnn_node *n, int64_t batch, bool training) {
+    if (!training) return 0;
+    int64_t count = cnn_mul_i64(cnn_shape_sample_numel(&n->shape), batch);
+    if (count < 0 || (uint64_t)count > SIZE_MAX / 2 / sizeof(int32_t)) return SIZE_MAX / 2;
+    return (size_t)count * sizeof(int32_t);
+}
+
+/* A count, not multiply-adds: each output reads its kernel-sized window once (max compares, or
+ * adds), so outputs * kernel area per sample. */
+static int64_t window_pool_macs(const cnn_node *n) {
+    const pool_attrs *a = n->attrs;
+    return cnn_mul_i64(cnn_shape_sample_numel(&n->shape), (int64_t)a->p.kernel_h * a->p.kernel_w);
+}
+
+/* Adaptive bins overlap or differ in size: the exact sum of bin areas times channels. */
+static int64_t adaptive_pool_macs(const cnn_node *n) {
+    const cnn_shape *in = &n->inputs[0]->shape, *out = &n->shape;
+    int64_t rows = 0, cols = 0;
+    for (int64_t i = 0; i < out->dims[2]; i++) rows += adaptive_span(i, out->dims[2], in->dims[2]).padded;
+    for (int64_t j = 0; j < out->dims[3]; j++) cols += adaptive_span(j, out->dims[3], in->dims[3]).padded;
+    return cnn_mul_i64(cnn_mul_i64(rows, cols), out->dims[1]);
+}
+
+/* ---- max pool ---- */
+
+/* y = max over each window of x, padding as -infinity; x is (N,C,H,W), y and argmax (N,C,OH,OW).
+ * PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). */
+static int maxpool_forward(const cnn_op_ctx *c) {
+    const pool_attrs *a = c->attrs;
+    const cnn_pool2d_params *p = &a->p;
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    int32_t *argmax = c->training ? c->state : NULL;
+    int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3];
+    int64_t oh = y->shape[2], ow = y->shape[3];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t k = 0; k < ch; k++) {
+            const float *xp = x->data + b * x->stride[0] + k * h * w;  /* (H,W) */
+            float *yp = y->data + b * y->stride[0] + k * oh * ow;      /* (OH,OW) */
+            int32_t *ap = argmax ? argmax + (b * ch + k) * oh * ow : NULL;
+            for (int64_t i = 0; i < oh; i++) {
+                pool_span rs = window_span(i, p->kernel_h, p->stride_h, a->pad[0], a->pad[1], h);
+                for (int64_t j = 0; j < ow; j++) {
+                    pool_span cs = window_span(j, p->kernel_w, p->stride_w, a->pad[2], a->pad[3], w);
+                    float best = -INFINITY;
+                    int64_t at = rs.lo * w + cs.lo;
+                    for (int64_t r = rs.lo; r < rs.hi; r++)
+                        for (int64_t q = cs.lo; q < cs.hi; q++) {
+                            float v = xp[r * w + q];
+                            if (v > best || isnan(v)) {
+                                best = v;
+                                at = r * w + q;
+                            }
+                        }
+                    yp[i * ow + j] = best;
+                    if (ap) ap[i * ow + j] = (int32_t)at;
+                }
+            }
+        }
+    return 0;
+}
+
+/* dx[argmax] += dy; each (N,C) plane scatters only into itself, so planes run in parallel. */
+static int maxpool_backward(const cnn_op_ctx *c) {
+    const cnn_tensor *dy = c->dout;
+    cnn_tensor *dx = c->din[0];
+    if (!dx) return 0;
+    const int32_t *argmax = c->state;
+    int64_t n = dx->shape[0], ch = dx->shape[1], hw = dx->shape[2] * dx->shape[3];
+    int64_t ohw = dy->shape[2] * dy->shape[3];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t k = 0; k < ch; k++) {
+            float *dxp = dx->data + b * dx->stride[0] + k * hw;          /* (H,W) */
+            const float *dyp = dy->data + b * dy->stride[0] + k * ohw;   /* (OH,OW) */
+            const int32_t *ap = argmax + (b * ch + k) * ohw;
+            for (int64_t i = 0; i < ohw; i++) dxp[ap[i]] += dyp[i];
+        }
+    return 0;
+}
+
+/* ---- average pools ---- */
+
+/* The divisor of one window: every cell up to the padded extent, or only the real ones. */
+static float window_divisor(const pool_attrs *a, pool_span rs, pool_span cs) {
+    int64_t count = a->include_pad ? rs.padded * cs.padded : (rs.hi - rs.lo) * (cs.hi - cs.lo);
+    return count > 0 ? (float)count : 1.0f;
+}
+
+/* Window bounds of output (i, j) for a windowed or an adaptive average pool. */
+static void avg_spans(const pool_attrs *a, int64_t i, int64_t j, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                      pool_span *rs, pool_span *cs) {
+    if (a->kind == POOL_ADAPTIVE_AVG) {
+        *rs = adaptive_span(i, oh, h);
+        *cs = adaptive_span(j, ow, w);
+    } else {
+        *rs = window_span(i, a->p.kernel_h, a->p.stride_h, a->pad[0], a->pad[1], h);
+        *cs = window_span(j, a->p.kernel_w, a->p.stride_w, a->pad[2], a->pad[3], w);
+    }
+}
+
+/* y = sum over each window of x / divisor; x is (N,C,H,W), y (N,C,OH,OW). */
+static int avgpool_forward(const cnn_op_ctx *c) {
+    const pool_attrs *a = c->attrs;
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3];
+    int64_t oh = y->shape[2], ow = y->shape[3];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t k = 0; k < ch; k++) {
+            const float *xp = x->data + b * x->stride[0] + k * h * w;  /* (H,W) */
+            float *yp = y->data + b * y->stride[0] + k * oh * ow;      /* (OH,OW) */
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    pool_span rs, cs;
+                    avg_spans(a, i, j, h, w, oh, ow, &rs, &cs);
+                    double sum = 0.0;
+                    for (int64_t r = rs.lo; r < rs.hi; r++)
+                        for (int64_t q = cs.lo; q < cs.hi; q++) sum += xp[r * w + q];
+                    yp[i * ow + j] = (float)sum / window_divisor(a, rs, cs);
+                }
+        }
+    return 0;
+}
+
+/* dx += dy / divisor over each window; windows overlap only within a plane, walked in order. */
+static int avgpool_backward(const cnn_op_ctx *c) {
+    const pool_attrs *a = c->attrs;
+    const cnn_tensor *dy = c->dout;
+    cnn_tensor *dx = c->din[0];
+    if (!dx) return 0;
+    int64_t n = dx->shape[0], ch = dx->shape[1], h = dx->shape[2], w = dx->shape[3];
+    int64_t oh = dy->shape[2], ow = dy->shape[3];
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < n; b++)
+        for (int64_t k = 0; k < ch; k++) {
+            float *dxp = dx->data + b * dx->stride[0] + k * h * w;          /* (H,W) */
+            const float *dyp = dy->data + b * dy->stride[0] + k * oh * ow;  /* (OH,OW) */
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    pool_span rs, cs;
+                    avg_spans(a, i, j, h, w, oh, ow, &rs, &cs);
+                    float g = dyp[i * ow + j] / window_divisor(a, rs, cs);
+                    for (int64_t r = rs.lo; r < rs.hi; r++)
+                        for (int64_t q = cs.lo; q < cs.hi; q++) dxp[r * w + q] += g;
+                }
+        }
+    return 0;
+}
+
+/* ---- tables and builders ---- */
+
+static const cnn_op maxpool_op = {.name = "maxpool2d", .shape = window_pool_shape, .state_bytes = maxpool_state_bytes,
+                                  .forward = maxpool_forward, .backward = maxpool_backward, .macs = window_pool_macs};
+static const cnn_op avgpool_op = {.name = "avgpool2d", .shape = window_pool_shape, .forward = avgpool_forward,
+                                  .backward = avgpool_backward, .macs = window_pool_macs};
+static const cnn_op global_avgpool_op = {.name = "global_avgpool", .shape = adaptive_pool_shape, .forward = avgpool_forward,
+                                         .backward = avgpool_backward, .macs = adaptive_pool_macs};
+static const cnn_op adaptive_avgpool_op = {.name = "adaptive_avgpool", .shape = adaptive_pool_shape,
+                                           .forward = avgpool_forward, .backward = avgpool_backward,
+                                           .macs = adaptive_pool_macs};
+
+static cnn_node *window_pool(cnn_graph *g, cnn_node *x, const char *name, const cnn_op *op, pool_kind kind,
+                             const cnn_pool2d_params *p) {
+    if (!p) return x ? cnn_fail_null("%s '%s': parameters are NULL", op->name, name ? name : "?") : NULL;
+    pool_attrs a = {.kind = kind, .p = *p};
+    if (a.p.stride_h == 0) a.p.stride_h = a.p.kernel_h;
+    if (a.p.stride_w == 0) a.p.stride_w = a.p.kernel_w;
+    a.include_pad = kind == POOL_AVG && p->count_include_pad && p->padding != CNN_PAD_SAME;
+    return cnn_graph_add_node(g, op, name, 1, &x, &a, sizeof a);
+}
+
+/* The short forms: a square kernel and stride; pad >= 0 on all four sides, or a padding mode. */
+static cnn_pool2d_params square_params(int kernel, int stride, int pad, bool ceil_mode, bool count_include_pad) {
+    int side = pad >= 0 ? pad : 0;
+    cnn_pool2d_params p = {.kernel_h = kernel, .kernel_w = kernel, .stride_h = stride, .stride_w = stride,
+                           .padding = pad, .pad_top = side, .pad_bottom = side, .pad_left = side, .pad_right = side,
+                           .ceil_mode = ceil_mode, .count_include_pad = count_include_pad};
+    return p;
+}
+
+cnn_node *cnn_maxpool2d(cnn_graph *g, cnn_node *x, const char *name, int kernel, int stride, int pad, bool ceil_mode) {
+    cnn_pool2d_params p = square_params(kernel, stride, pad, ceil_mode, false);
+    return window_pool(g, x, name, &maxpool_op, POOL_MAX, &p);
+}
+
+cnn_node *cnn_maxpool2d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_pool2d_params *p) {
+    return window_pool(g, x, name, &maxpool_op, POOL_MAX, p);
+}
+
+cnn_node *cnn_avgpool2d(cnn_graph *g, cnn_node *x, const char *name, int kernel, int stride, int pad, bool ceil_mode,
+                        bool count_include_pad) {
+    cnn_pool2d_params p = square_params(kernel, stride, pad, ceil_mode, count_include_pad);
+    return window_pool(g, x, name, &avgpool_op, POOL_AVG, &p);
+}
+
+cnn_node *cnn_avgpool2d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_pool2d_params *p) {
+    return window_pool(g, x, name, &avgpool_op, POOL_AVG, p);
+}
+
+cnn_node *cnn_global_avgpool(cnn_graph *g, cnn_node *x, const char *name) {
+    pool_attrs a = {.kind = POOL_ADAPTIVE_AVG, .out_h = 1, .out_w = 1};
+    return cnn_graph_add_node(g, &global_avgpool_op, name, 1, &x, &a, sizeof a);
+}
+
+cnn_node *cnn_adaptive_avgpool(cnn_graph *g, cnn_node *x, const char *name, int64_t out_h, int64_t out_w) {
+    pool_attrs a = {.kind = POOL_ADAPTIVE_AVG, .out_h = out_h, .out_w = out_w};
+    return cnn_graph_add_node(g, &adaptive_avgpool_op, name, 1, &x, &a, sizeof a);
+}

@@ -1,0 +1,120 @@
+"""ops_pool.py — reference cases for maxpool2d, avgpool2d, global_avgpool and adaptive_avgpool.
+
+Max-pool inputs are 'distinct' (values 0.05 apart), so no finite difference crosses a tie.
+Modes PyTorch lacks are built from its primitives: TensorFlow "same" and asymmetric pads pad
+explicitly (with -inf for max), and an average that counts only real cells divides the sum of
+the zero-padded input by the pooled count of a zero-padded ones tensor.
+"""
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from common import Case, Fn
+
+
+def pool_attrs(kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=None):
+    kh, kw = kernel if isinstance(kernel, tuple) else (kernel, kernel)
+    sh, sw = stride if isinstance(stride, tuple) else (stride or kh, stride or kw)
+    a = {"kernel_h": kh, "kernel_w": kw, "stride_h": sh, "stride_w": sw, "ceil_mode": ceil_mode}
+    if isinstance(padding, tuple):  # (top, bottom, left, right)
+        a.update(padding=0, pad_top=padding[0], pad_bottom=padding[1], pad_left=padding[2], pad_right=padding[3])
+    else:
+        a["padding"] = padding
+    if count_include_pad is not None:
+        a["count_include_pad"] = count_include_pad
+    return a
+
+
+def same_pads(size, kernel, stride):
+    """TensorFlow "same": (top, bottom, left, right), the extra one at the bottom / right."""
+    pads = []
+    for n, k, s in zip(size, kernel, stride):
+        out = -(-n // s)
+        total = max((out - 1) * s + k - n, 0)
+        pads += [total // 2, total - total // 2]
+    return tuple(pads)
+
+
+def padded_max(pads, kernel, stride):
+    """Max pool over an input padded with -inf by (top, bottom, left, right)."""
+    t, b, l, r = pads
+    return lambda: Fn(lambda x: F.max_pool2d(F.pad(x, (l, r, t, b), value=float("-inf")), kernel, stride))
+
+
+def padded_avg(pads, kernel, stride, count_include_pad):
+    """Average pool over a zero-padded input; without count_include_pad, divide by real cells."""
+    t, b, l, r = pads
+
+    def fn(x):
+        total = F.avg_pool2d(F.pad(x, (l, r, t, b)), kernel, stride)
+        if count_include_pad:
+            return total
+        ones = torch.ones((1, 1) + tuple(x.shape[2:]), dtype=x.dtype)
+        return total / F.avg_pool2d(F.pad(ones, (l, r, t, b)), kernel, stride)
+
+    return lambda: Fn(fn)
+
+
+CASES = [
+    # ---- max pool ----
+    Case("maxpool_2x2_s2", "maxpool2d", pool_attrs(2, 2), [(2, 3, 6, 8)], lambda: nn.MaxPool2d(2, 2), dist="distinct"),
+    Case("maxpool_3x3_s2_ceil_112", "maxpool2d", pool_attrs(3, 2, ceil_mode=True), [(1, 1, 112, 112)],
+         lambda: nn.MaxPool2d(3, 2, ceil_mode=True), dist="distinct"),
+    Case("maxpool_3x3_s2_ceil_13x11", "maxpool2d", pool_attrs(3, 2, ceil_mode=True), [(2, 3, 13, 11)],
+         lambda: nn.MaxPool2d(3, 2, ceil_mode=True), dist="distinct"),
+    Case("maxpool_3x3_s2_ceil_14x10", "maxpool2d", pool_attrs(3, 2, ceil_mode=True), [(2, 2, 14, 10)],
+         lambda: nn.MaxPool2d(3, 2, ceil_mode=True), dist="distinct"),
+    # 5 + 2*1: ceil gives 4 windows, the last would start in the bottom pad: PyTorch drops it.
+    Case("maxpool_2x2_s2_pad1_ceil_drop", "maxpool2d", pool_attrs(2, 2, padding=1, ceil_mode=True), [(2, 2, 5, 7)],
+         lambda: nn.MaxPool2d(2, 2, padding=1, ceil_mode=True), dist="distinct"),
+    Case("maxpool_3x3_s1_pad1", "maxpool2d", pool_attrs(3, 1, padding=1), [(2, 4, 7, 7)],
+         lambda: nn.MaxPool2d(3, 1, padding=1), dist="distinct"),
+    Case("maxpool_3x3_s2_valid", "maxpool2d", pool_attrs(3, 2, padding="valid"), [(2, 3, 15, 15)],
+         lambda: nn.MaxPool2d(3, 2), dist="distinct"),
+    Case("maxpool_3x2_s2x3", "maxpool2d", pool_attrs((3, 2), (2, 3)), [(2, 2, 9, 11)],
+         lambda: nn.MaxPool2d((3, 2), (2, 3)), dist="distinct"),
+    Case("maxpool_3x3_s2_pad_asym", "maxpool2d", pool_attrs(3, 2, padding=(1, 0, 0, 1)), [(2, 2, 8, 9)],
+         padded_max((1, 0, 0, 1), 3, 2), dist="distinct"),
+    Case("maxpool_3x3_s2_same", "maxpool2d", pool_attrs(3, 2, padding="same"), [(2, 3, 8, 7)],
+         padded_max(same_pads((8, 7), (3, 3), (2, 2)), 3, 2), dist="distinct"),
+    Case("maxpool_2x2_s2_same_odd", "maxpool2d", pool_attrs(2, 2, padding="same"), [(1, 2, 7, 5)],
+         padded_max(same_pads((7, 5), (2, 2), (2, 2)), 2, 2), dist="distinct"),
+    # ---- average pool ----
+    Case("avgpool_2x2", "avgpool2d", pool_attrs(2), [(2, 3, 6, 8)], lambda: nn.AvgPool2d(2)),
+    Case("avgpool_3x3_s1_pad1_incl", "avgpool2d", pool_attrs(3, 1, padding=1, count_include_pad=True), [(2, 3, 6, 5)],
+         lambda: nn.AvgPool2d(3, 1, padding=1, count_include_pad=True)),
+    Case("avgpool_3x3_s1_pad1_excl", "avgpool2d", pool_attrs(3, 1, padding=1, count_include_pad=False), [(2, 3, 6, 5)],
+         lambda: nn.AvgPool2d(3, 1, padding=1, count_include_pad=False)),
+    # The last column window starts at 7 of 8 and is clipped to the padded extent 9: divisor 3x2.
+    Case("avgpool_3x3_s2_pad1_ceil_incl", "avgpool2d", pool_attrs(3, 2, padding=1, ceil_mode=True, count_include_pad=True),
+         [(2, 3, 6, 8)], lambda: nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=True)),
+    Case("avgpool_3x3_s2_pad1_ceil_excl", "avgpool2d", pool_attrs(3, 2, padding=1, ceil_mode=True, count_include_pad=False),
+         [(2, 3, 6, 8)], lambda: nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=False)),
+    Case("avgpool_2x2_s2_pad1_ceil_drop_incl", "avgpool2d",
+         pool_attrs(2, 2, padding=1, ceil_mode=True, count_include_pad=True), [(2, 2, 5, 6)],
+         lambda: nn.AvgPool2d(2, 2, padding=1, ceil_mode=True, count_include_pad=True)),
+    Case("avgpool_2x2_s2_pad1_ceil_drop_excl", "avgpool2d",
+         pool_attrs(2, 2, padding=1, ceil_mode=True, count_include_pad=False), [(2, 2, 5, 6)],
+         lambda: nn.AvgPool2d(2, 2, padding=1, ceil_mode=True, count_include_pad=False)),
+    Case("avgpool_5x5_s3_aux", "avgpool2d", pool_attrs(5, 3), [(2, 4, 14, 14)], lambda: nn.AvgPool2d(5, 3)),
+    Case("avgpool_7x7_final", "avgpool2d", pool_attrs(7), [(2, 5, 7, 7)], lambda: nn.AvgPool2d(7)),
+    Case("avgpool_3x3_s2_same", "avgpool2d", pool_attrs(3, 2, padding="same"), [(2, 3, 8, 7)],
+         padded_avg(same_pads((8, 7), (3, 3), (2, 2)), 3, 2, count_include_pad=False)),
+    Case("avgpool_3x3_s1_same", "avgpool2d", pool_attrs(3, 1, padding="same"), [(1, 2, 5, 6)],
+         padded_avg(same_pads((5, 6), (3, 3), (1, 1)), 3, 1, count_include_pad=False)),
+    Case("avgpool_3x3_s2_pad_asym_incl", "avgpool2d", pool_attrs(3, 2, padding=(0, 1, 1, 0), count_include_pad=True),
+         [(2, 2, 8, 9)], padded_avg((0, 1, 1, 0), 3, 2, count_include_pad=True)),
+    Case("avgpool_3x3_s2_pad_asym_excl", "avgpool2d", pool_attrs(3, 2, padding=(0, 1, 1, 0), count_include_pad=False),
+         [(2, 2, 8, 9)], padded_avg((0, 1, 1, 0), 3, 2, count_include_pad=False)),
+    # ---- global and adaptive average pool ----
+    Case("global_avgpool_7x3", "global_avgpool", {}, [(2, 5, 7, 3)], lambda: nn.AdaptiveAvgPool2d(1)),
+    Case("global_avgpool_1x1", "global_avgpool", {}, [(3, 4, 1, 1)], lambda: nn.AdaptiveAvgPool2d(1)),
+    Case("adaptive_avgpool_1x1", "adaptive_avgpool", {"out_h": 1, "out_w": 1}, [(2, 3, 5, 6)],
+         lambda: nn.AdaptiveAvgPool2d((1, 1))),
+    Case("adaptive_avgpool_9x10_to_7x7", "adaptive_avgpool", {"out_h": 7, "out_w": 7}, [(2, 3, 9, 10)],
+         lambda: nn.AdaptiveAvgPool2d((7, 7))),
+    Case("adaptive_avgpool_14x13_to_4x3", "adaptive_avgpool", {"out_h": 4, "out_w": 3}, [(2, 2, 14, 13)],
+         lambda: nn.AdaptiveAvgPool2d((4, 3))),
+    Case("adaptive_avgpool_6x5_to_3x8", "adaptive_avgpool", {"out_h": 3, "out_w": 8}, [(2, 3, 6, 5)],
+         lambda: nn.AdaptiveAvgPool2d((3, 8))),
+]

@@ -1,0 +1,58 @@
+/* cli.h — what the subcommands share: option tables, model options, error printing. */
+#ifndef CNN_CLI_H
+#define CNN_CLI_H
+
+#include "cnn.h"
+
+#include <stdio.h>
+
+typedef enum cli_kind { CLI_STRING, CLI_INT, CLI_FLOAT, CLI_FLAG, CLI_STRINGS } cli_kind;
+
+/* One option: --name VALUE (or a flag). CLI_STRINGS collects repeated values into a cli_list. */
+typedef struct cli_option {
+    const char *name;
+    cli_kind kind;
+    void *dest;
+    const char *help;
+} cli_option;
+
+typedef struct cli_list {
+    const char *items[64];
+    int count;
+} cli_list;
+
+/* Parses argv[first..]: options from `opts` (a NULL-named entry ends the table), the rest as
+ * positionals (at most max_pos). Unknown options, missing or malformed values print one line
+ * "cnn CMD: ..." and return -1; --help prints usage and returns 1. */
+int cli_parse(const char *cmd, const char *usage, int argc, char **argv, const cli_option *opts, const char **pos,
+              int max_pos, int *n_pos);
+
+/* The model options every command accepts (--classes, --input, --aux/--no-aux, --variant). */
+typedef struct cli_model {
+    long long classes;
+    const char *input;   /* "CxHxW" */
+    int aux, no_aux;
+    const char *variant;
+} cli_model;
+#define CLI_MODEL_OPTIONS(m)                                                                           \
+    {"--classes", CLI_INT, &(m).classes, "number of classes (default 1000; 10 for lenet5, minigooglenet)"}, \
+    {"--input", CLI_STRING, &(m).input, "input size CxHxW (default: the model's)"},                     \
+    {"--aux", CLI_FLAG, &(m).aux, "build the auxiliary classifiers (googlenet, inception_v3)"},        \
+    {"--no-aux", CLI_FLAG, &(m).no_aux, "leave the auxiliary classifiers out"},                          \
+    {"--variant", CLI_STRING, &(m).variant, "model variant (googlenet: paper)"}
+
+/* Builds the zoo model; channels/height/width > 0 override --input. Prints the error. */
+cnn_graph *cli_build_model(const char *cmd, const char *model, const cli_model *m, int64_t channels, int64_t height,
+                           int64_t width);
+/* Parses "CxHxW". */
+int cli_parse_size(const char *text, int64_t *c, int64_t *h, int64_t *w);
+
+/* Prints "cnn CMD: <library error>" and returns 1. */
+int cli_fail_lib(const char *cmd);
+/* Prints "cnn CMD: <message>" and returns 1. */
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cmd_summary(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+
+#endif
