@@ -22,6 +22,7 @@ HEADERS  := include/cnn.h $(wildcard src/*/*.h)
 LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
+EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(sort $(wildcard examples/*.c)))
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
 ASAN_TESTS   := $(TEST_SRC:tests/%.c=$(B)/asan/tests/%)
 
@@ -58,6 +59,10 @@ $(B)/tests/%: tests/%.c tests/harness.c tests/harness.h $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< tests/harness.c $(LIB_OBJ) $(LDLIBS)
 
+$(B)/examples/%: examples/%.c $(B)/libcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libcnn.a $(LDLIBS)
+
 $(B)/asan/tests/%: tests/%.c tests/harness.c tests/harness.h $(ASAN_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ASAN) -O1 -Itests -o $@ $< tests/harness.c $(ASAN_LIB_OBJ) $(LDLIBS)
@@ -66,7 +71,7 @@ test:
 	@tools/install-deps test
 	@$(MAKE) --no-print-directory test-only
 
-test-only: all $(TESTS) $(ASAN_TESTS)
+test-only: all $(TESTS) $(ASAN_TESTS) $(EXAMPLES)
 	@B=$(B) tests/run.sh
 
 demo: all

@@ -55,6 +55,15 @@ for t in $B/asan/tests/test_*; do
     *) run "asan $name" env OMP_NUM_THREADS=2 "$t" "$REF" ;;
   esac
 done
+# The README's example must build (make did) and run.
+for e in $B/examples/*; do
+  [ -x "$e" ] || continue
+  if out=$("$e" 2>&1) && printf '%s\n' "$out" | grep -q '^loss [0-9]'; then
+    echo "[example $(basename "$e")] ok: $out"; total_pass=$((total_pass + 1))
+  else
+    echo "[example $(basename "$e")] FAIL: $out"; total_fail=$((total_fail + 1))
+  fi
+done
 echo "full log: $log"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]
