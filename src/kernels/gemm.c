@@ -1,35 +1,49 @@
 /* gemm.c — row-major single-precision matrix products through OpenBLAS, split into fixed tiles.
  *
- * Why tiles: OpenBLAS splits a product by its own thread count, and a different split changes the
- * order of additions in its edge kernels, so results would differ between 1 and 2 threads. Here
- * OpenBLAS always runs on one thread per call, and the product is cut into tiles whose size does
- * not depend on the thread count; OpenMP runs the tiles in parallel. Same bits for any thread count. */
+ * Why tiles: OpenBLAS (0.3.21, Zen kernels) splits a product by its own thread count, and a
+ * different split changes the order of additions in its edge kernels, so a product on 2 threads
+ * differs in the last bits from the same product on 1. Here OpenBLAS always runs on one thread,
+ * C is cut into tiles that depend on the shape alone, and OpenMP shares the tiles out: the same
+ * bits for any thread count. */
 #include "../core/internal.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <pthread.h>
 
-#define TILE_M 256
-#define TILE_N 512
+/* Below this many multiply-adds a product runs on one thread: waking others costs more. */
+#define GEMM_PARALLEL_MIN_MACS 65536
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
-void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-               const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-    if (m == 0 || n == 0) return;
+static void blas_tile(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                      const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, (blasint)m,
+                (blasint)n, (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c, (blasint)ldc);
+}
+
+void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+               const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+    if (m <= 0 || n <= 0) return;
     pthread_once(&blas_once, blas_single_thread);
-    int64_t tiles_m = (m + TILE_M - 1) / TILE_M, tiles_n = (n + TILE_N - 1) / TILE_N;
-    /* C (m x n) tile (i0, j0): rows of op(A) from i0, columns of op(B) from j0. */
-#pragma omp parallel for collapse(2) schedule(static) if (tiles_m * tiles_n > 1)
-    for (int64_t ti = 0; ti < tiles_m; ti++)
-        for (int64_t tj = 0; tj < tiles_n; tj++) {
-            int64_t i0 = ti * TILE_M, j0 = tj * TILE_N;
-            int64_t mt = m - i0 < TILE_M ? m - i0 : TILE_M, nt = n - j0 < TILE_N ? n - j0 : TILE_N;
-            const float *at = trans_a ? a + i0 : a + i0 * lda;
-            const float *bt = trans_b ? b + j0 * ldb : b + j0;
-            cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                        (blasint)mt, (blasint)nt, (blasint)k, alpha, at, (blasint)lda, bt, (blasint)ldb, beta,
-                        c + i0 * ldc + j0, (blasint)ldc);
-        }
+    /* Tiles of up to 128 x 512; smaller (down to 16 x 64) until there are 8 tiles to share out. */
+    int64_t tile_m = m < 128 ? m : 128, tile_n = n < 512 ? n : 512;
+    while (((m + tile_m - 1) / tile_m) * ((n + tile_n - 1) / tile_n) < 8) {
+        if (tile_n >= 128) tile_n = (tile_n + 1) / 2;
+        else if (tile_m >= 32) tile_m = (tile_m + 1) / 2;
+        else break;
+    }
+    const int64_t tiles_n = (n + tile_n - 1) / tile_n, tiles = (m + tile_m - 1) / tile_m * tiles_n;
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (tiles < threads) threads = (int)tiles;
+    if ((double)m * (double)n * (double)k < GEMM_PARALLEL_MIN_MACS) threads = 1;
+    /* C[i0.., j0..] of size mt x nt: rows of op(A) from i0, columns of op(B) from j0. */
+#pragma omp parallel for schedule(dynamic) num_threads(threads)
+    for (int64_t t = 0; t < tiles; t++) {
+        const int64_t i0 = t / tiles_n * tile_m, j0 = t % tiles_n * tile_n;
+        const int64_t mt = m - i0 < tile_m ? m - i0 : tile_m, nt = n - j0 < tile_n ? n - j0 : tile_n;
+        blas_tile(trans_a, trans_b, mt, nt, k, alpha, trans_a ? a + i0 : a + i0 * lda, lda, trans_b ? b + j0 * ldb : b + j0,
+                  ldb, beta, c + i0 * ldc + j0, ldc);
+    }
 }

@@ -1,0 +1,266 @@
+/* conv.c — 2-D convolution (any kernel, stride, dilation, asymmetric padding, groups, bias) as im2col + GEMM. */
+#include "ops.h"
+
+#include "../kernels/im2col.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+
+typedef struct conv_attrs {
+    int64_t out_channels, groups;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int dilation_h, dilation_w;
+    int padding;        /* >= 0: explicit (pads_given); CNN_PAD_SAME; CNN_PAD_VALID */
+    int pads_given[4];  /* top, bottom, left, right as the caller gave them */
+    int pads[4];        /* resolved by conv_shape: top, bottom, left, right */
+    bool bias;
+} conv_attrs;
+
+/* The column matrix of a sample equals the sample itself exactly when every window is one input
+ * pixel at its own position: a 1x1 kernel (dilation then moves nothing), stride 1 and no padding.
+ * A strided 1x1 convolution (ResNet / Inception downsampling) must go through im2col. */
+static bool columns_are_input(const conv_attrs *a) {
+    return a->kernel_h == 1 && a->kernel_w == 1 && a->stride_h == 1 && a->stride_w == 1 && a->pads[0] == 0 &&
+           a->pads[1] == 0 && a->pads[2] == 0 && a->pads[3] == 0;
+}
+
+/* The geometry of one group: its C/groups input channels against the node's output size. */
+static cnn_conv_geometry group_geometry(const cnn_node *n) {
+    const conv_attrs *a = n->attrs;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    cnn_conv_geometry geo = {
+        .channels = in->dims[1] / a->groups, .in_h = in->dims[2], .in_w = in->dims[3],
+        .out_h = n->shape.dims[2], .out_w = n->shape.dims[3],
+        .kernel_h = a->kernel_h, .kernel_w = a->kernel_w,
+        .stride_h = a->stride_h, .stride_w = a->stride_w,
+        .dilation_h = a->dilation_h, .dilation_w = a->dilation_w,
+        .pad_top = a->pads[0], .pad_left = a->pads[2],
+    };
+    return geo;
+}
+
+/* Elements of one group's column matrix: (C/groups * KH * KW) x (OH * OW); -1 on overflow. */
+static int64_t column_elements(const cnn_conv_geometry *geo) {
+    int64_t rows = cnn_mul_i64(cnn_mul_i64(geo->channels, geo->kernel_h), geo->kernel_w);
+    return cnn_mul_i64(rows, cnn_mul_i64(geo->out_h, geo->out_w));
+}
+
+static int conv_shape(cnn_node *n) {
+    conv_attrs *a = n->attrs;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    char ins[128];
+    cnn_shape_str(in, ins, sizeof ins);
+    if (in->rank != 4) return cnn_fail("conv2d '%s': input must be (N,C,H,W), got %s", n->name, ins);
+    if (a->out_channels < 1)
+        return cnn_fail("conv2d '%s': out_channels %lld must be positive (input %s)", n->name, (long long)a->out_channels, ins);
+    if (a->kernel_h < 1 || a->kernel_w < 1)
+        return cnn_fail("conv2d '%s': kernel %dx%d must be at least 1x1 (input %s)", n->name, a->kernel_h, a->kernel_w, ins);
+    if (a->stride_h < 1 || a->stride_w < 1)
+        return cnn_fail("conv2d '%s': stride %dx%d must be at least 1 (input %s)", n->name, a->stride_h, a->stride_w, ins);
+    if (a->dilation_h < 1 || a->dilation_w < 1)
+        return cnn_fail("conv2d '%s': dilation %dx%d must be at least 1 (input %s)", n->name, a->dilation_h, a->dilation_w, ins);
+    if (a->groups < 1)
+        return cnn_fail("conv2d '%s': groups %lld must be at least 1 (input %s)", n->name, (long long)a->groups, ins);
+    const int64_t channels = in->dims[1], in_h = in->dims[2], in_w = in->dims[3];
+    if (channels % a->groups != 0)
+        return cnn_fail("conv2d '%s': in_channels %lld not divisible by groups %lld (input %s)", n->name, (long long)channels,
+                        (long long)a->groups, ins);
+    if (a->out_channels % a->groups != 0)
+        return cnn_fail("conv2d '%s': out_channels %lld not divisible by groups %lld (input %s)", n->name,
+                        (long long)a->out_channels, (long long)a->groups, ins);
+
+    /* The extent of the dilated kernel. */
+    const int64_t span_h = (int64_t)a->dilation_h * (a->kernel_h - 1) + 1;
+    const int64_t span_w = (int64_t)a->dilation_w * (a->kernel_w - 1) + 1;
+    if (cnn_resolve_padding(a->padding, a->pads_given, in_h, in_w, span_h, span_w, a->stride_h, a->stride_w, a->pads)) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", cnn_last_error());
+        return cnn_fail("conv2d '%s': %s (input %s)", n->name, why, ins);
+    }
+    const int64_t padded_h = in_h + a->pads[0] + a->pads[1], padded_w = in_w + a->pads[2] + a->pads[3];
+    if (span_h > padded_h || span_w > padded_w) {
+        char kernel[96];
+        if (a->dilation_h == 1 && a->dilation_w == 1)
+            snprintf(kernel, sizeof kernel, "kernel %dx%d", a->kernel_h, a->kernel_w);
+        else
+            snprintf(kernel, sizeof kernel, "kernel %dx%d dilated to %lldx%lld", a->kernel_h, a->kernel_w, (long long)span_h,
+                     (long long)span_w);
+        return cnn_fail("conv2d '%s': %s larger than padded input %lldx%lld (input %s, pads %d,%d,%d,%d)", n->name, kernel,
+                        (long long)padded_h, (long long)padded_w, ins, a->pads[0], a->pads[1], a->pads[2], a->pads[3]);
+    }
+    const int64_t out_h = (padded_h - span_h) / a->stride_h + 1, out_w = (padded_w - span_w) / a->stride_w + 1;
+    if (out_h < 1 || out_w < 1) /* implied by the check above; kept so the loops can rely on it */
+        return cnn_fail("conv2d '%s': output size %lldx%lld is empty (input %s, pads %d,%d,%d,%d)", n->name, (long long)out_h,
+                        (long long)out_w, ins, a->pads[0], a->pads[1], a->pads[2], a->pads[3]);
+
+    n->shape.rank = 4;
+    n->shape.dims[0] = 0;
+    n->shape.dims[1] = a->out_channels;
+    n->shape.dims[2] = out_h;
+    n->shape.dims[3] = out_w;
+    /* Every GEMM dimension and leading dimension is one of C/groups*KH*KW, OC/groups and OH*OW
+     * (or H*W, equal to OH*OW on the direct path), and BLAS takes them as int. */
+    cnn_conv_geometry geo = group_geometry(n);
+    const int64_t rows = cnn_mul_i64(cnn_mul_i64(geo.channels, a->kernel_h), a->kernel_w);
+    const int64_t cols = cnn_mul_i64(out_h, out_w), in_plane = cnn_mul_i64(in_h, in_w);
+    if (cnn_shape_sample_numel(&n->shape) < 0 || column_elements(&geo) < 0 || rows > INT_MAX || cols < 0 || cols > INT_MAX ||
+        in_plane < 0 || in_plane > INT_MAX || a->out_channels / a->groups > INT_MAX)
+        return cnn_fail("conv2d '%s': too large (input %s, output %lldx%lld, kernel %dx%d)", n->name, ins, (long long)out_h,
+                        (long long)out_w, a->kernel_h, a->kernel_w);
+    return 0;
+}
+
+/* One group's column matrix, unless the sample itself serves as it. */
+static size_t conv_work_bytes(const cnn_node *n, int64_t batch, bool training) {
+    (void)batch;
+    (void)training;
+    if (columns_are_input(n->attrs)) return 0;
+    cnn_conv_geometry geo = group_geometry(n);
+    int64_t count = column_elements(&geo);
+    if (count < 0 || (uint64_t)count > SIZE_MAX / sizeof(float)) return SIZE_MAX;
+    return (size_t)count * sizeof(float);
+}
+
+/* y = conv(x, W) + b.  x (N,C,H,W), W (OC, C/G, KH, KW), b (OC), y (N,OC,OH,OW); per sample and
+ * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
+static int conv_forward(const cnn_op_ctx *c) {
+    const conv_attrs *a = c->attrs;
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
+    const cnn_conv_geometry geo = group_geometry(c->node);
+    const bool direct = columns_are_input(a);
+    const int64_t batch = x->shape[0], groups = a->groups, oc_per_group = a->out_channels / groups;
+    const int64_t rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
+    const int64_t in_group = geo.channels * geo.in_h * geo.in_w; /* elements of one group's input block */
+    float *col = c->work;
+    for (int64_t b = 0; b < batch; b++) {
+        const float *xb = x->data + b * x->stride[0]; /* (C, H, W) */
+        float *yb = y->data + b * y->stride[0];       /* (OC, OH*OW) */
+        if (bias)
+            for (int64_t o = 0; o < a->out_channels; o++)
+                for (int64_t i = 0; i < cols; i++) yb[o * cols + i] = bias[o];
+        for (int64_t g = 0; g < groups; g++) {
+            const float *xg = xb + g * in_group; /* (C/G, H, W) */
+            if (!direct) cnn_im2col(&geo, xg, col);
+            cnn_sgemm(false, false, oc_per_group, cols, rows, 1.0f, weight + g * oc_per_group * rows, rows,
+                             direct ? xg : col, cols, bias ? 1.0f : 0.0f, yb + g * oc_per_group * cols, cols);
+        }
+    }
+    return 0;
+}
+
+/* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g).
+ * Samples are added in order 0..N-1, every sum has one owner and the products are cut into
+ * fixed tiles, so the result is the same for every thread count. */
+static int conv_backward(const cnn_op_ctx *c) {
+    const conv_attrs *a = c->attrs;
+    const cnn_tensor *x = c->in[0], *dy = c->dout;
+    cnn_tensor *dx = c->din[0];
+    const float *weight = c->param[0];
+    float *dweight = c->dparam[0], *dbias = a->bias ? c->dparam[1] : NULL;
+    const cnn_conv_geometry geo = group_geometry(c->node);
+    const bool direct = columns_are_input(a);
+    const int64_t batch = x->shape[0], groups = a->groups, oc_per_group = a->out_channels / groups;
+    const int64_t rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
+    const int64_t in_group = geo.channels * geo.in_h * geo.in_w;
+    float *col = c->work;
+
+    if (dbias) {
+#pragma omp parallel for schedule(static) if (batch * a->out_channels * cols >= 32768) /* one owner per sum */
+        for (int64_t o = 0; o < a->out_channels; o++) {
+            double sum = 0.0;
+            for (int64_t b = 0; b < batch; b++) {
+                const float *d = dy->data + b * dy->stride[0] + o * cols; /* (OH*OW) */
+                for (int64_t i = 0; i < cols; i++) sum += d[i];
+            }
+            dbias[o] += (float)sum;
+        }
+    }
+    if (!dweight && !dx) return 0;
+    for (int64_t b = 0; b < batch; b++) {
+        const float *xb = x->data + b * x->stride[0];    /* (C, H, W) */
+        const float *dyb = dy->data + b * dy->stride[0]; /* (OC, OH*OW) */
+        for (int64_t g = 0; g < groups; g++) {
+            const float *xg = xb + g * in_group;                /* (C/G, H, W) */
+            const float *dyg = dyb + g * oc_per_group * cols;   /* (OC/G, OH*OW) */
+            const float *wg = weight + g * oc_per_group * rows; /* (OC/G, C/G*KH*KW) */
+            if (dweight) {
+                if (!direct) cnn_im2col(&geo, xg, col);
+                /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T (cols, rows) */
+                cnn_sgemm(false, true, oc_per_group, rows, cols, 1.0f, dyg, cols, direct ? xg : col, cols, 1.0f,
+                                 dweight + g * oc_per_group * rows, rows);
+            }
+            if (dx) {
+                float *dxg = dx->data + b * dx->stride[0] + g * in_group; /* (C/G, H, W) */
+                if (direct) {
+                    /* dx_g (C/G, H*W) += W_g^T (C/G, OC/G) * dy_g (OC/G, H*W) */
+                    cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 1.0f, dxg, cols);
+                } else {
+                    /* dcol (rows, cols) = W_g^T (rows, OC/G) * dy_g (OC/G, cols), folded back into dx_g */
+                    cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 0.0f, col, cols);
+                    cnn_col2im_add(&geo, col, dxg);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* OC * OH * OW * (C/groups) * KH * KW per sample; -1 on overflow. */
+static int64_t conv_macs(const cnn_node *n) {
+    const conv_attrs *a = n->attrs;
+    cnn_conv_geometry geo = group_geometry(n);
+    return cnn_mul_i64(a->out_channels, column_elements(&geo));
+}
+
+static const cnn_op conv2d_op = {
+    .name = "conv2d",
+    .shape = conv_shape,
+    .work_bytes = conv_work_bytes,
+    .forward = conv_forward,
+    .backward = conv_backward,
+    .macs = conv_macs,
+};
+
+cnn_node *cnn_conv2d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_conv2d_params *p) {
+    if (!p) return x ? cnn_fail_null("conv2d '%s': parameters are NULL", name ? name : "?") : NULL;
+    conv_attrs a = {
+        .out_channels = p->out_channels,
+        .groups = p->groups ? p->groups : 1,
+        .kernel_h = p->kernel_h, .kernel_w = p->kernel_w,
+        .stride_h = p->stride_h ? p->stride_h : 1, .stride_w = p->stride_w ? p->stride_w : 1,
+        .dilation_h = p->dilation_h ? p->dilation_h : 1, .dilation_w = p->dilation_w ? p->dilation_w : 1,
+        .padding = p->padding,
+        .pads_given = {p->pad_top, p->pad_bottom, p->pad_left, p->pad_right},
+        .bias = p->bias,
+    };
+    cnn_node *n = cnn_graph_add_node(g, &conv2d_op, name, 1, &x, &a, sizeof a);
+    if (!n) return NULL;
+    const conv_attrs *na = n->attrs;
+    const int64_t in_per_group = n->inputs[0]->shape.dims[1] / na->groups;
+    const int64_t weight_shape[4] = {na->out_channels, in_per_group, na->kernel_h, na->kernel_w};
+    /* PyTorch's default: kaiming_uniform(a=sqrt(5)) on the weight and the bias both come to
+     * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C/groups * KH * KW. */
+    const float bound = (float)(1.0 / sqrt((double)in_per_group * na->kernel_h * na->kernel_w));
+    if (cnn_node_add_param(n, "weight", 4, weight_shape, true, CNN_INIT_UNIFORM, bound) ||
+        (na->bias && cnn_node_add_param(n, "bias", 1, &na->out_channels, true, CNN_INIT_UNIFORM, bound))) {
+        cnn_graph_drop_last_node(g);
+        return NULL;
+    }
+    return n;
+}
+
+cnn_node *cnn_conv2d(cnn_graph *g, cnn_node *x, const char *name, int64_t out_channels, int kernel_h, int kernel_w, int stride,
+                     int pad, bool bias) {
+    cnn_conv2d_params p = {
+        .out_channels = out_channels,
+        .kernel_h = kernel_h, .kernel_w = kernel_w,
+        .stride_h = stride, .stride_w = stride,
+        .padding = pad,
+        .bias = bias,
+    };
+    if (pad >= 0) p.pad_top = p.pad_bottom = p.pad_left = p.pad_right = pad;
+    return cnn_conv2d_ex(g, x, name, &p);
+}

@@ -1,0 +1,264 @@
+/* test_errors_conv.c — conv2d refusals and their messages, graphs left unchanged by a refused layer,
+ * builder defaults, and bitwise-equal results for 1 and 2 threads. */
+#include "cnn.h"
+#include "harness.h"
+
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static bool has(const char *needle) { return strstr(cnn_last_error(), needle) != NULL; }
+
+/* ---- refusals: each builds (in scope "b1") a good conv, then the bad one named "conv" ---- */
+
+typedef struct refusal {
+    const char *label;
+    int64_t c, h, w;      /* the input, per sample */
+    bool flatten;         /* feed the conv a flattened (N, C*H*W) node */
+    cnn_conv2d_params p;
+    const char *expect;   /* must occur in the message */
+} refusal;
+
+static const refusal refusals[] = {
+    {"kernel larger than the padded input", 3, 3, 3, false,
+     {.out_channels = 4, .kernel_h = 7, .kernel_w = 7, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1},
+     "conv2d 'b1.conv': kernel 7x7 larger than padded input 5x5 (input (N,3,3,3), pads 1,1,1,1)"},
+    {"kernel wider than the input (valid)", 3, 8, 4, false,
+     {.out_channels = 4, .kernel_h = 1, .kernel_w = 7, .padding = CNN_PAD_VALID},
+     "conv2d 'b1.conv': kernel 1x7 larger than padded input 8x4 (input (N,3,8,4), pads 0,0,0,0)"},
+    {"kernel taller than the asymmetrically padded input", 2, 4, 9, false,
+     {.out_channels = 2, .kernel_h = 7, .kernel_w = 3, .pad_top = 0, .pad_bottom = 2, .pad_left = 1, .pad_right = 0},
+     "kernel 7x3 larger than padded input 6x10 (input (N,2,4,9), pads 0,2,1,0)"},
+    {"dilated kernel larger than the input", 3, 5, 5, false,
+     {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .dilation_h = 3, .dilation_w = 3},
+     "conv2d 'b1.conv': kernel 3x3 dilated to 7x7 larger than padded input 5x5 (input (N,3,5,5)"},
+    {"rank-2 input", 3, 2, 2, true, {.out_channels = 4, .kernel_h = 1, .kernel_w = 1},
+     "conv2d 'b1.conv': input must be (N,C,H,W), got (N,12)"},
+    {"in_channels not divisible by groups", 3, 6, 6, false, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .groups = 2},
+     "conv2d 'b1.conv': in_channels 3 not divisible by groups 2 (input (N,3,6,6))"},
+    {"out_channels not divisible by groups", 4, 6, 6, false, {.out_channels = 3, .kernel_h = 3, .kernel_w = 3, .groups = 2},
+     "conv2d 'b1.conv': out_channels 3 not divisible by groups 2 (input (N,4,6,6))"},
+    {"negative groups", 4, 6, 6, false, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .groups = -2},
+     "conv2d 'b1.conv': groups -2 must be at least 1"},
+    {"zero kernel height", 3, 6, 6, false, {.out_channels = 4, .kernel_h = 0, .kernel_w = 3},
+     "conv2d 'b1.conv': kernel 0x3 must be at least 1x1"},
+    {"negative stride", 3, 6, 6, false, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .stride_h = -1},
+     "conv2d 'b1.conv': stride -1x1 must be at least 1"},
+    {"negative dilation", 3, 6, 6, false, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .dilation_w = -2},
+     "conv2d 'b1.conv': dilation 1x-2 must be at least 1"},
+    {"zero out_channels", 3, 6, 6, false, {.out_channels = 0, .kernel_h = 3, .kernel_w = 3},
+     "conv2d 'b1.conv': out_channels 0 must be positive"},
+    {"negative explicit pad", 3, 6, 6, false, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .pad_left = -1},
+     "conv2d 'b1.conv': negative padding -1 (input (N,3,6,6))"},
+    {"unknown padding mode", 3, 6, 6, false, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .padding = -7},
+     "conv2d 'b1.conv': unknown padding mode -7"},
+    /* The column matrix would have 2^20*64*64 rows: more than BLAS takes. */
+    {"column matrix too large", 1 << 20, 64, 64, false, {.out_channels = 4, .kernel_h = 64, .kernel_w = 64},
+     "conv2d 'b1.conv': too large"},
+    /* Passes the shape checks; its weight, (2^31-1)^2 floats, cannot be held, so adding the
+     * parameter fails and the builder must take its node back out. */
+    {"weight too large to allocate", INT_MAX, 1, 1, false, {.out_channels = INT_MAX, .kernel_h = 1, .kernel_w = 1},
+     "out of memory"},
+};
+/* An empty output is not listed: out = (padded - span) / stride + 1 >= 1 exactly when the span
+ * fits the padded input, so the "larger than padded input" refusal is the empty-output refusal. */
+
+static int refuse(void *arg) {
+    const refusal *r = arg;
+    cnn_graph *g = cnn_graph_create();
+    CHECK(g, "graph: %s", cnn_last_error());
+    cnn_scope_push(g, "b1");
+    cnn_node *x = cnn_input(g, "x", r->c, r->h, r->w);
+    if (x && r->flatten) x = cnn_flatten(g, x, "flat");
+    /* A layer that is accepted, so the counts below start from a graph with parameters. */
+    cnn_node *good = x && !r->flatten && r->c < 1024 ? cnn_conv2d(g, x, "good", 2, 1, 1, 1, 0, true) : x;
+    if (!good) {
+        harness_message(__FILE__, __LINE__, "setup failed: %s", cnn_last_error());
+        cnn_graph_free(g);
+        return -1;
+    }
+    int64_t nodes = cnn_graph_node_count(g), params = cnn_param_count(g), numel;
+    cnn_graph_params(g, &numel);
+    cnn_clear_error();
+    cnn_node *y = cnn_conv2d_ex(g, x, "conv", &r->p);
+    int64_t nodes_after = cnn_graph_node_count(g), params_after = cnn_param_count(g), numel_after;
+    cnn_graph_params(g, &numel_after);
+    /* The refused layer's name is free again (a parameter-free layer: nothing large to allocate). */
+    cnn_node *again = cnn_relu(g, x, "conv");
+    cnn_graph_free(g);
+    CHECK(!y, "accepted");
+    CHECK(has(r->expect), "message \"%s\" lacks \"%s\"", cnn_last_error(), r->expect);
+    CHECK(nodes_after == nodes && params_after == params && numel_after == numel,
+          "the graph changed: %lld -> %lld nodes, %lld -> %lld parameters, %lld -> %lld values", (long long)nodes,
+          (long long)nodes_after, (long long)params, (long long)params_after, (long long)numel, (long long)numel_after);
+    CHECK(again, "the name of the refused layer stayed taken: %s", cnn_last_error());
+    return 0;
+}
+
+static int null_arguments(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 3, 8, 8);
+    cnn_node *bad = cnn_conv2d(g, x, "first", 4, 0, 3, 1, 0, true);
+    char first[512];
+    snprintf(first, sizeof first, "%s", cnn_last_error());
+    cnn_node *chained = cnn_conv2d(g, bad, "second", 4, 3, 3, 1, 1, true);
+    bool kept = strcmp(first, cnn_last_error()) == 0;
+    cnn_node *no_params = cnn_conv2d_ex(g, x, "third", NULL);
+    int64_t nodes = cnn_graph_node_count(g);
+    cnn_graph_free(g);
+    CHECK(!bad && strstr(first, "first"), "the bad kernel: %s", first);
+    CHECK(!chained && kept, "a NULL input replaced the first error with: %s", cnn_last_error());
+    CHECK(!no_params && has("third") && has("NULL"), "NULL parameters: %s", cnn_last_error());
+    CHECK(nodes == 1, "%lld nodes after refusals", (long long)nodes);
+    return 0;
+}
+
+/* ---- what the builders make ---- */
+
+static int shapes_params_macs(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_scope_push(g, "stem");
+    cnn_node *x = cnn_input(g, "x", 6, 7, 9);
+    cnn_node *same2 = cnn_conv2d(g, x, "same2", 8, 3, 3, 2, CNN_PAD_SAME, true);     /* (8,4,5) */
+    cnn_node *valid = cnn_conv2d(g, x, "valid", 8, 3, 3, 1, CNN_PAD_VALID, false);  /* (8,5,7) */
+    cnn_node *pad1 = cnn_conv2d(g, x, "pad1", 5, 3, 3, 1, 1, true);                 /* (5,7,9) */
+    cnn_node *stride0 = cnn_conv2d(g, x, "stride0", 5, 1, 1, 0, 0, true);           /* stride 0 means 1 */
+    cnn_conv2d_params gp = {.out_channels = 4, .kernel_h = 2, .kernel_w = 4, .groups = 2, .padding = CNN_PAD_SAME};
+    cnn_node *grouped = cnn_conv2d_ex(g, x, "grouped", &gp);                         /* (4,7,9), weight (4,3,2,4) */
+    cnn_conv2d_params dp = {.out_channels = 6, .kernel_h = 3, .kernel_w = 3, .groups = 0, .dilation_h = 2, .padding = 0,
+                            .pad_top = 2, .pad_bottom = 2};
+    cnn_node *dilated = cnn_conv2d_ex(g, x, "dilated", &dp);                         /* (6,7,7), groups 0 means 1 */
+    int64_t d[6][4];
+    cnn_node *nodes[6] = {same2, valid, pad1, stride0, grouped, dilated};
+    for (int i = 0; i < 6; i++) {
+        if (!nodes[i]) {
+            harness_message(__FILE__, __LINE__, "layer %d refused: %s", i, cnn_last_error());
+            cnn_graph_free(g);
+            return -1;
+        }
+        cnn_node_shape(nodes[i], d[i]);
+    }
+    static const int64_t want[6][3] = {{8, 4, 5}, {8, 5, 7}, {5, 7, 9}, {5, 7, 9}, {4, 7, 9}, {6, 7, 7}};
+    int bad_shape = -1;
+    for (int i = 0; i < 6; i++)
+        if (d[i][1] != want[i][0] || d[i][2] != want[i][1] || d[i][3] != want[i][2]) bad_shape = i;
+    int64_t macs_same2 = cnn_node_macs(same2), macs_grouped = cnn_node_macs(grouped);
+    int64_t count_same2 = cnn_node_param_count(same2), count_valid = cnn_node_param_count(valid);
+    cnn_param w, b;
+    int found = cnn_param_find(g, "stem.grouped.weight", &w) || cnn_param_find(g, "stem.same2.bias", &b);
+    bool valid_has_bias = cnn_param_find(g, "stem.valid.bias", &b) == 0;
+    /* PyTorch's default bound 1/sqrt(C/groups*KH*KW) = 1/sqrt(24) for the grouped weight. */
+    double bound = 1.0 / sqrt(24.0), largest = 0;
+    for (int64_t i = 0; found == 0 && i < w.numel; i++) largest = fmax(largest, fabs(w.data[i]));
+    const char *op = cnn_node_op(grouped);
+    cnn_graph_free(g);
+    CHECK(bad_shape < 0, "layer %d has shape (%lld,%lld,%lld)", bad_shape, (long long)d[bad_shape][1], (long long)d[bad_shape][2],
+          (long long)d[bad_shape][3]);
+    CHECK(macs_same2 == 8 * 4 * 5 * 6 * 9, "same2 MACs %lld", (long long)macs_same2);
+    CHECK(macs_grouped == 4 * 7 * 9 * 3 * 8, "grouped MACs %lld", (long long)macs_grouped);
+    CHECK(count_same2 == 8 * 6 * 9 + 8 && count_valid == 8 * 6 * 9, "parameter counts %lld, %lld", (long long)count_same2,
+          (long long)count_valid);
+    CHECK(found == 0, "parameter names: %s", cnn_last_error());
+    CHECK(!valid_has_bias, "a conv built without bias has one");
+    CHECK(w.rank == 4 && w.shape[0] == 4 && w.shape[1] == 3 && w.shape[2] == 2 && w.shape[3] == 4, "grouped weight shape");
+    CHECK(largest <= bound * (1 + 1e-6) && largest > bound / 2, "weights span %.4g, PyTorch's bound is %.4g", largest, bound);
+    CHECK(strcmp(op, "conv2d") == 0, "op name %s", op);
+    return 0;
+}
+
+/* ---- the same run with 1 and 2 threads ---- */
+
+typedef struct run_result {
+    float *y, *dx, *grads;
+    int64_t ny, ndx, ngrads;
+} run_result;
+
+static float pseudo_random(uint64_t *state) {
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((double)(*state >> 40) / (double)(1ull << 24) - 0.5);
+}
+
+/* Two convs (a 3x3 through im2col and a 1x1 on the direct path) and a strided grouped one, one
+ * forward and one backward; copies out the output, the input gradient and all parameter gradients. */
+static int run_with_threads(int threads, run_result *r) {
+    cnn_set_threads(threads);
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 16, 20, 20);
+    cnn_node *a = cnn_conv2d(g, x, "a", 32, 3, 3, 1, 1, true);
+    cnn_node *b = cnn_conv2d(g, a, "b", 32, 1, 1, 1, 0, true);
+    cnn_conv2d_params cp = {.out_channels = 16, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .groups = 4,
+                            .padding = CNN_PAD_SAME, .bias = true};
+    cnn_node *c = cnn_conv2d_ex(g, b, "c", &cp);
+    if (!c || cnn_graph_add_output(g, c, 0) || cnn_graph_init_params(g, 7)) goto fail;
+    cnn_plan *p = cnn_plan_create(g, 3, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
+    if (!p) goto fail;
+    uint64_t state = 12345;
+    cnn_tensor *in = cnn_plan_input(p, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = pseudo_random(&state);
+    cnn_graph_zero_grad(g);
+    if (cnn_plan_forward(p)) goto fail_plan;
+    cnn_tensor *dy = cnn_plan_output_grad(p, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(dy); i++) dy->data[i] = pseudo_random(&state);
+    if (cnn_plan_backward(p)) goto fail_plan;
+    const cnn_tensor *y = cnn_plan_output(p, 0), *dx = cnn_plan_input_grad(p, 0);
+    float *grads = cnn_graph_grads(g, &r->ngrads);
+    r->ny = cnn_tensor_numel(y);
+    r->ndx = cnn_tensor_numel(dx);
+    r->y = malloc((size_t)r->ny * sizeof(float));
+    r->dx = malloc((size_t)r->ndx * sizeof(float));
+    r->grads = malloc((size_t)r->ngrads * sizeof(float));
+    if (r->y && r->dx && r->grads) {
+        memcpy(r->y, y->data, (size_t)r->ny * sizeof(float));
+        memcpy(r->dx, dx->data, (size_t)r->ndx * sizeof(float));
+        memcpy(r->grads, grads, (size_t)r->ngrads * sizeof(float));
+    }
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return r->y && r->dx && r->grads ? 0 : -1;
+fail_plan:
+    cnn_plan_free(p);
+fail:
+    cnn_graph_free(g);
+    return -1;
+}
+
+static int same_bits_for_1_and_2_threads(void *arg) {
+    (void)arg;
+    run_result one = {0}, two = {0};
+    int rc1 = run_with_threads(1, &one);
+    char why[512];
+    snprintf(why, sizeof why, "%s", cnn_last_error());
+    int rc2 = rc1 ? -1 : run_with_threads(2, &two);
+    int result = -1;
+    if (rc1 || rc2) {
+        harness_message(__FILE__, __LINE__, "run failed: %s", rc1 ? why : cnn_last_error());
+    } else if (memcmp(one.y, two.y, (size_t)one.ny * sizeof(float)) != 0) {
+        harness_message(__FILE__, __LINE__, "outputs differ between 1 and 2 threads");
+    } else if (memcmp(one.dx, two.dx, (size_t)one.ndx * sizeof(float)) != 0) {
+        harness_message(__FILE__, __LINE__, "input gradients differ between 1 and 2 threads");
+    } else if (one.ngrads != two.ngrads || memcmp(one.grads, two.grads, (size_t)one.ngrads * sizeof(float)) != 0) {
+        harness_message(__FILE__, __LINE__, "parameter gradients differ between 1 and 2 threads");
+    } else {
+        result = 0;
+    }
+    free(one.y), free(one.dx), free(one.grads), free(two.y), free(two.dx), free(two.grads);
+    cnn_set_threads(0);
+    return result;
+}
+
+int main(int argc, char **argv) {
+    (void)argc;
+    (void)argv;
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        char label[160];
+        snprintf(label, sizeof label, "conv2d refuses: %s", refusals[i].label);
+        harness_case(label, refuse, (void *)&refusals[i]);
+    }
+    harness_case("conv2d: NULL input keeps the first error; NULL parameters refused", null_arguments, NULL);
+    harness_case("conv2d: shapes, parameter names and counts, MACs, PyTorch init bound", shapes_params_macs, NULL);
+    harness_case("conv2d: bitwise identical forward and backward with 1 and 2 threads", same_bits_for_1_and_2_threads, NULL);
+    return harness_finish();
+}
