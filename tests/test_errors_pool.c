@@ -69,7 +69,7 @@ static const refusal refusals[] = {
     {"maxpool: kernel larger than the input", MAX_EX, {.kernel_h = 9, .kernel_w = 2},
      .expect = {"larger than the padded input 8x8", "reach zero", "(N,3,8,8)"}},
     {"avgpool: kernel larger than the padded input", AVG_EX,
-     {.kernel_h = 2, .kernel_w = 11, .pad_left = 1, .pad_right = 1, .ceil_mode = true},
+     {.kernel_h = 2, .kernel_w = 11, .pad_left = 1, .pad_right = 1},
      .expect = {"kernel 2x11 larger than the padded input 8x10", "reach zero"}},
     {"maxpool short: kernel 9 valid", MAX_SHORT, .kernel = 9, .stride = 1, .pad = CNN_PAD_VALID, .expect = {"reach zero"}},
     {"adaptive: output 0x3", ADAPTIVE, .out_h = 0, .out_w = 3, .expect = {"adaptive_avgpool", "0x3", "(N,3,8,8)"}},

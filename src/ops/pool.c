@@ -36,10 +36,11 @@ static pool_span adaptive_span(int64_t i, int64_t out, int64_t in) {
 }
 
 /* Output length along one axis; in ceil mode the last window must start inside the input or the
- * leading pad (PyTorch's pooling_output_shape). span = in + pads - kernel >= 0 here. */
+ * leading pad (PyTorch's pooling_output_shape, whose division rounds towards minus infinity: in
+ * ceil mode the kernel may be larger than the padded input, e.g. 3x3/2 on 2x2 gives 1x1). */
 static int64_t pool_out_size(int64_t in, int kernel, int stride, int pad_before, int pad_after, bool ceil_mode) {
-    int64_t span = in + pad_before + pad_after - kernel;
-    int64_t out = (ceil_mode ? span + stride - 1 : span) / stride + 1;
+    int64_t span = in + pad_before + pad_after - kernel + (ceil_mode ? stride - 1 : 0);
+    int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
     if (ceil_mode && (out - 1) * stride >= in + pad_before) out--;
     return out;
 }
@@ -80,7 +81,7 @@ static int window_pool_shape(cnn_node *n) {
                         "with kernel %dx%d (input %s)",
                         op, n->name, pad[0], pad[1], pad[2], pad[3], p->kernel_h, p->kernel_w, s);
     int64_t padded_h = h + pad[0] + pad[1], padded_w = w + pad[2] + pad[3];
-    if (p->kernel_h > padded_h || p->kernel_w > padded_w)
+    if (!p->ceil_mode && (p->kernel_h > padded_h || p->kernel_w > padded_w))
         return cnn_fail("%s '%s': kernel %dx%d larger than the padded input %lldx%lld: the output size would "
                         "reach zero (input %s)", op, n->name, p->kernel_h,
                         p->kernel_w, (long long)padded_h, (long long)padded_w, s);

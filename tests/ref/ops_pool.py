@@ -117,4 +117,11 @@ CASES = [
          lambda: nn.AdaptiveAvgPool2d((4, 3))),
     Case("adaptive_avgpool_6x5_to_3x8", "adaptive_avgpool", {"out_h": 3, "out_w": 8}, [(2, 3, 6, 5)],
          lambda: nn.AdaptiveAvgPool2d((3, 8))),
+    # Ceil mode lets the kernel overhang the (padded) input: PyTorch gives 1x1 from 2x2 with 3x3/2.
+    Case("maxpool_ceil_kernel_over_input", "maxpool2d", {"kernel_h": 3, "kernel_w": 3, "stride_h": 2, "stride_w": 2,
+                                                        "ceil_mode": True}, [(2, 3, 2, 2)],
+         lambda: nn.MaxPool2d(3, 2, ceil_mode=True), dist="distinct"),
+    Case("avgpool_ceil_kernel_over_input", "avgpool2d", {"kernel_h": 3, "kernel_w": 3, "stride_h": 2, "stride_w": 2,
+                                                        "ceil_mode": True}, [(2, 3, 2, 3)],
+         lambda: nn.AvgPool2d(3, 2, ceil_mode=True)),
 ]
