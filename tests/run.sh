@@ -4,8 +4,10 @@
 set -u
 cd "$(dirname "$0")/.."
 B=${B:-build}
-PY=/usr/bin/python3
 REF=$B/ref
+# The references run in a venv that sees Debian's torch and adds timm (tools/setup-venv).
+tools/setup-venv "$B/venv" || { echo "tools/setup-venv failed"; echo "0 passed, 1 failed"; exit 1; }
+PY=$B/venv/bin/python
 mkdir -p "$REF"
 log=$B/test-log.txt
 : > "$log"

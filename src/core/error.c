@@ -20,6 +20,14 @@ int cnn_fail(const char *fmt, ...) {
     return -1;
 }
 
+int cnn_set_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    set_error(fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
 void *cnn_fail_null(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

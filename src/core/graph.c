@@ -23,6 +23,8 @@ void cnn_graph_free(cnn_graph *g) {
     for (int64_t i = 0; i < g->n_nodes; i++) node_free(g->nodes[i]);
     for (int64_t i = 0; i < g->n_params; i++) free(g->params[i].name);
     for (int i = 0; i < g->n_scopes; i++) free(g->scopes[i]);
+    for (int i = 0; i < g->n_optional; i++) free(g->optional_prefixes[i]);
+    free(g->optional_prefixes);
     free(g->nodes);
     free(g->inputs);
     free(g->outputs);
@@ -281,6 +283,15 @@ void cnn_graph_zero_grad(cnn_graph *g) {
 int cnn_graph_init_params(cnn_graph *g, uint64_t seed) {
     if (!g) return cnn_fail("cnn_graph_init_params: graph is NULL");
     for (int64_t i = 0; i < g->n_params; i++) param_init(g, i, seed);
+    return 0;
+}
+
+int cnn_graph_optional_prefix(cnn_graph *g, const char *prefix) {
+    char **p = realloc(g->optional_prefixes, (size_t)(g->n_optional + 1) * sizeof *p);
+    if (!p) return cnn_fail("out of memory: optional prefixes");
+    g->optional_prefixes = p;
+    if (!(p[g->n_optional] = strdup(prefix))) return cnn_fail("out of memory: optional prefixes");
+    g->n_optional++;
     return 0;
 }
 

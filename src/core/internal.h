@@ -112,6 +112,8 @@ struct cnn_graph {
     int64_t buffer_numel, buffer_cap;
     char **scopes;
     int n_scopes, cap_scopes;
+    char **optional_prefixes;    /* weight-file tensors under these are accepted and ignored */
+    int n_optional;
     int64_t auto_name_counter;
 };
 
@@ -126,6 +128,9 @@ int cnn_node_add_param(cnn_node *node, const char *suffix, int rank, const int64
 /* Removes the node just added (and its parameters): a builder calls it when adding a
  * parameter fails, so a failed call leaves the graph as it was. */
 void cnn_graph_drop_last_node(cnn_graph *g);
+/* Declares that weight files may hold tensors "<prefix>..." this graph does not have (the
+ * auxiliary heads of a model built without them): loading skips them. */
+int cnn_graph_optional_prefix(cnn_graph *g, const char *prefix);
 /* Data of parameter j of a node (0-based). */
 float *cnn_node_param_data(const cnn_node *node, int j);
 const cnn_param_entry *cnn_node_param_entry(const cnn_node *node, int j);

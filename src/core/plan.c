@@ -236,6 +236,11 @@ const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x) {
     return &p->runs[x->id].value;
 }
 
+const cnn_tensor *cnn_plan_grad(const cnn_plan *p, const cnn_node *x) {
+    if (!x || x->graph != p->g || x->id >= p->n_nodes || !p->runs[x->id].active || !p->runs[x->id].needs_grad) return NULL;
+    return &p->runs[x->id].grad;
+}
+
 void cnn_plan_set_seed(cnn_plan *p, uint64_t seed, uint64_t step) {
     p->seed = seed;
     p->step = step;

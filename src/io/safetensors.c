@@ -384,6 +384,8 @@ int cnn_graph_load_weights(cnn_graph *g, const char *path) {
                             size_t len = strlen(g->nodes[ni]->name);
                             optional_branch = strncmp(f->names[i], g->nodes[ni]->name, len) == 0 && f->names[i][len] == '.';
                         }
+                    for (int k = 0; k < g->n_optional && !optional_branch; k++)
+                        optional_branch = strncmp(f->names[i], g->optional_prefixes[k], strlen(g->optional_prefixes[k])) == 0;
                     if (!optional_branch) {
                         cnn_fail("%s: unexpected tensor '%s' (not a parameter of this model)", path, f->names[i]);
                         goto done;
@@ -398,7 +400,10 @@ done:
     return rc;
 }
 
-int cnn_graph_save_weights(const cnn_graph *g, const char *path) {
+int cnn_graph_save_weights(const cnn_graph *g, const char *path) { return cnn_graph_save_weights_meta(g, path, 0, NULL, NULL); }
+
+int cnn_graph_save_weights_meta(const cnn_graph *g, const char *path, int n_meta, const char *const *keys,
+                                const char *const *values) {
     if (!g) return cnn_fail("save weights: graph is NULL");
     cnn_st_write *t = cnn_calloc((size_t)(g->n_params ? g->n_params : 1), sizeof *t, "weights");
     if (!t) return -1;
@@ -411,7 +416,7 @@ int cnn_graph_save_weights(const cnn_graph *g, const char *path) {
         for (int d = 0; d < p.rank; d++) t[i].shape[d] = p.shape[d];
         t[i].data = p.data;
     }
-    int rc = cnn_safetensors_write(path, (int)g->n_params, t, 0, NULL, NULL);
+    int rc = cnn_safetensors_write(path, (int)g->n_params, t, n_meta, keys, values);
     free(t);
     return rc;
 }

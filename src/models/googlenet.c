@@ -105,6 +105,8 @@ int cnn_build_googlenet(cnn_graph *g, const cnn_model_options *o, const char *na
     (void)name;
     const bool paper = o->variant && strcmp(o->variant, "paper") == 0;
     cnn_node *aux1 = NULL, *aux2 = NULL;
+    /* Without the heads, weight files that have them still load. */
+    if (!o->aux && (cnn_graph_optional_prefix(g, "aux1.") || cnn_graph_optional_prefix(g, "aux2."))) return -1;
 
     cnn_node *x = cnn_input(g, "input", o->channels, o->height, o->width);
     x = basic_conv2d(g, x, "conv1", paper, 64, 7, 2, 3);          /* N x 64 x 112 x 112 */

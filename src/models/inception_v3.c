@@ -168,6 +168,8 @@ static cnn_node *inception_aux(cnn_graph *g, cnn_node *x, const char *name, int6
 int cnn_build_inception_v3(cnn_graph *g, const cnn_model_options *o, const char *name) {
     (void)name;
     cnn_node *aux = NULL;
+    /* Without the head, weight files that have it still load. */
+    if (!o->aux && cnn_graph_optional_prefix(g, "AuxLogits.")) return -1;
     cnn_node *x = cnn_input(g, "input", o->channels, o->height, o->width); /* N x 3 x 299 x 299 */
     x = basic_conv2d(g, x, "Conv2d_1a_3x3", 32, 3, 3, 2, 0, 0);           /* N x 32 x 149 x 149 */
     x = basic_conv2d(g, x, "Conv2d_2a_3x3", 32, 3, 3, 1, 0, 0);           /* N x 32 x 147 x 147 */

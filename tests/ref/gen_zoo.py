@@ -53,6 +53,13 @@ def generate(case, out, seed):
         x = torch.randn((case.batch,) + tuple(shape), generator=gen)
         with torch.no_grad():
             y = model(x)
+            # A fixture whose logits ignore the input checks nothing (weights that wash the signal
+            # out): another input must move the logits by far more than the test's tolerance.
+            y2 = model(torch.randn(x.shape, generator=gen))
+        change = float((y - y2).abs().max() / y.abs().max().clamp_min(1e-30))
+        if not change > 1e-2:
+            sys.exit(f"gen_zoo: {case.name} at {shape}: logits barely depend on the input "
+                     f"(relative change {change:.2e}); fix the fixture's weights")
         size = "x".join(str(s) for s in shape)
         meta = {"model": case.model, "input": size, "classes": case.classes, "aux": case.aux, "variant": case.variant,
                 "weights": weights, "trainable_params": trainable, "total_params": total, "train": 0,
