@@ -11,7 +11,7 @@ B        ?= build
 WARN     := -Wall -Wextra -Werror -Wshadow
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -fPIC -fopenmp $(WARN) -Iinclude -I$(BLAS_INC)
-LDLIBS   := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lm -fopenmp
+LDLIBS   := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lpthread -lm -fopenmp
 ASAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))

@@ -17,6 +17,8 @@ extern "C" {
  * ---------------------------------------------------------------------------------------------- */
 const char *cnn_last_error(void);
 void cnn_clear_error(void);
+/* Records a message as the last error and returns -1 (for code built on the library). */
+int cnn_set_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Threads used by the kernels (OpenMP and OpenBLAS). n <= 0 means "all cores". */
 void cnn_set_threads(int n);
 int cnn_get_threads(void);
@@ -55,6 +57,7 @@ int64_t cnn_tensor_numel(const cnn_tensor *t);
  * ---------------------------------------------------------------------------------------------- */
 typedef struct cnn_graph cnn_graph;
 typedef struct cnn_node cnn_node;
+typedef struct cnn_safetensors cnn_safetensors;
 
 cnn_graph *cnn_graph_create(void);
 void cnn_graph_free(cnn_graph *g);
@@ -212,6 +215,8 @@ cnn_tensor *cnn_plan_output_grad(cnn_plan *p, int i);
 const cnn_tensor *cnn_plan_input_grad(const cnn_plan *p, int i);
 /* The value a node computed in the last forward (NULL if the node is not in this plan). */
 const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x);
+/* The gradient of a node's output from the last backward (NULL if none is kept for it). */
+const cnn_tensor *cnn_plan_grad(const cnn_plan *p, const cnn_node *x);
 /* Seed of dropout masks; each forward in train mode advances the step. */
 void cnn_plan_set_seed(cnn_plan *p, uint64_t seed, uint64_t step);
 int cnn_plan_forward(cnn_plan *p);
@@ -246,6 +251,103 @@ typedef struct cnn_model_options {
 cnn_graph *cnn_model_build(const char *name, const cnn_model_options *opts);
 /* NULL-terminated list of zoo names. */
 const char *const *cnn_model_names(void);
+
+/* ------------------------------------------------------------------------------------------------
+ * Data (src/data). A dataset is a list of (image, label); a loader turns it into batches.
+ * spec: "fashion-mnist[:DIR]" (gzip IDX; default DIR /usr/share/datasets/fashion-mnist),
+ * "mnist:DIR", "cifar10:DIR", "cifar100:DIR" (binary batches), "folder:DIR" (one sub-folder of
+ * PNG/JPEG images per class, class = sorted sub-folder names; DIR/train and DIR/test (or DIR/val)
+ * are the splits when present, else the whole folder is both), "npy:X.npy,Y.npy" (both splits).
+ * ---------------------------------------------------------------------------------------------- */
+typedef struct cnn_dataset cnn_dataset;
+typedef enum cnn_split { CNN_SPLIT_TRAIN = 0, CNN_SPLIT_TEST = 1 } cnn_split;
+
+/* height/width: the size folder images are resized (shorter side) and centre-cropped to; 0 means
+ * 224. Other datasets have a fixed size and ignore them. */
+cnn_dataset *cnn_dataset_open(const char *spec, cnn_split split, int64_t height, int64_t width);
+void cnn_dataset_free(cnn_dataset *d);
+int64_t cnn_dataset_size(const cnn_dataset *d);
+void cnn_dataset_shape(const cnn_dataset *d, int64_t *channels, int64_t *height, int64_t *width);
+int64_t cnn_dataset_classes(const cnn_dataset *d);
+const char *cnn_dataset_class_name(const cnn_dataset *d, int64_t k);
+/* The dataset's usual per-channel normalisation (images scaled to [0,1] first): Fashion-MNIST
+ * 0.2860/0.3530, CIFAR-10 (0.4914,0.4822,0.4465)/(0.2470,0.2435,0.2616), ...; npy 0/1. */
+void cnn_dataset_normalization(const cnn_dataset *d, float mean[3], float std[3]);
+/* Sample i as floats (images in [0,1], npy data as stored), shape (C,H,W), and its label.
+ * Safe to call from several threads. */
+int cnn_dataset_get(const cnn_dataset *d, int64_t i, float *x, int64_t *label);
+
+typedef struct cnn_loader_options {
+    int64_t batch;
+    bool shuffle;                  /* a permutation per epoch, a function of (seed, epoch) */
+    bool drop_last;                /* leave out the last short batch */
+    uint64_t seed;
+    int64_t channels, height, width; /* the network's input; 0: the dataset's. 1 -> 3 channels repeats */
+    bool normalize;                /* (x - mean) / std per channel with the dataset's values */
+    bool flip;                     /* random horizontal flip, p = 0.5 */
+    int crop_pad;                  /* random crop of the input size from the image zero-padded by this */
+} cnn_loader_options;
+
+typedef struct cnn_loader cnn_loader;
+/* The loader prepares the next batch on its own thread while the caller computes. Augmentation
+ * draws from (seed, epoch, sample index), so a run resumed with cnn_loader_seek is exact. */
+cnn_loader *cnn_loader_create(const cnn_dataset *d, const cnn_loader_options *o);
+void cnn_loader_free(cnn_loader *l);
+int64_t cnn_loader_batches_per_epoch(const cnn_loader *l);
+/* Next batch: x (batch,C,H,W), labels; *count samples (short at the end without drop_last).
+ * Returns 0 with a batch, 1 at the end of an epoch (the next call starts the next epoch), -1 on
+ * error. *wait_seconds (may be NULL) is how long the call waited for data. */
+int cnn_loader_next(cnn_loader *l, float *x, int64_t *labels, int64_t *count, double *wait_seconds);
+/* Where the next batch comes from, for checkpoints; and going back there. */
+void cnn_loader_position(const cnn_loader *l, int64_t *epoch, int64_t *batch_index);
+int cnn_loader_seek(cnn_loader *l, int64_t epoch, int64_t batch_index);
+
+/* ------------------------------------------------------------------------------------------------
+ * Training (src/train): PyTorch's SGD (momentum, dampening 0, Nesterov, weight decay added to the
+ * gradient) and Adam (bias-corrected, weight decay added to the gradient) over the graph's flat
+ * parameter and gradient buffers; learning-rate schedules.
+ * ---------------------------------------------------------------------------------------------- */
+typedef enum cnn_optimizer_kind { CNN_OPT_SGD = 0, CNN_OPT_ADAM = 1 } cnn_optimizer_kind;
+
+typedef struct cnn_optimizer_options {
+    cnn_optimizer_kind kind;
+    float momentum;           /* SGD */
+    bool nesterov;            /* SGD; needs momentum > 0 */
+    float weight_decay;
+    float beta1, beta2, eps;  /* Adam; 0 means PyTorch's defaults 0.9, 0.999, 1e-8 */
+} cnn_optimizer_options;
+
+typedef struct cnn_optimizer cnn_optimizer;
+cnn_optimizer *cnn_optimizer_create(cnn_graph *g, const cnn_optimizer_options *o);
+void cnn_optimizer_free(cnn_optimizer *opt);
+/* One update of every trainable parameter from its gradient, with learning rate lr. */
+int cnn_optimizer_step(cnn_optimizer *opt, float lr);
+/* The optimizer's state as named flat buffers (momentum / exp_avg / exp_avg_sq, laid out like
+ * the graph's parameters) and its step count, for checkpoints. */
+int cnn_optimizer_state_count(const cnn_optimizer *opt);
+float *cnn_optimizer_state(cnn_optimizer *opt, int i, const char **name, int64_t *count);
+int64_t cnn_optimizer_steps(const cnn_optimizer *opt);
+void cnn_optimizer_set_steps(cnn_optimizer *opt, int64_t steps);
+
+/* "constant", "step:EPOCHS:GAMMA" (lr * gamma^floor(epoch/EPOCHS)), "poly:POWER"
+ * (lr * (1 - epoch/total)^POWER), "cosine" (PyTorch's CosineAnnealingLR with T_max = total,
+ * eta_min 0). Like PyTorch's schedulers stepped once per epoch: the rate of a whole epoch. */
+typedef struct cnn_schedule {
+    int kind;                 /* 0 constant, 1 step, 2 poly, 3 cosine */
+    double step_epochs, gamma, power;
+} cnn_schedule;
+int cnn_schedule_parse(const char *text, cnn_schedule *out);
+float cnn_schedule_lr(const cnn_schedule *s, float base_lr, int64_t epoch, int64_t total_epochs);
+
+/* Training checkpoints: the weights (PyTorch names), the optimizer's state as
+ * "optimizer.<state name>" and string metadata (step, epoch, data position, options), in one
+ * safetensors file written atomically. opt may be NULL (weights only). */
+int cnn_checkpoint_save(const char *path, const cnn_graph *g, cnn_optimizer *opt, int n_meta, const char *const *keys,
+                        const char *const *values);
+/* Restores weights and optimizer state (every one must be present, with the right size) and
+ * returns the open file so that the caller can read its metadata; NULL with a message naming the
+ * file and tensor on failure, leaving the graph untouched. */
+cnn_safetensors *cnn_checkpoint_load(const char *path, cnn_graph *g, cnn_optimizer *opt);
 
 /* ------------------------------------------------------------------------------------------------
  * Files. safetensors: 8-byte little-endian header length, JSON header, raw little-endian data.
@@ -307,12 +409,20 @@ int cnn_npy_write_f32(const char *path, int rank, const int64_t *shape, const fl
 /* Writes int64 data atomically (labels). */
 int cnn_npy_write_i64(const char *path, int rank, const int64_t *shape, const int64_t *data);
 
+/* Images: PNG or JPEG decoded, resized (shorter side, bilinear) and centre-cropped to height x
+ * width; out is (channels, height, width) in [0,1], channels 3 (RGB) or 1 (ITU-R 601 luma). */
+int cnn_image_read(const char *path, int64_t channels, int64_t height, int64_t width, float *out);
+/* Writes (channels 1 or 3, height, width) values in [0,1] as an 8-bit PNG, atomically. */
+int cnn_image_write_png(const char *path, int64_t channels, int64_t height, int64_t width, const float *x);
+
 /* Loads every parameter of the graph from a safetensors file by name. A missing tensor, a wrong
  * shape or a non-float dtype is an error naming it; `num_batches_tracked` entries are ignored, and
  * so may be the tensors of train-only branches (auxiliary heads), present or not. */
 int cnn_graph_load_weights(cnn_graph *g, const char *path);
-/* Saves every parameter and buffer as float32, atomically. */
+/* Saves every parameter and buffer as float32, atomically, with optional string metadata. */
 int cnn_graph_save_weights(const cnn_graph *g, const char *path);
+int cnn_graph_save_weights_meta(const cnn_graph *g, const char *path, int n_meta, const char *const *keys,
+                                const char *const *values);
 
 #ifdef __cplusplus
 }

@@ -57,6 +57,12 @@ for t in $B/asan/tests/test_*; do
     *) run "asan $name" env OMP_NUM_THREADS=2 "$t" "$REF" ;;
   esac
 done
+# Shell tests of the command (tests/test_*.sh), with the plain build.
+for t in tests/test_*.sh; do
+  [ -x "$t" ] || continue
+  run "$(basename "$t")" env CNN=$B/cnn PY=$PY "$t" "$REF"
+done
+
 # The README's example must build (make did) and run.
 for e in $B/examples/*; do
   [ -x "$e" ] || continue

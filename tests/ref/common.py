@@ -35,6 +35,21 @@ def save_safetensors(path, tensors, metadata=None):
             f.write(b)
 
 
+def load_safetensors(path):
+    """The reverse of save_safetensors: {name: numpy array}, and the metadata."""
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n))
+        data = f.read()
+    meta = header.pop("__metadata__", {})
+    types = {v: k for k, v in DTYPES.items()}
+    out = {}
+    for name, e in header.items():
+        b, end = e["data_offsets"]
+        out[name] = np.frombuffer(data[b:end], dtype=types[e["dtype"]].newbyteorder("<")).reshape(e["shape"])
+    return out, meta
+
+
 class Fn(torch.nn.Module):
     """A parameter-free op as a module, so every case runs the same way."""
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int cli_fail(const char *cmd, const char *fmt, ...) {
     va_list ap;
@@ -108,7 +109,10 @@ int cli_parse_size(const char *text, int64_t *c, int64_t *h, int64_t *w) {
 
 cnn_graph *cli_build_model(const char *cmd, const char *model, const cli_model *m, int64_t channels, int64_t height,
                            int64_t width) {
-    cnn_model_options o = {.aux = -1, .variant = m->variant};
+    /* Commands that only run the network leave the auxiliary heads out unless asked: eval never
+     * uses them, and they limit the input sizes a model takes. */
+    bool eval_only = strcmp(cmd, "train") != 0;
+    cnn_model_options o = {.aux = eval_only ? 0 : -1, .variant = m->variant};
     if (m->aux && m->no_aux) {
         cli_fail(cmd, "--aux and --no-aux both given");
         return NULL;
@@ -130,4 +134,27 @@ cnn_graph *cli_build_model(const char *cmd, const char *model, const cli_model *
     cnn_graph *g = cnn_model_build(model, &o);
     if (!g) cli_fail_lib(cmd);
     return g;
+}
+
+cnn_graph *cli_build_for_data(const char *cmd, const char *model, const cli_model *m, const cnn_dataset *d) {
+    cli_model mm = *m;
+    if (mm.classes == 0) mm.classes = cnn_dataset_classes(d);
+    if (mm.input) return cli_build_model(cmd, model, &mm, 0, 0, 0);
+    /* The model's default channel count: build once at its default size to read it. */
+    cnn_graph *probe = cli_build_model(cmd, model, &mm, 0, 0, 0);
+    if (!probe) return NULL;
+    int64_t want[CNN_MAX_RANK], c, h, w;
+    cnn_node_shape(cnn_graph_input(probe, 0), want);
+    cnn_graph_free(probe);
+    cnn_dataset_shape(d, &c, &h, &w);
+    if (c != want[1] && c != 1) {
+        cli_fail(cmd, "the data has %lld channels but %s takes %lld", (long long)c, model, (long long)want[1]);
+        return NULL;
+    }
+    return cli_build_model(cmd, model, &mm, want[1], h, w);
+}
+
+bool cli_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }

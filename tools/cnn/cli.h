@@ -44,6 +44,9 @@ typedef struct cli_model {
 /* Builds the zoo model; channels/height/width > 0 override --input. Prints the error. */
 cnn_graph *cli_build_model(const char *cmd, const char *model, const cli_model *m, int64_t channels, int64_t height,
                            int64_t width);
+/* Builds the model for a dataset: the input size is the data's (the channels the model's: 1-channel
+ * data is repeated) unless --input says otherwise; classes are the data's unless --classes. */
+cnn_graph *cli_build_for_data(const char *cmd, const char *model, const cli_model *m, const cnn_dataset *d);
 /* Parses "CxHxW". */
 int cli_parse_size(const char *text, int64_t *c, int64_t *h, int64_t *w);
 
@@ -52,7 +55,24 @@ int cli_fail_lib(const char *cmd);
 /* Prints "cnn CMD: <message>" and returns 1. */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Evaluation over a whole dataset split (tools/cnn/evaluate.c). */
+typedef struct cli_eval {
+    int64_t n, classes;
+    double loss;                 /* mean cross-entropy */
+    int64_t top1, top5;          /* counts */
+    int64_t *confusion;          /* classes x classes: [true][predicted] */
+} cli_eval;
+int cli_evaluate(cnn_graph *g, const cnn_dataset *d, int64_t batch, cli_eval *r);
+void cli_eval_free(cli_eval *r);
+
 int cmd_summary(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+
+/* Is path an existing directory? */
+bool cli_is_dir(const char *path);
 
 #endif

@@ -10,6 +10,10 @@ static const struct {
 } commands[] = {
     {"summary", cmd_summary, "layer table and totals of a model"},
     {"run", cmd_run, "eval-mode forward pass of an .npy input"},
+    {"train", cmd_train, "train on a dataset"},
+    {"eval", cmd_eval, "loss, top-1, top-5 and confusion matrix on a test set"},
+    {"predict", cmd_predict, "top-5 classes of PNG/JPEG images"},
+    {"images", cmd_images, "write a dataset's images as PNG files"},
 };
 
 static void usage(FILE *to) {

@@ -1,0 +1,108 @@
+#!/bin/sh
+# test_cli.sh REF_DIR — the `cnn` command end to end: training parity with PyTorch, exact resume
+# (also after SIGKILL), eval/predict/run output, and one-line errors for bad input.
+# Prints "ok"/"FAIL" lines and "N passed, M failed".
+set -u
+REF=$1
+CNN=${CNN:-build/cnn}
+PY=${PY:-/usr/bin/python3}
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+pass=0; fail=0
+ok() { echo "ok   $1"; pass=$((pass + 1)); }
+bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+
+# ---- N steps from the same weights on the same data equal N PyTorch steps ----
+for name in resnet18_sgd googlenet_adam; do
+  model=${name%_*}; R=$REF/cli
+  if out=$($CNN train "$model" --data "npy:$R/$name.X.npy,$R/$name.Y.npy" --init "$R/$name.init.safetensors" \
+        $(cat "$R/$name.args") --no-shuffle --augment none --dropout off --threads 2 --out "$T/$name.safetensors" 2>&1) &&
+     cmp=$($PY tests/ref/compare_weights.py "$T/$name.safetensors" "$R/$name.after.safetensors" "$R/$name.init.safetensors" \
+        "$(cat "$R/$name.tol")" 2>&1); then
+    ok "train $name: weights after $(sed 's/ .*//;q' "$R/$name.args" ) steps equal PyTorch's ($cmp)"
+  else
+    bad "train $name vs PyTorch" "$(printf '%s\n%s' "$out" "${cmp:-}" | tail -n 3)"
+  fi
+done
+
+# ---- resume: 2 steps + resume + 2 steps == 4 steps, bitwise, with shuffling, augmentation, dropout ----
+R=$REF/cli
+X=$R/resnet18_sgd.X.npy; Y=$R/resnet18_sgd.Y.npy
+common="minigooglenet --data npy:$X,$Y --batch 4 --seed 7 --augment flip,crop:2 --optimizer sgd --lr 0.01 --threads 2"
+$CNN train $common --steps 4 --out "$T/full.safetensors" >/dev/null 2>&1
+$CNN train $common --steps 2 --checkpoint-every 2 --checkpoint "$T/half.ckpt" --out "$T/half.safetensors" >/dev/null 2>&1
+$CNN train $common --steps 4 --resume "$T/half.ckpt" --out "$T/resumed.safetensors" >/dev/null 2>&1
+if [ -s "$T/full.safetensors" ] && cmp -s "$T/full.safetensors" "$T/resumed.safetensors"; then
+  ok "resume: 2 steps + resume + 2 steps give bitwise the weights of 4 steps"
+else
+  bad "resume" "weights differ from the uninterrupted run"
+fi
+
+# ---- SIGKILL at some moment, then resume from the last checkpoint ----
+long="$common --steps 12"
+$CNN train $long --out "$T/long.safetensors" >/dev/null 2>&1
+$CNN train $long --checkpoint-every 1 --checkpoint "$T/kill.ckpt" --out "$T/killed.safetensors" >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ ! -f "$T/kill.ckpt" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+sleep 0.3
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ -f "$T/killed.safetensors" ]; then
+  ok "SIGKILL: (the run finished before the kill; nothing to resume)"
+elif ls "$T"/kill.ckpt.tmp.* >/dev/null 2>&1 && [ ! -f "$T/kill.ckpt" ]; then
+  bad "SIGKILL" "only a temporary checkpoint exists"
+elif $CNN train $long --checkpoint-every 1 --checkpoint "$T/kill.ckpt" --resume "$T/kill.ckpt" --out "$T/killed.safetensors" \
+       >/dev/null 2>&1 && cmp -s "$T/long.safetensors" "$T/killed.safetensors"; then
+  ok "SIGKILL mid-run, resumed from its last checkpoint: bitwise the uninterrupted weights"
+else
+  bad "SIGKILL resume" "weights differ from the uninterrupted run"
+fi
+
+# ---- eval --json, predict, run ----
+json=$($CNN eval minigooglenet --weights "$T/full.safetensors" --data "npy:$X,$Y" --json 2>&1)
+case "$json" in
+  '{"n": 16, "loss": '*'"top1": '*'"top5": '*'}') ok "eval --json prints one object ($json)" ;;
+  *) bad "eval --json" "$json" ;;
+esac
+$CNN images fashion-mnist --out "$T/img" --count 2 >/dev/null 2>&1
+$CNN train lenet5 --data fashion-mnist --steps 5 --out "$T/lenet.safetensors" >/dev/null 2>&1
+pred=$($CNN predict lenet5 --weights "$T/lenet.safetensors" "$T"/img/*.png 2>&1)
+if [ "$(printf '%s\n' "$pred" | grep -c '^  [1-5]\. ')" -eq 10 ] && printf '%s\n' "$pred" | grep -q 'Ankle boot\|Trouser\|Pullover'; then
+  ok "predict: top-5 with Fashion-MNIST class names for 2 images"
+else
+  bad "predict" "$pred"
+fi
+
+# ---- bad input: one line on stderr naming the culprit, non-zero exit, no output file ----
+expect_error() { # label expected-substring command...
+  label=$1; want=$2; shift 2
+  err=$("$@" 2>&1 >/dev/null); rc=$?
+  lines=$(printf '%s\n' "$err" | grep -c .)
+  if [ $rc -ne 0 ] && [ "$lines" -eq 1 ] && printf '%s' "$err" | grep -q -- "$want" && [ ! -e "$T/never.safetensors" ]; then
+    ok "error: $label"
+  else
+    bad "error: $label" "exit $rc, stderr: $err"
+  fi
+}
+printf 'not an idx file at all' > "$T/train-images-idx3-ubyte"
+cp "$T/train-images-idx3-ubyte" "$T/train-labels-idx1-ubyte"
+head -c 1000 /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz > "$T/trunc-images.gz"
+mkdir -p "$T/trunc" && cp "$T/trunc-images.gz" "$T/trunc/train-images-idx3-ubyte.gz" &&
+  cp /usr/share/datasets/fashion-mnist/train-labels-idx1-ubyte.gz "$T/trunc/"
+$PY -c "import numpy as np; np.save('$T/x3.npy', np.zeros((3,1,28,28),np.float32)); np.save('$T/y2.npy', np.zeros(2,np.int64)); np.save('$T/y11.npy', np.array([0,1,11],np.int64))"
+printf 'garbage' > "$T/bad.png"
+expect_error "unknown option" "unknown option '--frobnicate'" $CNN train lenet5 --data fashion-mnist --frobnicate 3 --out "$T/never.safetensors"
+expect_error "batch 0" "--batch must be at least 1" $CNN train lenet5 --data fashion-mnist --batch 0 --out "$T/never.safetensors"
+expect_error "unknown schedule" "unknown schedule 'sometimes'" $CNN train lenet5 --data fashion-mnist --schedule sometimes --out "$T/never.safetensors"
+expect_error "wrong-magic IDX" "$T/train-images-idx3-ubyte" $CNN train lenet5 --data "mnist:$T" --out "$T/never.safetensors"
+expect_error "truncated IDX" "trunc" $CNN train lenet5 --data "fashion-mnist:$T/trunc" --out "$T/never.safetensors"
+expect_error "X and Y of different lengths" "y2.npy" $CNN train lenet5 --data "npy:$T/x3.npy,$T/y2.npy" --out "$T/never.safetensors"
+expect_error "label outside --classes" "11" $CNN train lenet5 --data "npy:$T/x3.npy,$T/y11.npy" --classes 10 --out "$T/never.safetensors"
+expect_error "image that fails to decode" "bad.png" $CNN predict lenet5 --weights "$T/lenet.safetensors" "$T/bad.png"
+expect_error "unknown model" "unknown model 'lenet6'" $CNN summary lenet6
+expect_error "missing weights file" "nope.safetensors" $CNN run lenet5 --weights "$T/nope.safetensors" --input "$T/x3.npy" --output "$T/never.safetensors"
+expect_error "wrong channel count" "1 channels but alexnet takes 3" $CNN run alexnet --weights "$T/lenet.safetensors" --input "$T/x3.npy" --output "$T/never.safetensors"
+expect_error "input too small" "reach" $CNN summary alexnet --input 3x8x8
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
