@@ -67,16 +67,17 @@ $(B)/asan/tests/%: tests/%.c tests/harness.c tests/harness.h $(ASAN_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ASAN) -O1 -Itests -o $@ $< tests/harness.c $(ASAN_LIB_OBJ) $(LDLIBS)
 
-test: 
+test:
 	@tools/install-deps test
 	@$(MAKE) --no-print-directory test-only
 
 test-only: all $(TESTS) $(ASAN_TESTS) $(EXAMPLES)
 	@B=$(B) tests/run.sh
 
-demo: all
+demo:
 	@tools/install-deps demo
-	@echo "make demo: the training demo arrives with the training issue; build is ready at $(B)/cnn"
+	@$(MAKE) --no-print-directory all
+	@B=$(B) tools/demo.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig

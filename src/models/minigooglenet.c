@@ -8,8 +8,13 @@
  *   downsample{1,2}.branch3x3.{conv,bn}.*               3x3 stride-2 valid conv beside a 3x3/2 max-pool
  *   fc.{weight,bias}                                    the classifier (logits; softmax is in the loss)
  * With 3x32x32 input and 10 classes: 1,656,250 parameters, 1,652,826 of them trainable (the 3,424
- * others are BatchNorm running statistics), as Keras's model.summary() reports. The final 7x7 average pool becomes global when the map is smaller (1x28x28 input). */
+ * others are BatchNorm running statistics), as Keras's model.summary() reports. The final 7x7
+ * average pool becomes global when the map is smaller (1x28x28 input).
+ * Variant "narrow": every filter count divided by 4 (24 stem filters ... 44+40 at the end), same
+ * modules and names; 1/16 of the multiply-adds, for the `make demo` run on 2 cores. */
 #include "zoo.h"
+
+#include <string.h>
 
 static cnn_node *conv_module(cnn_graph *g, cnn_node *x, const char *name, int64_t k, int kx, int ky, int stride,
                              int padding) {
@@ -45,20 +50,21 @@ static cnn_node *downsample_module(cnn_graph *g, cnn_node *x, int index, int64_t
 
 int cnn_build_minigooglenet(cnn_graph *g, const cnn_model_options *o, const char *name) {
     (void)name;
+    const int64_t d = o->variant && strcmp(o->variant, "narrow") == 0 ? 4 : 1; /* filter count divisor */
     cnn_node *x = cnn_input(g, "input", o->channels, o->height, o->width);
-    x = conv_module(g, x, "conv1", 96, 3, 3, 1, CNN_PAD_SAME);
-    x = inception_module(g, x, 1, 32, 32);
-    x = inception_module(g, x, 2, 32, 48);
-    x = downsample_module(g, x, 1, 80);
+    x = conv_module(g, x, "conv1", 96 / d, 3, 3, 1, CNN_PAD_SAME);
+    x = inception_module(g, x, 1, 32 / d, 32 / d);
+    x = inception_module(g, x, 2, 32 / d, 48 / d);
+    x = downsample_module(g, x, 1, 80 / d);
 
-    x = inception_module(g, x, 3, 112, 48);
-    x = inception_module(g, x, 4, 96, 64);
-    x = inception_module(g, x, 5, 80, 80);
-    x = inception_module(g, x, 6, 48, 96);
-    x = downsample_module(g, x, 2, 96);
+    x = inception_module(g, x, 3, 112 / d, 48 / d);
+    x = inception_module(g, x, 4, 96 / d, 64 / d);
+    x = inception_module(g, x, 5, 80 / d, 80 / d);
+    x = inception_module(g, x, 6, 48 / d, 96 / d);
+    x = downsample_module(g, x, 2, 96 / d);
 
-    x = inception_module(g, x, 7, 176, 160);
-    x = inception_module(g, x, 8, 176, 160);
+    x = inception_module(g, x, 7, 176 / d, 160 / d);
+    x = inception_module(g, x, 8, 176 / d, 160 / d);
     if (!x) return -1;
     int64_t dims[CNN_MAX_RANK];
     cnn_node_shape(x, dims);

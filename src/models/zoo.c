@@ -26,7 +26,7 @@ static const zoo_entry zoo[] = {
     {"vgg16_bn", cnn_build_vgg, 1000, 3, 224, 224, false, NULL},
     {"vgg19_bn", cnn_build_vgg, 1000, 3, 224, 224, false, NULL},
     {"googlenet", cnn_build_googlenet, 1000, 3, 224, 224, true, "paper"},
-    {"minigooglenet", cnn_build_minigooglenet, 10, 3, 32, 32, false, NULL},
+    {"minigooglenet", cnn_build_minigooglenet, 10, 3, 32, 32, false, "narrow"},
     {"inception_v3", cnn_build_inception_v3, 1000, 3, 299, 299, true, NULL},
     {"inception_v4", cnn_build_inception_v4, 1000, 3, 299, 299, false, NULL},
     {"inception_resnet_v2", cnn_build_inception_resnet_v2, 1000, 3, 299, 299, false, NULL},
