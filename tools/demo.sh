@@ -5,12 +5,12 @@ set -eu
 B=${B:-build}
 CNN=$B/cnn
 OUT=$B/demo
-EPOCHS=${DEMO_EPOCHS:-3}
+EPOCHS=${DEMO_EPOCHS:-1}
 mkdir -p "$OUT"
 echo "== training MiniGoogLeNet (narrow) on Fashion-MNIST: $EPOCHS epochs =="
 $CNN train minigooglenet --variant narrow --data fashion-mnist --val fashion-mnist \
-  --epochs "$EPOCHS" --batch 128 --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov --weight-decay 5e-4 \
-  --schedule cosine --augment flip --seed 1 \
+  --epochs "$EPOCHS" --batch 128 --optimizer adam --lr 0.003 --schedule cosine \
+  --seed 1 \
   --out "$OUT/minigooglenet.safetensors" --checkpoint-every 200 \
   --log "$OUT/training.csv" --plot "$OUT/training.svg"
 echo

@@ -44,6 +44,7 @@ typedef struct cnn_op_ctx {
     float *const *dparam;          /* backward: their gradients; NULL entries for buffers */
     void *state;                   /* per-node bytes kept from forward to backward */
     void *work;                    /* scratch, valid during this call only */
+    int work_threads;              /* OpenMP's thread count when the plan sized the scratch */
     bool training;
     bool dropout;                  /* train mode with dropout on (off: CNN_PLAN_NO_DROPOUT) */
     uint64_t seed;                 /* per node and step: for dropout masks */

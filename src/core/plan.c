@@ -1,6 +1,7 @@
 /* plan.c — the executor: one plan per (graph, batch, mode) holding every buffer; forward and backward. */
 #include "internal.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,7 @@ struct cnn_plan {
     size_t work_bytes;
     void **pointer_block;        /* all per-node pointer arrays in one allocation */
     uint64_t seed, step;
+    int threads;                 /* OpenMP's count when planned: ops size per-thread scratch by it */
 };
 
 #define ALIGN 64
@@ -103,6 +105,7 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
     p->n_nodes = g->n_nodes;
     p->batch = batch;
     p->flags = flags;
+    p->threads = omp_get_max_threads();
     p->runs = cnn_calloc((size_t)g->n_nodes, sizeof *p->runs, "plan");
     p->output_nodes = cnn_calloc((size_t)g->n_outputs, sizeof *p->output_nodes, "plan outputs");
     if (!p->runs || !p->output_nodes) goto fail;
@@ -267,6 +270,7 @@ static cnn_op_ctx make_ctx(cnn_plan *p, int64_t i) {
         .dparam = r->dparam,
         .state = r->state,
         .work = p->work,
+        .work_threads = p->threads,
         .training = training(p),
         .dropout = training(p) && !(p->flags & CNN_PLAN_NO_DROPOUT),
         .seed = cnn_hash64(p->seed ^ cnn_hash64(p->step * 0x100000001b3ull + (uint64_t)i)),

@@ -2,20 +2,17 @@
  *
  * Why tiles: OpenBLAS (0.3.21, Zen kernels) splits a product by its own thread count, and a
  * different split changes the order of additions in its edge kernels, so a product on 2 threads
- * differs in the last bits from the same product on 1. Here OpenBLAS always runs on one thread,
+ * differs in the last bits from the same product on 1. Here OpenBLAS always runs on one thread
+ * (set at load, core/threads.c),
  * C is cut into tiles that depend on the shape alone, and OpenMP shares the tiles out: the same
  * bits for any thread count. */
 #include "../core/internal.h"
 
 #include <cblas.h>
 #include <omp.h>
-#include <pthread.h>
 
 /* Below this many multiply-adds a product runs on one thread: waking others costs more. */
 #define GEMM_PARALLEL_MIN_MACS 65536
-
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-static void blas_single_thread(void) { openblas_set_num_threads(1); }
 
 static void blas_tile(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
@@ -26,7 +23,6 @@ static void blas_tile(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
 void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
     if (m <= 0 || n <= 0) return;
-    pthread_once(&blas_once, blas_single_thread);
     /* Tiles of up to 128 x 512; smaller (down to 16 x 64) until there are 8 tiles to share out. */
     int64_t tile_m = m < 128 ? m : 128, tile_n = n < 512 ? n : 512;
     while (((m + tile_m - 1) / tile_m) * ((n + tile_n - 1) / tile_n) < 8) {

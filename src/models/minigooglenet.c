@@ -11,37 +11,39 @@
  * others are BatchNorm running statistics), as Keras's model.summary() reports. The final 7x7
  * average pool becomes global when the map is smaller (1x28x28 input).
  * Variant "narrow": every filter count divided by 4 (24 stem filters ... 44+40 at the end), same
- * modules and names; 1/16 of the multiply-adds, for the `make demo` run on 2 cores. */
+ * modules and names, BatchNorm momentum 0.1; 1/16 of the multiply-adds, for `make demo` on 2 cores. */
 #include "zoo.h"
 
 #include <string.h>
 
+/* BatchNorm momentum (PyTorch's sense): Keras's 0.99 is 0.01 here; the narrow variant takes
+ * PyTorch's default 0.1, so that its running statistics keep up within the one-epoch demo run. */
 static cnn_node *conv_module(cnn_graph *g, cnn_node *x, const char *name, int64_t k, int kx, int ky, int stride,
-                             int padding) {
+                             int padding, float momentum) {
     cnn_scope_push(g, "%s", name);
     cnn_conv2d_params p = {.out_channels = k, .kernel_h = kx, .kernel_w = ky, .stride_h = stride, .stride_w = stride,
                            .padding = padding, .bias = true};
     x = cnn_conv2d_ex(g, x, "conv", &p);
-    x = cnn_batchnorm(g, x, "bn", 1e-3f, 0.01f);
+    x = cnn_batchnorm(g, x, "bn", 1e-3f, momentum);
     x = cnn_relu(g, x, "relu");
     cnn_scope_pop(g);
     return x;
 }
 
-static cnn_node *inception_module(cnn_graph *g, cnn_node *x, int index, int64_t num_k1x1, int64_t num_k3x3) {
+static cnn_node *inception_module(cnn_graph *g, cnn_node *x, int index, int64_t num_k1x1, int64_t num_k3x3, float momentum) {
     cnn_scope_push(g, "inception%d", index);
     cnn_node *branches[2];
-    branches[0] = conv_module(g, x, "branch1x1", num_k1x1, 1, 1, 1, CNN_PAD_SAME);
-    branches[1] = conv_module(g, x, "branch3x3", num_k3x3, 3, 3, 1, CNN_PAD_SAME);
+    branches[0] = conv_module(g, x, "branch1x1", num_k1x1, 1, 1, 1, CNN_PAD_SAME, momentum);
+    branches[1] = conv_module(g, x, "branch3x3", num_k3x3, 3, 3, 1, CNN_PAD_SAME, momentum);
     x = cnn_concat(g, 2, branches, "concat");
     cnn_scope_pop(g);
     return x;
 }
 
-static cnn_node *downsample_module(cnn_graph *g, cnn_node *x, int index, int64_t k) {
+static cnn_node *downsample_module(cnn_graph *g, cnn_node *x, int index, int64_t k, float momentum) {
     cnn_scope_push(g, "downsample%d", index);
     cnn_node *branches[2];
-    branches[0] = conv_module(g, x, "branch3x3", k, 3, 3, 2, CNN_PAD_VALID);
+    branches[0] = conv_module(g, x, "branch3x3", k, 3, 3, 2, CNN_PAD_VALID, momentum);
     branches[1] = cnn_maxpool2d(g, x, "pool", 3, 2, 0, false);
     x = cnn_concat(g, 2, branches, "concat");
     cnn_scope_pop(g);
@@ -50,21 +52,23 @@ static cnn_node *downsample_module(cnn_graph *g, cnn_node *x, int index, int64_t
 
 int cnn_build_minigooglenet(cnn_graph *g, const cnn_model_options *o, const char *name) {
     (void)name;
-    const int64_t d = o->variant && strcmp(o->variant, "narrow") == 0 ? 4 : 1; /* filter count divisor */
+    const bool narrow = o->variant && strcmp(o->variant, "narrow") == 0;
+    const int64_t d = narrow ? 4 : 1; /* filter count divisor */
+    const float m = narrow ? 0.1f : 0.01f;
     cnn_node *x = cnn_input(g, "input", o->channels, o->height, o->width);
-    x = conv_module(g, x, "conv1", 96 / d, 3, 3, 1, CNN_PAD_SAME);
-    x = inception_module(g, x, 1, 32 / d, 32 / d);
-    x = inception_module(g, x, 2, 32 / d, 48 / d);
-    x = downsample_module(g, x, 1, 80 / d);
+    x = conv_module(g, x, "conv1", 96 / d, 3, 3, 1, CNN_PAD_SAME, m);
+    x = inception_module(g, x, 1, 32 / d, 32 / d, m);
+    x = inception_module(g, x, 2, 32 / d, 48 / d, m);
+    x = downsample_module(g, x, 1, 80 / d, m);
 
-    x = inception_module(g, x, 3, 112 / d, 48 / d);
-    x = inception_module(g, x, 4, 96 / d, 64 / d);
-    x = inception_module(g, x, 5, 80 / d, 80 / d);
-    x = inception_module(g, x, 6, 48 / d, 96 / d);
-    x = downsample_module(g, x, 2, 96 / d);
+    x = inception_module(g, x, 3, 112 / d, 48 / d, m);
+    x = inception_module(g, x, 4, 96 / d, 64 / d, m);
+    x = inception_module(g, x, 5, 80 / d, 80 / d, m);
+    x = inception_module(g, x, 6, 48 / d, 96 / d, m);
+    x = downsample_module(g, x, 2, 96 / d, m);
 
-    x = inception_module(g, x, 7, 176 / d, 160 / d);
-    x = inception_module(g, x, 8, 176 / d, 160 / d);
+    x = inception_module(g, x, 7, 176 / d, 160 / d, m);
+    x = inception_module(g, x, 8, 176 / d, 160 / d, m);
     if (!x) return -1;
     int64_t dims[CNN_MAX_RANK];
     cnn_node_shape(x, dims);

@@ -5,7 +5,9 @@
 
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct conv_attrs {
     int64_t out_channels, groups;
@@ -112,60 +114,137 @@ static int conv_shape(cnn_node *n) {
     return 0;
 }
 
-/* One group's column matrix, unless the sample itself serves as it. */
-static size_t conv_work_bytes(const cnn_node *n, int64_t batch, bool training) {
-    (void)batch;
-    (void)training;
-    if (columns_are_input(n->attrs)) return 0;
+/* Scratch layout: one group's column matrix per thread (threads = OpenMP's count when the plan is
+ * made; fewer run if fewer are set later), then, in training, DW_CHUNKS partial weight gradients.
+ *
+ * Why chunks: samples are shared out to threads, and the weight gradient sums over samples. Each
+ * chunk of samples (a split that depends on the batch alone) sums its own samples in order into
+ * its own partial, and the partials are added in chunk order: the same bits for any thread count. */
+#define DW_CHUNKS 8
+#define DW_CHUNKED_MIN_BATCH 4 /* smaller batches: one sum over samples, parallel inside the GEMMs */
+
+typedef struct conv_work {
+    float *cols;     /* [threads][col_elements] */
+    float *partials; /* [DW_CHUNKS][OC * rows] */
+    int threads;
+} conv_work;
+
+static int64_t dw_elements(const cnn_node *n) {
+    const conv_attrs *a = n->attrs;
     cnn_conv_geometry geo = group_geometry(n);
-    int64_t count = column_elements(&geo);
-    if (count < 0 || (uint64_t)count > SIZE_MAX / sizeof(float)) return SIZE_MAX;
-    return (size_t)count * sizeof(float);
+    return cnn_mul_i64(a->out_channels, cnn_mul_i64(cnn_mul_i64(geo.channels, geo.kernel_h), geo.kernel_w));
 }
 
-/* y = conv(x, W) + b.  x (N,C,H,W), W (OC, C/G, KH, KW), b (OC), y (N,OC,OH,OW); per sample and
- * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
-static int conv_forward(const cnn_op_ctx *c) {
+static int plan_threads(void) { return omp_get_max_threads() < 1 ? 1 : omp_get_max_threads(); }
+
+static size_t conv_work_bytes(const cnn_node *n, int64_t batch, bool training) {
+    cnn_conv_geometry geo = group_geometry(n);
+    int64_t col = columns_are_input(n->attrs) ? 0 : column_elements(&geo);
+    int64_t total = cnn_mul_i64(col, plan_threads());
+    if (training && batch >= DW_CHUNKED_MIN_BATCH) total = cnn_add_i64(total, cnn_mul_i64(dw_elements(n), DW_CHUNKS));
+    if (total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 16) return SIZE_MAX;
+    return (size_t)total * sizeof(float) + 64;
+}
+
+static conv_work work_layout(const cnn_op_ctx *c) {
+    cnn_conv_geometry geo = group_geometry(c->node);
+    int64_t col = columns_are_input(c->attrs) ? 0 : column_elements(&geo);
+    int threads = plan_threads(), planned = (int)(c->work_threads > 0 ? c->work_threads : 1);
+    if (threads > planned) threads = planned;
+    conv_work w = {.cols = c->work, .partials = (float *)c->work + col * planned, .threads = threads};
+    return w;
+}
+
+/* y_b = conv(x_b) for one sample b, using col as scratch. */
+static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
     const conv_attrs *a = c->attrs;
     const cnn_tensor *x = c->in[0], *y = c->out;
     const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
     const cnn_conv_geometry geo = group_geometry(c->node);
     const bool direct = columns_are_input(a);
-    const int64_t batch = x->shape[0], groups = a->groups, oc_per_group = a->out_channels / groups;
+    const int64_t groups = a->groups, oc_per_group = a->out_channels / groups;
     const int64_t rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
     const int64_t in_group = geo.channels * geo.in_h * geo.in_w; /* elements of one group's input block */
-    float *col = c->work;
-    for (int64_t b = 0; b < batch; b++) {
-        const float *xb = x->data + b * x->stride[0]; /* (C, H, W) */
-        float *yb = y->data + b * y->stride[0];       /* (OC, OH*OW) */
-        if (bias)
-            for (int64_t o = 0; o < a->out_channels; o++)
-                for (int64_t i = 0; i < cols; i++) yb[o * cols + i] = bias[o];
-        for (int64_t g = 0; g < groups; g++) {
-            const float *xg = xb + g * in_group; /* (C/G, H, W) */
-            if (!direct) cnn_im2col(&geo, xg, col);
-            cnn_sgemm(false, false, oc_per_group, cols, rows, 1.0f, weight + g * oc_per_group * rows, rows,
-                             direct ? xg : col, cols, bias ? 1.0f : 0.0f, yb + g * oc_per_group * cols, cols);
-        }
+    const float *xb = x->data + b * x->stride[0];                /* (C, H, W) */
+    float *yb = y->data + b * y->stride[0];                      /* (OC, OH*OW) */
+    if (bias)
+        for (int64_t o = 0; o < a->out_channels; o++)
+            for (int64_t i = 0; i < cols; i++) yb[o * cols + i] = bias[o];
+    for (int64_t g = 0; g < groups; g++) {
+        const float *xg = xb + g * in_group; /* (C/G, H, W) */
+        if (!direct) cnn_im2col(&geo, xg, col);
+        cnn_sgemm(false, false, oc_per_group, cols, rows, 1.0f, weight + g * oc_per_group * rows, rows, direct ? xg : col, cols,
+                  bias ? 1.0f : 0.0f, yb + g * oc_per_group * cols, cols);
+    }
+}
+
+/* y = conv(x, W) + b.  x (N,C,H,W), W (OC, C/G, KH, KW), b (OC), y (N,OC,OH,OW); per sample and
+ * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW).
+ * Samples are independent: with enough of them each thread takes whole samples; otherwise the
+ * samples run in turn and the threads share each GEMM. */
+static int conv_forward(const cnn_op_ctx *c) {
+    const int64_t batch = c->in[0]->shape[0];
+    conv_work w = work_layout(c);
+    cnn_conv_geometry geo = group_geometry(c->node);
+    const int64_t col = columns_are_input(c->attrs) ? 0 : column_elements(&geo);
+    if (w.threads > 1 && batch >= w.threads) {
+#pragma omp parallel for schedule(static) num_threads(w.threads)
+        for (int64_t b = 0; b < batch; b++) forward_sample(c, b, w.cols + omp_get_thread_num() * col);
+    } else {
+        for (int64_t b = 0; b < batch; b++) forward_sample(c, b, w.cols);
     }
     return 0;
 }
 
-/* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g).
- * Samples are added in order 0..N-1, every sum has one owner and the products are cut into
- * fixed tiles, so the result is the same for every thread count. */
-static int conv_backward(const cnn_op_ctx *c) {
+/* For one sample b: dW += dy_b * col_b^T (into dweight, a full (OC, rows) gradient, when not NULL)
+ * and dx_b += col2im(W^T * dy_b) (when dx is not NULL), using col as scratch. */
+static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *dweight) {
     const conv_attrs *a = c->attrs;
     const cnn_tensor *x = c->in[0], *dy = c->dout;
     cnn_tensor *dx = c->din[0];
     const float *weight = c->param[0];
-    float *dweight = c->dparam[0], *dbias = a->bias ? c->dparam[1] : NULL;
     const cnn_conv_geometry geo = group_geometry(c->node);
     const bool direct = columns_are_input(a);
-    const int64_t batch = x->shape[0], groups = a->groups, oc_per_group = a->out_channels / groups;
+    const int64_t groups = a->groups, oc_per_group = a->out_channels / groups;
     const int64_t rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
     const int64_t in_group = geo.channels * geo.in_h * geo.in_w;
-    float *col = c->work;
+    const float *xb = x->data + b * x->stride[0];    /* (C, H, W) */
+    const float *dyb = dy->data + b * dy->stride[0]; /* (OC, OH*OW) */
+    for (int64_t g = 0; g < groups; g++) {
+        const float *xg = xb + g * in_group;                /* (C/G, H, W) */
+        const float *dyg = dyb + g * oc_per_group * cols;   /* (OC/G, OH*OW) */
+        const float *wg = weight + g * oc_per_group * rows; /* (OC/G, C/G*KH*KW) */
+        if (dweight) {
+            if (!direct) cnn_im2col(&geo, xg, col);
+            /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T (cols, rows) */
+            cnn_sgemm(false, true, oc_per_group, rows, cols, 1.0f, dyg, cols, direct ? xg : col, cols, 1.0f,
+                      dweight + g * oc_per_group * rows, rows);
+        }
+        if (dx) {
+            float *dxg = dx->data + b * dx->stride[0] + g * in_group; /* (C/G, H, W) */
+            if (direct) {
+                /* dx_g (C/G, H*W) += W_g^T (C/G, OC/G) * dy_g (OC/G, H*W) */
+                cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 1.0f, dxg, cols);
+            } else {
+                /* dcol (rows, cols) = W_g^T (rows, OC/G) * dy_g (OC/G, cols), folded back into dx_g */
+                cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 0.0f, col, cols);
+                cnn_col2im_add(&geo, col, dxg);
+            }
+        }
+    }
+}
+
+/* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g).
+ * Every sum has one owner and a fixed order (see DW_CHUNKS), and the products are cut into fixed
+ * tiles, so the result is the same for every thread count. */
+static int conv_backward(const cnn_op_ctx *c) {
+    const conv_attrs *a = c->attrs;
+    const cnn_tensor *x = c->in[0], *dy = c->dout;
+    float *dweight = c->dparam[0], *dbias = a->bias ? c->dparam[1] : NULL;
+    const cnn_conv_geometry geo = group_geometry(c->node);
+    const int64_t batch = x->shape[0], cols = geo.out_h * geo.out_w;
+    const int64_t col = columns_are_input(a) ? 0 : column_elements(&geo);
+    conv_work w = work_layout(c);
 
     if (dbias) {
 #pragma omp parallel for schedule(static) if (batch * a->out_channels * cols >= 32768) /* one owner per sum */
@@ -178,32 +257,29 @@ static int conv_backward(const cnn_op_ctx *c) {
             dbias[o] += (float)sum;
         }
     }
-    if (!dweight && !dx) return 0;
-    for (int64_t b = 0; b < batch; b++) {
-        const float *xb = x->data + b * x->stride[0];    /* (C, H, W) */
-        const float *dyb = dy->data + b * dy->stride[0]; /* (OC, OH*OW) */
-        for (int64_t g = 0; g < groups; g++) {
-            const float *xg = xb + g * in_group;                /* (C/G, H, W) */
-            const float *dyg = dyb + g * oc_per_group * cols;   /* (OC/G, OH*OW) */
-            const float *wg = weight + g * oc_per_group * rows; /* (OC/G, C/G*KH*KW) */
-            if (dweight) {
-                if (!direct) cnn_im2col(&geo, xg, col);
-                /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T (cols, rows) */
-                cnn_sgemm(false, true, oc_per_group, rows, cols, 1.0f, dyg, cols, direct ? xg : col, cols, 1.0f,
-                                 dweight + g * oc_per_group * rows, rows);
-            }
-            if (dx) {
-                float *dxg = dx->data + b * dx->stride[0] + g * in_group; /* (C/G, H, W) */
-                if (direct) {
-                    /* dx_g (C/G, H*W) += W_g^T (C/G, OC/G) * dy_g (OC/G, H*W) */
-                    cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 1.0f, dxg, cols);
-                } else {
-                    /* dcol (rows, cols) = W_g^T (rows, OC/G) * dy_g (OC/G, cols), folded back into dx_g */
-                    cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 0.0f, col, cols);
-                    cnn_col2im_add(&geo, col, dxg);
-                }
-            }
+    if (!dweight && !c->din[0]) return 0;
+    if (!dweight || batch < DW_CHUNKED_MIN_BATCH) {
+        if (!dweight && w.threads > 1 && batch >= w.threads) { /* input gradient only: samples are independent */
+#pragma omp parallel for schedule(static) num_threads(w.threads)
+            for (int64_t b = 0; b < batch; b++) backward_sample(c, b, w.cols + omp_get_thread_num() * col, NULL);
+        } else {
+            for (int64_t b = 0; b < batch; b++) backward_sample(c, b, w.cols, dweight);
         }
+        return 0;
+    }
+    /* Chunk k holds samples [k*batch/DW_CHUNKS, (k+1)*batch/DW_CHUNKS), summed in order into partial k. */
+    const int64_t dw = dw_elements(c->node);
+#pragma omp parallel for schedule(dynamic) num_threads(w.threads)
+    for (int k = 0; k < DW_CHUNKS; k++) {
+        float *partial = w.partials + k * dw, *scratch = w.cols + omp_get_thread_num() * col;
+        memset(partial, 0, (size_t)dw * sizeof(float));
+        for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) backward_sample(c, b, scratch, partial);
+    }
+#pragma omp parallel for schedule(static) num_threads(w.threads)
+    for (int64_t i = 0; i < dw; i++) {
+        float sum = w.partials[i];
+        for (int k = 1; k < DW_CHUNKS; k++) sum += w.partials[k * dw + i];
+        dweight[i] += sum;
     }
     return 0;
 }

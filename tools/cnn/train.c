@@ -64,6 +64,15 @@ static void train_free(trainer *t) {
 }
 
 /* --augment none|flip|crop:PAD|flip,crop:PAD */
+/* The learning rate of the coming update. step:EPOCHS:GAMMA changes once per epoch like PyTorch's
+ * StepLR; poly and cosine decay smoothly over the whole run, step by step (T_max = the run's
+ * optimizer steps), which is what a PyTorch loop stepping its scheduler per iteration does. */
+static float current_lr(const trainer *t) {
+    if (t->schedule.kind == 2 || t->schedule.kind == 3)
+        return cnn_schedule_lr(&t->schedule, (float)t->o.lr, t->step, t->total_steps);
+    return cnn_schedule_lr(&t->schedule, (float)t->o.lr, t->epoch, t->total_epochs);
+}
+
 static int parse_augment(const char *text, bool *flip, int *crop_pad) {
     *flip = false;
     *crop_pad = 0;
@@ -341,7 +350,7 @@ static int train_batch(trainer *t, int64_t count, cnn_plan *p) {
     t->epoch_seen += count;
     t->epoch_correct += correct;
     if (t->micro % t->o.accum == 0) {
-        float lr = cnn_schedule_lr(&t->schedule, (float)t->o.lr, t->epoch, t->total_epochs);
+        float lr = current_lr(t);
         if (cnn_optimizer_step(t->opt, lr)) return -1;
         cnn_graph_zero_grad(t->g);
         t->step++;
@@ -362,7 +371,7 @@ static int loop(trainer *t) {
         if (got < 0) return -1;
         if (got == 1) {
             progress(t, rate, true);
-            if (end_epoch(t, cnn_schedule_lr(&t->schedule, (float)t->o.lr, t->epoch, t->total_epochs))) return -1;
+            if (end_epoch(t, current_lr(t))) return -1;
             continue;
         }
         cnn_plan *p = t->plan;
@@ -388,7 +397,7 @@ static int loop(trainer *t) {
     }
     if (t->epoch_batches) { /* a --steps run that stopped inside an epoch */
         progress(t, rate, true);
-        if (end_epoch(t, cnn_schedule_lr(&t->schedule, (float)t->o.lr, t->epoch, t->total_epochs))) return -1;
+        if (end_epoch(t, current_lr(t))) return -1;
     }
     return 0;
 }
@@ -411,7 +420,7 @@ int cmd_train(int argc, char **argv) {
         {"--momentum", CLI_FLOAT, &o->momentum, "SGD momentum (default 0.9)"},
         {"--nesterov", CLI_FLAG, &o->nesterov, "Nesterov momentum"},
         {"--weight-decay", CLI_FLOAT, &o->weight_decay, "L2 weight decay added to the gradient (default 0)"},
-        {"--schedule", CLI_STRING, &o->schedule, "constant, step:EPOCHS:GAMMA, poly:POWER or cosine"},
+        {"--schedule", CLI_STRING, &o->schedule, "constant, step:EPOCHS:GAMMA (per epoch), poly:POWER or cosine (per step)"},
         {"--label-smoothing", CLI_FLOAT, &o->label_smoothing, "label smoothing epsilon (default 0)"},
         {"--aux-weight", CLI_FLOAT, &o->aux_weight, "weight of auxiliary classifier losses (default 0.3)"},
         {"--augment", CLI_STRING, &o->augment, "none, flip, crop:PAD or flip,crop:PAD (default none)"},
