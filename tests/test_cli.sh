@@ -73,6 +73,14 @@ else
   bad "predict" "$pred"
 fi
 
+# ---- summary totals against torchvision's published parameter counts ----
+for pair in "googlenet --aux:13,004,888" "googlenet:6,624,904" "inception_v3 --aux:27,161,264" "resnet50:25,557,032" \
+            "densenet121:7,978,856" "alexnet:61,100,840" "vgg16:138,357,544" "lenet5:431,080"; do
+  args=${pair%%:*}; want=${pair#*:}
+  got=$($CNN summary $args 2>&1 | sed -n 's/^Trainable params: //p')
+  if [ "$got" = "$want" ]; then ok "summary $args: $want trainable parameters"; else bad "summary $args" "got '$got', want $want"; fi
+done
+
 # ---- bad input: one line on stderr naming the culprit, non-zero exit, no output file ----
 expect_error() { # label expected-substring command...
   label=$1; want=$2; shift 2

@@ -59,35 +59,41 @@ def train(model, x, y, batch, steps, make_opt, smoothing, aux_weight):
 
 
 def run(out, name, make_model, x, y, batch, steps, make_opt, smoothing=0.0, aux_weight=0.3, args=""):
-    """PyTorch's float32 run is the reference; its distance from the same run in float64 says how
-    well-conditioned the case is, and the C side may be off from float32 PyTorch by a small
-    multiple of it (written to NAME.tol as a fraction of the L2 norm of how far each tensor moved)."""
+    """PyTorch's float32 run is the reference; the tolerance (NAME.tol, a fraction of the L2 norm of
+    how far the weights moved) is a small multiple of how far the result moves when the starting
+    weights are perturbed at the level of float rounding."""
     model = make_model()
     state = {k: v.clone() for k, v in model.state_dict().items()}
     save_safetensors(os.path.join(out, name + ".init.safetensors"), {k: v.numpy() for k, v in state.items()})
     np.save(os.path.join(out, name + ".X.npy"), x.numpy())
     np.save(os.path.join(out, name + ".Y.npy"), y.numpy())
     after = train(model, x, y, batch, steps, make_opt, smoothing, aux_weight)
-    model64 = make_model().double()
-    model64.load_state_dict(state)
-    after64 = train(model64, x.double(), y, batch, steps, make_opt, smoothing, aux_weight)
+    # How well-conditioned is the case? Training can be chaotic (BatchNorm over few values, ReLU
+    # and max-pool switching): start again from weights perturbed by 1e-7 relative, about float32
+    # rounding, and see how far the result moves. A float64 run would not show it (same path).
+    # The C side may be off from PyTorch by a small multiple of that.
+    perturbed = make_model()
+    gen = torch.Generator().manual_seed(11)
+    perturbed.load_state_dict({k: v * (1 + 1e-7 * torch.randn(v.shape, generator=gen)) if v.dtype == torch.float32 else v
+                               for k, v in state.items()})
+    after_p = train(perturbed, x, y, batch, steps, make_opt, smoothing, aux_weight)
     # One number over all parameters: the L2 norm of the difference over the L2 norm of the
-    # movement. Per element (or per small tensor) it would measure float noise: Adam turns a
-    # gradient element that is noise into a full-size step of either sign.
+    # movement. Per element it would measure noise: Adam turns a gradient element that is float
+    # noise into a full-size step of either sign.
     diff2 = moved2 = 0.0
     for k, v in after.items():
         if v.dtype == torch.float32:
-            diff2 += float((v.double() - after64[k]).norm()) ** 2
+            diff2 += float((v.double() - after_p[k].double()).norm()) ** 2
             moved2 += float((v.double() - state[k].double()).norm()) ** 2
     worst = (diff2 / moved2) ** 0.5
     if worst > 1e-2:
-        sys.exit(f"gen_cli: {name} is ill-conditioned: float32 PyTorch is {worst:.2e} of the movement away from float64")
+        sys.exit(f"gen_cli: {name} is ill-conditioned: a 1e-7 perturbation moves the result by {worst:.2e} of the movement")
     save_safetensors(os.path.join(out, name + ".after.safetensors"), {k: v.numpy() for k, v in after.items()})
     with open(os.path.join(out, name + ".args"), "w") as f:
         f.write(f"--steps {steps} --batch {batch} {args}\n")
     with open(os.path.join(out, name + ".tol"), "w") as f:
-        f.write(f"{max(10 * worst, 1e-4):.3g}\n")
-    print(f"gen_cli: {name}: float32 vs float64 PyTorch differ by {worst:.2e} of the movement")
+        f.write(f"{max(3 * worst, 1e-4):.3g}\n")
+    print(f"gen_cli: {name}: a 1e-7 perturbation of the weights moves the result by {worst:.2e} of the movement")
 
 
 def main():

@@ -96,4 +96,9 @@ CASES = [
     padded_case("conv_asym_pads", (2, 3, 5, 6), 4, (3, 3), pads=(0, 2, 1, 3)),
     padded_case("conv_asym_pads_groups_nobias", (2, 4, 5, 5), 4, (2, 3), stride=(2, 1), pads=(1, 0, 0, 2), groups=2,
                 bias=False),
+    # Batches of 4 and more take the sample-parallel path with chunked weight gradients.
+    conv_case("conv_batch5_3x3", (5, 3, 6, 7), 4, (3, 3), padding=(1, 1)),
+    conv_case("conv_batch9_1x1_stride2", (9, 4, 5, 6), 3, (1, 1), stride=(2, 2)),
+    conv_case("conv_batch4_1x1", (4, 6, 3, 5), 5, (1, 1)),
+    conv_case("conv_batch11_groups2", (11, 4, 5, 5), 6, (3, 3), padding=(1, 1), groups=2),
 ]
