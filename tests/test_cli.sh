@@ -13,13 +13,13 @@ ok() { echo "ok   $1"; pass=$((pass + 1)); }
 bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
 
 # ---- N steps from the same weights on the same data equal N PyTorch steps ----
-for name in resnet18_sgd googlenet_adam; do
+for name in resnet18_sgd googlenet_adam minigooglenet_accum; do
   model=${name%_*}; R=$REF/cli
   if out=$($CNN train "$model" --data "npy:$R/$name.X.npy,$R/$name.Y.npy" --init "$R/$name.init.safetensors" \
         $(cat "$R/$name.args") --no-shuffle --augment none --dropout off --threads 2 --out "$T/$name.safetensors" 2>&1) &&
      cmp=$($PY tests/ref/compare_weights.py "$T/$name.safetensors" "$R/$name.after.safetensors" "$R/$name.init.safetensors" \
         "$(cat "$R/$name.tol")" 2>&1); then
-    ok "train $name: weights after $(sed 's/ .*//;q' "$R/$name.args" ) steps equal PyTorch's ($cmp)"
+    ok "train $name ($(cat "$R/$name.args")): weights equal PyTorch's ($cmp)"
   else
     bad "train $name vs PyTorch" "$(printf '%s\n%s' "$out" "${cmp:-}" | tail -n 3)"
   fi
@@ -111,6 +111,20 @@ expect_error "unknown model" "unknown model 'lenet6'" $CNN summary lenet6
 expect_error "missing weights file" "nope.safetensors" $CNN run lenet5 --weights "$T/nope.safetensors" --input "$T/x3.npy" --output "$T/never.safetensors"
 expect_error "wrong channel count" "1 channels but alexnet takes 3" $CNN run alexnet --weights "$T/lenet.safetensors" --input "$T/x3.npy" --output "$T/never.safetensors"
 expect_error "input too small" "reach" $CNN summary alexnet --input 3x8x8
+
+# ---- a NaN stops training with the step; --check-numerics names the first layer ----
+$PY -c "import numpy as np; x=np.random.RandomState(0).randn(8,1,28,28).astype(np.float32); x[3,0,5,5]=np.nan; np.save('$T/xnan.npy', x); np.save('$T/y8.npy', np.arange(8)%10)"
+expect_error "NaN loss stops training" "step 1: the loss is NaN" $CNN train lenet5 --data "npy:$T/xnan.npy,$T/y8.npy" --batch 8 --steps 2 --out "$T/never.safetensors"
+expect_error "--check-numerics names bad data" "the input batch holds 1 non-finite" $CNN train lenet5 --data "npy:$T/xnan.npy,$T/y8.npy" --batch 8 --steps 2 --check-numerics --out "$T/never.safetensors"
+$PY -c "
+import sys; sys.path.insert(0, 'tests/ref')
+import numpy as np
+from common import load_safetensors, save_safetensors
+w, _ = load_safetensors('$T/lenet.safetensors'); w = {k: np.array(v) for k, v in w.items()}
+w['conv2.weight'][0, 0, 0, 0] = np.inf
+save_safetensors('$T/lenet_inf.safetensors', w)"
+$PY -c "import numpy as np; np.save('$T/xok.npy', np.random.RandomState(1).rand(8,1,28,28).astype(np.float32))"
+expect_error "--check-numerics names the layer" "layer 'conv2' (conv2d) produced" $CNN train lenet5 --data "npy:$T/xok.npy,$T/y8.npy" --init "$T/lenet_inf.safetensors" --classes 10 --batch 8 --steps 2 --check-numerics --out "$T/never.safetensors"
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -186,6 +186,24 @@ done:
     return rc;
 }
 
+/* torch.relu(nan) is nan: a NaN must reach the loss, never vanish into a zero. */
+static int nan_propagates(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 1, 2, 2);
+    cnn_graph_add_output(g, cnn_maxpool2d(g, cnn_relu(g, x, "r"), "p", 2, 2, 0, false), 0);
+    cnn_plan *p = cnn_plan_create(g, 1, 0);
+    CHECK(p, "%s", cnn_last_error());
+    float *in = cnn_plan_input(p, 0)->data;
+    in[0] = -1.0f, in[1] = NAN, in[2] = 2.0f, in[3] = -3.0f;
+    int rc = cnn_plan_forward(p);
+    float y = cnn_plan_output(p, 0)->data[0];
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    CHECK(rc == 0 && isnan(y), "relu + maxpool of a window with a NaN gave %g", y);
+    return 0;
+}
+
 /* ---- safetensors ---- */
 
 static int write_bytes(const char *path, const void *data, size_t n) {
@@ -319,6 +337,7 @@ int main(int argc, char **argv) {
     harness_case("plan: refusals (no output, batch 0, eval backward, changed graph)", plan_refusals, NULL);
     harness_case("plan: eval mode leaves out train-only outputs", eval_plan_drops_train_only_outputs, NULL);
     harness_case("plan: gradients summed over a node's consumers", gradients_sum_over_consumers, NULL);
+    harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);
     harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
     harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);
     harness_case("weights: save and load round trip", weights_round_trip, NULL);

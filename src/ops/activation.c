@@ -25,7 +25,7 @@ static int act_forward(const cnn_op_ctx *c) {
         for (int64_t i = 0; i < s; i++) {
             float v = x->data[b * x->stride[0] + i], r;
             switch (a->kind) {
-            case ACT_RELU: r = v > 0.0f ? v : 0.0f; break;
+            case ACT_RELU: r = v <= 0.0f ? 0.0f : v; break; /* NaN stays NaN, as in PyTorch */
             case ACT_LEAKY_RELU: r = v > 0.0f ? v : v * a->slope; break;
             case ACT_SIGMOID: r = 1.0f / (1.0f + expf(-v)); break;
             default: r = tanhf(v); break;

@@ -18,6 +18,12 @@ from common import save_safetensors  # noqa: E402
 torch.set_num_threads(1)
 
 
+def MiniNet():
+    """MiniGoogLeNet as tests/ref/gen_models.py defines it (names of src/models/minigooglenet.c)."""
+    from gen_models import MiniGoogLeNet
+    return MiniGoogLeNet(3, 10)
+
+
 def seeded(seed, make, he=False):
     """A model from a fixed seed; he=True re-draws conv/linear weights He-normal, so that the signal
     (and the gradients) do not wash out in deep nets initialised with tiny weights (googlenet's
@@ -38,27 +44,29 @@ def dropout_off(model):
             m.eval()
 
 
-def train(model, x, y, batch, steps, make_opt, smoothing, aux_weight):
+def train(model, x, y, batch, steps, make_opt, smoothing, aux_weight, accum=1):
+    """`steps` optimizer updates; with accum, each from `accum` batches of loss / accum."""
     opt = make_opt(model.parameters())
     model.train()
     dropout_off(model)
     ce = nn.CrossEntropyLoss(label_smoothing=smoothing)
     n = x.shape[0]
     for step in range(steps):
-        i = (step * batch) % n
-        xb, yb = x[i:i + batch], y[i:i + batch]
         opt.zero_grad()
-        outputs = model(xb)
-        if isinstance(outputs, tuple):  # torchvision googlenet: (logits, aux2, aux1)
-            loss = ce(outputs[0], yb) + aux_weight * sum(ce(o, yb) for o in outputs[1:])
-        else:
-            loss = ce(outputs, yb)
-        loss.backward()
+        for micro in range(accum):
+            i = ((step * accum + micro) * batch) % n
+            xb, yb = x[i:i + batch], y[i:i + batch]
+            outputs = model(xb)
+            if isinstance(outputs, tuple):  # torchvision googlenet: (logits, aux2, aux1)
+                loss = ce(outputs[0], yb) + aux_weight * sum(ce(o, yb) for o in outputs[1:])
+            else:
+                loss = ce(outputs, yb)
+            (loss / accum).backward()
         opt.step()
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
-def run(out, name, make_model, x, y, batch, steps, make_opt, smoothing=0.0, aux_weight=0.3, args=""):
+def run(out, name, make_model, x, y, batch, steps, make_opt, smoothing=0.0, aux_weight=0.3, args="", accum=1):
     """PyTorch's float32 run is the reference; the tolerance (NAME.tol, a fraction of the L2 norm of
     how far the weights moved) is a small multiple of how far the result moves when the starting
     weights are perturbed at the level of float rounding."""
@@ -67,7 +75,7 @@ def run(out, name, make_model, x, y, batch, steps, make_opt, smoothing=0.0, aux_
     save_safetensors(os.path.join(out, name + ".init.safetensors"), {k: v.numpy() for k, v in state.items()})
     np.save(os.path.join(out, name + ".X.npy"), x.numpy())
     np.save(os.path.join(out, name + ".Y.npy"), y.numpy())
-    after = train(model, x, y, batch, steps, make_opt, smoothing, aux_weight)
+    after = train(model, x, y, batch, steps, make_opt, smoothing, aux_weight, accum)
     # How well-conditioned is the case? Training can be chaotic (BatchNorm over few values, ReLU
     # and max-pool switching): start again from weights perturbed by 1e-7 relative, about float32
     # rounding, and see how far the result moves. A float64 run would not show it (same path).
@@ -76,7 +84,7 @@ def run(out, name, make_model, x, y, batch, steps, make_opt, smoothing=0.0, aux_
     gen = torch.Generator().manual_seed(11)
     perturbed.load_state_dict({k: v * (1 + 1e-7 * torch.randn(v.shape, generator=gen)) if v.dtype == torch.float32 else v
                                for k, v in state.items()})
-    after_p = train(perturbed, x, y, batch, steps, make_opt, smoothing, aux_weight)
+    after_p = train(perturbed, x, y, batch, steps, make_opt, smoothing, aux_weight, accum)
     # One number over all parameters: the L2 norm of the difference over the L2 norm of the
     # movement. Per element it would measure noise: Adam turns a gradient element that is float
     # noise into a full-size step of either sign.
@@ -90,7 +98,7 @@ def run(out, name, make_model, x, y, batch, steps, make_opt, smoothing=0.0, aux_
         sys.exit(f"gen_cli: {name} is ill-conditioned: a 1e-7 perturbation moves the result by {worst:.2e} of the movement")
     save_safetensors(os.path.join(out, name + ".after.safetensors"), {k: v.numpy() for k, v in after.items()})
     with open(os.path.join(out, name + ".args"), "w") as f:
-        f.write(f"--steps {steps} --batch {batch} {args}\n")
+        f.write(f"--steps {steps} --batch {batch} --accum {accum} {args}\n")
     with open(os.path.join(out, name + ".tol"), "w") as f:
         f.write(f"{max(3 * worst, 1e-4):.3g}\n")
     print(f"gen_cli: {name}: a 1e-7 perturbation of the weights moves the result by {worst:.2e} of the movement")
@@ -114,7 +122,11 @@ def main():
         batch=4, steps=3,
         make_opt=lambda p: torch.optim.Adam(p, lr=1e-4), smoothing=0.1,
         args="--optimizer adam --lr 0.0001 --label-smoothing 0.1 --aux-weight 0.3")
-    print(f"gen_cli: 2 training references in {out}")
+    # Gradient accumulation: 2 updates, each from 2 batches of 4 (loss / 2 each), as PyTorch's loop.
+    run(out, "minigooglenet_accum", lambda: seeded(3, lambda: MiniNet()), x[:, :, :32, :32].contiguous(), y, batch=2, steps=2,
+        make_opt=lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), accum=2,
+        args="--optimizer sgd --lr 0.05 --momentum 0.9")
+    print(f"gen_cli: 3 training references in {out}")
 
 
 if __name__ == "__main__":

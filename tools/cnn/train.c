@@ -140,6 +140,9 @@ static int check_numerics(const trainer *t, cnn_plan *p, bool grads) {
         if (!v || !v->data) continue;
         int64_t m = cnn_tensor_numel(v), bad = 0;
         for (int64_t j = 0; j < m; j++) bad += !isfinite(v->data[j]);
+        if (bad && strcmp(cnn_node_op(x), "input") == 0)
+            return cnn_set_error("step %lld: the input batch holds %lld non-finite values (check the data)", (long long)t->step + 1,
+                                 (long long)bad);
         if (bad)
             return cnn_set_error("step %lld: layer '%s' (%s) produced %lld non-finite values in its %s", (long long)t->step + 1,
                             cnn_node_name(x), cnn_node_op(x), (long long)bad, grads ? "gradient" : "output");
