@@ -81,6 +81,13 @@ for pair in "googlenet --aux:13,004,888" "googlenet:6,624,904" "inception_v3 --a
   if [ "$got" = "$want" ]; then ok "summary $args: $want trainable parameters"; else bad "summary $args" "got '$got', want $want"; fi
 done
 
+# The VGGs without a parity fixture: their counts straight from torchvision.
+for m in vgg13 vgg19 vgg13_bn vgg16_bn; do
+  want=$($PY -c "import torchvision; print(f'{sum(p.numel() for p in torchvision.models.$m().parameters()):,}')" 2>/dev/null)
+  got=$($CNN summary $m 2>&1 | sed -n 's/^Trainable params: //p')
+  if [ -n "$want" ] && [ "$got" = "$want" ]; then ok "summary $m: $want trainable parameters (torchvision)"; else bad "summary $m" "got '$got', torchvision '$want'"; fi
+done
+
 # ---- bad input: one line on stderr naming the culprit, non-zero exit, no output file ----
 expect_error() { # label expected-substring command...
   label=$1; want=$2; shift 2
