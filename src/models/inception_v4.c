@@ -27,15 +27,7 @@
 /* ConvNormAct(in, out, kernel_size=(kh,kw), stride, padding=(ph,pw)): scope `name` of conv + bn (+ act). */
 static cnn_node *conv_block(cnn_graph *g, cnn_node *x, const char *name, int64_t out_channels, int kernel_h, int kernel_w,
                             int stride, int pad_h, int pad_w) {
-    cnn_scope_push(g, "%s", name);
-    cnn_conv2d_params p = {.out_channels = out_channels, .kernel_h = kernel_h, .kernel_w = kernel_w, .stride_h = stride,
-                           .stride_w = stride, .padding = 0, .pad_top = pad_h, .pad_bottom = pad_h, .pad_left = pad_w,
-                           .pad_right = pad_w, .bias = false};
-    x = cnn_conv2d_ex(g, x, "conv", &p);
-    x = cnn_batchnorm(g, x, "bn", 0.001f, 0.1f);
-    x = cnn_relu(g, x, "act");
-    cnn_scope_pop(g);
-    return x;
+    return cnn_zoo_conv_bn_relu(g, x, name, out_channels, kernel_h, kernel_w, stride, pad_h, pad_w, 0.001f, "act");
 }
 
 /* nn.AvgPool2d(3, stride=1, padding=1, count_include_pad=False) */

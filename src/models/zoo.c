@@ -95,3 +95,16 @@ cnn_graph *cnn_model_build(const char *name, const cnn_model_options *opts) {
     }
     return g;
 }
+
+cnn_node *cnn_zoo_conv_bn_relu(cnn_graph *g, cnn_node *x, const char *name, int64_t out_channels, int kernel_h, int kernel_w,
+                               int stride, int pad_h, int pad_w, float eps, const char *act) {
+    cnn_scope_push(g, "%s", name);
+    cnn_conv2d_params p = {.out_channels = out_channels, .kernel_h = kernel_h, .kernel_w = kernel_w, .stride_h = stride,
+                           .stride_w = stride, .padding = 0, .pad_top = pad_h, .pad_bottom = pad_h, .pad_left = pad_w,
+                           .pad_right = pad_w, .bias = false};
+    x = cnn_conv2d_ex(g, x, "conv", &p);
+    x = cnn_batchnorm(g, x, "bn", eps, 0.1f);
+    x = cnn_relu(g, x, act);
+    cnn_scope_pop(g);
+    return x;
+}
