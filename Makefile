@@ -10,8 +10,10 @@ B        ?= build
 
 WARN     := -Wall -Wextra -Werror -Wshadow
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -fPIC -fopenmp $(WARN) -Iinclude -I$(BLAS_INC)
-LDLIBS   := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lpthread -lm -fopenmp
+CFLAGS   += -std=gnu11 -fPIC -fopenmp $(WARN) -Iinclude -I$(BLAS_INC) -I$(B)/gen
+LDLIBS   := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lprotobuf-c -lpthread -lm -fopenmp
+# ONNX's protobuf schema, from Debian's libonnx-dev: protoc-c generates its C code at build time.
+ONNX_PROTO := /usr/include/onnx/onnx.proto
 ASAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
@@ -19,16 +21,18 @@ CLI_SRC  := $(sort $(wildcard tools/cnn/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 HEADERS  := include/cnn.h $(wildcard src/*/*.h)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o)
+GEN_C    := $(B)/gen/onnx.pb-c.c
+GEN_H    := $(B)/gen/onnx.pb-c.h
+LIB_OBJ  := $(LIB_SRC:%.c=$(B)/obj/%.o) $(B)/obj/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(B)/obj/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(sort $(wildcard examples/*.c)))
-ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/asan/obj/%.o)
+ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/asan/obj/%.o) $(B)/asan/obj/gen/onnx.pb-c.o
 ASAN_TESTS   := $(TEST_SRC:tests/%.c=$(B)/asan/tests/%)
 
 .PHONY: all deps-build test test-only demo install clean
 # Keep the sanitizer objects between test links.
-.SECONDARY: $(ASAN_LIB_OBJ)
+.SECONDARY: $(ASAN_LIB_OBJ) $(GEN_C) $(GEN_H)
 all: deps-build $(B)/cnn $(B)/libcnn.a $(B)/libcnn.so
 
 # Build-time packages only; `make test` and `make demo` add what they need to run.
@@ -44,6 +48,23 @@ $(B)/asan/obj/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "CC (asan) $<"
 	@$(CC) $(CFLAGS) $(ASAN) -O1 -c $< -o $@
+
+# The generated ONNX parser (built with the same flags as ours) and the reader that includes it.
+$(GEN_C) $(GEN_H) &: $(ONNX_PROTO)
+	@mkdir -p $(B)/gen
+	protoc-c --c_out=$(B)/gen --proto_path=$(dir $(ONNX_PROTO)) $(ONNX_PROTO)
+
+$(B)/obj/gen/onnx.pb-c.o: $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	@$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/asan/obj/gen/onnx.pb-c.o: $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "CC (asan) $<"
+	@$(CC) $(CFLAGS) $(ASAN) -O1 -c $< -o $@
+
+$(B)/obj/src/io/onnx.o $(B)/asan/obj/src/io/onnx.o: $(GEN_H)
 
 $(B)/libcnn.a: $(LIB_OBJ)
 	@rm -f $@

@@ -73,6 +73,15 @@ else
   bad "predict" "$pred"
 fi
 
+# ---- bench --json ----
+bench=$($CNN bench lenet5 --batch 4 --runs 3 --json 2>&1)
+case "$bench" in
+  '{"ms": '*', "images_per_s": '*', "gflops": '*', "peak_rss_mb": '*'}') ok "bench --json prints one object ($bench)" ;;
+  *) bad "bench --json" "$bench" ;;
+esac
+bench=$($CNN bench minigooglenet --batch 2 --train --runs 2 2>&1)
+case "$bench" in *"training step, batch 2"*"ms per batch"*) ok "bench --train" ;; *) bad "bench --train" "$bench" ;; esac
+
 # ---- summary totals against torchvision's published parameter counts ----
 for pair in "googlenet --aux:13,004,888" "googlenet:6,624,904" "inception_v3 --aux:27,161,264" "resnet50:25,557,032" \
             "densenet121:7,978,856" "alexnet:61,100,840" "vgg16:138,357,544" "lenet5:431,080"; do

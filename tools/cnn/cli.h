@@ -71,6 +71,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_images(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 /* Is path an existing directory? */
 bool cli_is_dir(const char *path);

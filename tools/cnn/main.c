@@ -14,6 +14,7 @@ static const struct {
     {"eval", cmd_eval, "loss, top-1, top-5 and confusion matrix on a test set"},
     {"predict", cmd_predict, "top-5 classes of PNG/JPEG images"},
     {"images", cmd_images, "write a dataset's images as PNG files"},
+    {"bench", cmd_bench, "time inference or training steps: median ms, images/s, GFLOP/s, memory"},
 };
 
 static void usage(FILE *to) {
