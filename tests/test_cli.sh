@@ -73,6 +73,14 @@ else
   bad "predict" "$pred"
 fi
 
+# ---- folder data: PNG files per class, resized to the network's input ----
+mkdir -p "$T/folder/a" "$T/folder/b"
+$CNN images fashion-mnist --out "$T/folder/a" --count 3 >/dev/null 2>&1
+$CNN images fashion-mnist --out "$T/folder/b" --first 3 --count 3 >/dev/null 2>&1
+out=$($CNN train minigooglenet --data "folder:$T/folder" --steps 2 --batch 2 2>&1)
+case "$out" in *"6 images 3x32x32, 2 classes; input 3x32x32"*"epoch 1:"*) ok "train on folder: data, images sized to the input" ;;
+  *) bad "train on folder:" "$(printf '%s' "$out" | tail -n 2)" ;; esac
+
 # ---- bench --json ----
 bench=$($CNN bench lenet5 --batch 4 --runs 3 --json 2>&1)
 case "$bench" in

@@ -158,3 +158,19 @@ bool cli_is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
+
+cnn_dataset *cli_open_data(const char *cmd, const char *spec, cnn_split split, const char *model, const cli_model *m) {
+    int64_t h = 0, w = 0;
+    /* Folder images are resized to the network's input: the --input size, else the model's default. */
+    if (strncmp(spec, "folder:", 7) == 0) {
+        cnn_graph *probe = cli_build_model(cmd, model, m, 0, 0, 0);
+        if (!probe) return NULL;
+        int64_t d[CNN_MAX_RANK];
+        cnn_node_shape(cnn_graph_input(probe, 0), d);
+        cnn_graph_free(probe);
+        h = d[2], w = d[3];
+    }
+    cnn_dataset *d = cnn_dataset_open(spec, split, h, w);
+    if (!d) cli_fail_lib(cmd);
+    return d;
+}

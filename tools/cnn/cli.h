@@ -47,6 +47,8 @@ cnn_graph *cli_build_model(const char *cmd, const char *model, const cli_model *
 /* Builds the model for a dataset: the input size is the data's (the channels the model's: 1-channel
  * data is repeated) unless --input says otherwise; classes are the data's unless --classes. */
 cnn_graph *cli_build_for_data(const char *cmd, const char *model, const cli_model *m, const cnn_dataset *d);
+/* Opens a data SPEC for a model (folder images are sized to its input); prints the error. */
+cnn_dataset *cli_open_data(const char *cmd, const char *spec, cnn_split split, const char *model, const cli_model *m);
 /* Parses "CxHxW". */
 int cli_parse_size(const char *text, int64_t *c, int64_t *h, int64_t *w);
 

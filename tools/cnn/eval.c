@@ -42,8 +42,8 @@ int cmd_eval(int argc, char **argv) {
     if (batch < 1) return cli_fail("eval", "--batch must be at least 1 (got %lld)", batch), 2;
     if (threads < 0) return cli_fail("eval", "--threads must be positive"), 2;
     cnn_set_threads((int)threads);
-    cnn_dataset *d = cnn_dataset_open(data, CNN_SPLIT_TEST, 0, 0);
-    if (!d) return cli_fail_lib("eval");
+    cnn_dataset *d = cli_open_data("eval", data, CNN_SPLIT_TEST, pos[0], &m);
+    if (!d) return 1;
     cnn_graph *g = cli_build_for_data("eval", pos[0], &m, d);
     cli_eval r = {0};
     int status = 1;

@@ -275,8 +275,8 @@ static int setup(trainer *t, const char *model_name) {
         return cli_fail("train", "--augment: '%s' is not none, flip, crop:PAD or flip,crop:PAD", o->augment);
     if (cnn_schedule_parse(o->schedule, &t->schedule)) return cli_fail_lib("train");
     cnn_set_threads((int)o->threads);
-    if (!(t->data = cnn_dataset_open(o->data, CNN_SPLIT_TRAIN, 0, 0))) return cli_fail_lib("train");
-    if (o->val && !(t->val = cnn_dataset_open(o->val, CNN_SPLIT_TEST, 0, 0))) return cli_fail_lib("train");
+    if (!(t->data = cli_open_data("train", o->data, CNN_SPLIT_TRAIN, model_name, &o->model))) return 1;
+    if (o->val && !(t->val = cli_open_data("train", o->val, CNN_SPLIT_TEST, model_name, &o->model))) return 1;
     if (!(t->g = cli_build_for_data("train", model_name, &o->model, t->data))) return 1;
     if (o->init ? cnn_graph_load_weights(t->g, o->init) : cnn_graph_init_params(t->g, (uint64_t)o->seed)) return cli_fail_lib("train");
     cnn_optimizer_options oo = {.kind = strcmp(o->optimizer, "adam") == 0 ? CNN_OPT_ADAM : CNN_OPT_SGD,
