@@ -424,6 +424,16 @@ int cnn_graph_save_weights(const cnn_graph *g, const char *path);
 int cnn_graph_save_weights_meta(const cnn_graph *g, const char *path, int n_meta, const char *const *keys,
                                 const char *const *values);
 
+/* ------------------------------------------------------------------------------------------------
+ * ONNX (src/io/onnx.c): a model file becomes an ordinary graph, its initializers the layers'
+ * parameters. Graph inputs are float tensors N x C x H x W with fixed C, H, W; the graph's outputs
+ * are the graph outputs, in order. Supported operators: Conv, BatchNormalization, Relu, MaxPool,
+ * AveragePool, GlobalAveragePool, Gemm, Flatten, Concat (axis 1), Add, Dropout, Identity,
+ * Softmax (axis 1), LRN. NULL with a one-line message naming the file (and the node and its
+ * operator, for a node that cannot be mapped) on failure.
+ * ---------------------------------------------------------------------------------------------- */
+cnn_graph *cnn_onnx_load(const char *path);
+
 #ifdef __cplusplus
 }
 #endif

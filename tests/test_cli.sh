@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_cli.sh REF_DIR — the `cnn` command end to end: training parity with PyTorch, exact resume
-# (also after SIGKILL), eval/predict/run output, and one-line errors for bad input.
+# (also after SIGKILL), eval/predict/run output, ONNX models against PyTorch, and one-line errors for bad input.
 # Prints "ok"/"FAIL" lines and "N passed, M failed".
 set -u
 REF=$1
@@ -90,6 +90,23 @@ esac
 bench=$($CNN bench minigooglenet --batch 2 --train --runs 2 2>&1)
 case "$bench" in *"training step, batch 2"*"ms per batch"*) ok "bench --train" ;; *) bad "bench --train" "$bench" ;; esac
 
+# ---- ONNX: `cnn run MODEL.onnx` on torch.onnx.export's files equals PyTorch within 1e-4 of max |y| ----
+for name in small googlenet; do
+  R=$REF/onnx
+  if out=$($CNN run "$R/$name.onnx" --input "$R/$name.X.npy" --output "$T/$name.onnx.npy" --threads 2 2>&1) &&
+     cmp=$($PY -c "
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+if a.shape != b.shape: sys.exit(f'shape {a.shape}, PyTorch {b.shape}')
+err = float(np.abs(a.astype(np.float64) - b).max() / np.abs(b).max())
+print(f'max error / max |y| = {err:.3g}')
+sys.exit(0 if err <= 1e-4 else 1)" "$T/$name.onnx.npy" "$R/$name.Y.npy" 2>&1); then
+    ok "run $name.onnx: PyTorch's output ($cmp)"
+  else
+    bad "run $name.onnx vs PyTorch" "$(printf '%s\n%s' "$out" "${cmp:-}" | tail -n 3)"
+  fi
+done
+
 # ---- summary totals against torchvision's published parameter counts ----
 for pair in "googlenet --aux:13,004,888" "googlenet:6,624,904" "inception_v3 --aux:27,161,264" "resnet50:25,557,032" \
             "densenet121:7,978,856" "alexnet:61,100,840" "vgg16:138,357,544" "lenet5:431,080"; do
@@ -135,6 +152,14 @@ expect_error "unknown model" "unknown model 'lenet6'" $CNN summary lenet6
 expect_error "missing weights file" "nope.safetensors" $CNN run lenet5 --weights "$T/nope.safetensors" --input "$T/x3.npy" --output "$T/never.safetensors"
 expect_error "wrong channel count" "1 channels but alexnet takes 3" $CNN run alexnet --weights "$T/lenet.safetensors" --input "$T/x3.npy" --output "$T/never.safetensors"
 expect_error "input too small" "reach" $CNN summary alexnet --input 3x8x8
+head -c 20000 "$REF/onnx/googlenet.onnx" > "$T/trunc.onnx"
+$PY -c "import numpy as np; open('$T/random.onnx','wb').write(np.random.RandomState(3).bytes(4000))"
+O=$REF/onnx
+expect_error "truncated .onnx" "trunc.onnx: not an ONNX model" $CNN run "$T/trunc.onnx" --input "$O/small.X.npy" --output "$T/never.safetensors"
+expect_error "random .onnx" "random.onnx: not an ONNX model" $CNN run "$T/random.onnx" --input "$O/small.X.npy" --output "$T/never.safetensors"
+expect_error "unsupported ONNX operator" "unsupported.onnx: node '[^']*' (Sin): unsupported operator" $CNN run "$O/unsupported.onnx" --input "$O/unsupported.X.npy" --output "$T/never.safetensors"
+expect_error "input of the wrong size for an .onnx" "takes N x 3 x 20 x 20" $CNN run "$O/small.onnx" --input "$O/googlenet.X.npy" --output "$T/never.safetensors"
+expect_error "several --input for an .onnx" "only one --input" $CNN run "$O/small.onnx" --input "$O/small.X.npy" --input "$O/small.X.npy" --output "$T/never.safetensors"
 
 # ---- a NaN stops training with the step; --check-numerics names the first layer ----
 $PY -c "import numpy as np; x=np.random.RandomState(0).randn(8,1,28,28).astype(np.float32); x[3,0,5,5]=np.nan; np.save('$T/xnan.npy', x); np.save('$T/y8.npy', np.arange(8)%10)"

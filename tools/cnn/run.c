@@ -1,4 +1,5 @@
-/* run.c — `cnn run MODEL --weights W --input X.npy --output Y.npy`: eval-mode logits of the main head. */
+/* run.c — `cnn run MODEL --weights W --input X.npy --output Y.npy`: eval-mode logits of the main head;
+ * `cnn run model.onnx --input X.npy --output Y.npy`: an ONNX model's output, its weights its initializers. */
 #include "cli.h"
 
 #include <stdlib.h>
@@ -30,25 +31,86 @@ static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, 
     return 0;
 }
 
+static bool is_onnx(const char *model) {
+    size_t len = strlen(model);
+    return len > 5 && strcmp(model + len - 5, ".onnx") == 0;
+}
+
+/* The ONNX path: one float input N x C x H x W of the model's C, H, W, one output. */
+static int run_onnx(const char *model, const cnn_array *xa, const char *input, const char *output) {
+    cnn_graph *g = cnn_onnx_load(model);
+    if (!g) return cli_fail_lib("run");
+    int status = 1;
+    float *y = NULL;
+    if (cnn_graph_input_count(g) != 1 || cnn_graph_output_count(g) != 1) {
+        cli_fail("run", "%s: the model has %d inputs and %d outputs; only models with one of each are supported", model,
+                 cnn_graph_input_count(g), cnn_graph_output_count(g));
+        goto done;
+    }
+    int64_t want[CNN_MAX_RANK], out_dims[CNN_MAX_RANK];
+    cnn_node_shape(cnn_graph_input(g, 0), want);
+    if (xa->shape[1] != want[1] || xa->shape[2] != want[2] || xa->shape[3] != want[3]) {
+        cli_fail("run", "%s: input is N x %lld x %lld x %lld but %s takes N x %lld x %lld x %lld", input, (long long)xa->shape[1],
+                 (long long)xa->shape[2], (long long)xa->shape[3], model, (long long)want[1], (long long)want[2], (long long)want[3]);
+        goto done;
+    }
+    const cnn_node *out = cnn_graph_output(g, 0);
+    const int rank = cnn_node_rank(out);
+    cnn_node_shape(out, out_dims);
+    int64_t per_sample = 1;
+    for (int d = 1; d < rank; d++) per_sample *= out_dims[d];
+    const int64_t n = xa->shape[0];
+    y = calloc((size_t)(n > 0 ? n * per_sample : 1), sizeof *y);
+    if (!y) {
+        cli_fail("run", "out of memory for %lld outputs", (long long)(n * per_sample));
+        goto done;
+    }
+    if (n > 0 && forward_all(g, xa->data, n, want[1] * want[2] * want[3], y, per_sample)) {
+        cli_fail_lib("run");
+        goto done;
+    }
+    out_dims[0] = n;
+    if (cnn_npy_write_f32(output, rank, out_dims, y)) {
+        cli_fail_lib("run");
+        goto done;
+    }
+    status = 0;
+done:
+    free(y);
+    cnn_graph_free(g);
+    return status;
+}
+
 int cmd_run(int argc, char **argv) {
     cli_model m = {0};
     const char *weights = NULL, *input = NULL, *output = NULL;
     long long threads = 0;
+    cli_list inputs = {0}, outputs = {0};
     cli_option opts[] = {
-        {"--weights", CLI_STRING, &weights, "weights (.safetensors, PyTorch state_dict names)"},
-        {"--input", CLI_STRING, &input, "input X.npy: float32 N x C x H x W"},
-        {"--output", CLI_STRING, &output, "output Y.npy: float32 N x classes logits"},
+        {"--weights", CLI_STRING, &weights, "weights (.safetensors, PyTorch state_dict names; not for .onnx)"},
+        {"--input", CLI_STRINGS, &inputs, "input X.npy: float32 N x C x H x W"},
+        {"--output", CLI_STRINGS, &outputs, "output Y.npy: float32 N x classes logits (.onnx: the model's output)"},
         {"--threads", CLI_INT, &threads, "threads (default: all cores)"},
         {"--classes", CLI_INT, &m.classes, "number of classes (default: the model's)"},
         {"--variant", CLI_STRING, &m.variant, "model variant (googlenet: paper)"},
         {NULL, 0, NULL, NULL},
     };
     const char *pos[1];
-    int n_pos, rc = cli_parse("run", "usage: cnn run MODEL --weights W.safetensors --input X.npy --output Y.npy [--threads T]",
+    int n_pos, rc = cli_parse("run",
+                              "usage: cnn run MODEL --weights W.safetensors --input X.npy --output Y.npy [--threads T]\n"
+                              "       cnn run MODEL.onnx --input X.npy --output Y.npy [--threads T]",
                               argc, argv, opts, pos, 1, &n_pos);
     if (rc) return rc < 0 ? 2 : 0;
     if (n_pos != 1) return cli_fail("run", "needs a MODEL (see 'cnn --help' for the zoo)"), 2;
-    if (!weights || !input || !output) return cli_fail("run", "needs --weights, --input and --output"), 2;
+    if (inputs.count > 1 || outputs.count > 1)
+        return cli_fail("run", "only one --input and one --output are supported so far (got %d and %d)", inputs.count, outputs.count), 2;
+    input = inputs.count ? inputs.items[0] : NULL;
+    output = outputs.count ? outputs.items[0] : NULL;
+    const bool onnx = is_onnx(pos[0]);
+    if (onnx && (weights || m.classes || m.variant))
+        return cli_fail("run", "%s: --weights, --classes and --variant do not apply to an ONNX model (its weights are in the file)", pos[0]), 2;
+    if (onnx && (!input || !output)) return cli_fail("run", "needs --input and --output"), 2;
+    if (!onnx && (!weights || !input || !output)) return cli_fail("run", "needs --weights, --input and --output"), 2;
     if (threads < 0) return cli_fail("run", "--threads must be positive"), 2;
     cnn_set_threads((int)threads);
 
@@ -57,6 +119,11 @@ int cmd_run(int argc, char **argv) {
     if (xa.rank != 4 || xa.dtype != CNN_F32) {
         cnn_array_free(&xa);
         return cli_fail("run", "%s: input must be a float32 array N x C x H x W (got rank %d)", input, xa.rank);
+    }
+    if (onnx) {
+        rc = run_onnx(pos[0], &xa, input, output);
+        cnn_array_free(&xa);
+        return rc;
     }
     int64_t n = xa.shape[0], c = xa.shape[1], h = xa.shape[2], w = xa.shape[3];
     /* Build at the default input first to learn the channel count the model takes. */
