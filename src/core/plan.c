@@ -8,6 +8,8 @@
 typedef struct node_run {
     bool active;                 /* computed by this plan */
     bool needs_grad;             /* its gradient is wanted (train mode) */
+    bool is_output;              /* a plan output: its gradient is the caller's seed, never zeroed */
+    bool grad_zeroed;            /* backward: its gradient was zeroed in this pass */
     cnn_tensor value, grad;      /* grad.data NULL when not needed */
     const cnn_tensor **in;       /* [n_inputs] */
     cnn_tensor **din;            /* [n_inputs] */
@@ -113,6 +115,7 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
     mark_needs_grad(p);
     for (int i = 0; i < g->n_outputs; i++)
         if (training(p) || !(g->output_flags[i] & CNN_OUTPUT_TRAIN_ONLY)) p->output_nodes[p->n_outputs++] = (int)g->outputs[i]->id;
+    for (int i = 0; i < p->n_outputs; i++) p->runs[p->output_nodes[i]].is_output = true;
     if (training(p) && !cnn_graph_grads(g, NULL)) goto fail;
 
     /* Sizes: activations, gradients and states in one arena; pointer arrays in one block. */
@@ -296,26 +299,40 @@ int cnn_plan_forward(cnn_plan *p) {
     return 0;
 }
 
+/* Zeroes an inner node's gradient once per backward pass. */
+static void zero_grad(node_run *r) {
+    if (!r->active || !r->needs_grad || r->is_output || r->grad_zeroed) return;
+    memset(r->grad.data, 0, (size_t)cnn_tensor_numel(&r->grad) * sizeof(float));
+    r->grad_zeroed = true;
+}
+
 int cnn_plan_backward(cnn_plan *p) {
     if (check_graph_unchanged(p)) return -1;
     if (!training(p)) return cnn_fail("plan: backward needs a training plan (CNN_PLAN_TRAIN)");
     cnn_graph *g = p->g;
-    /* Gradients of inner nodes accumulate from their consumers: start them at zero. */
-    for (int64_t i = 0; i < g->n_nodes; i++) {
-        node_run *r = &p->runs[i];
-        if (!r->active || !r->needs_grad) continue;
-        bool is_output = false;
-        for (int k = 0; k < p->n_outputs; k++) is_output |= p->output_nodes[k] == i;
-        if (!is_output) memset(r->grad.data, 0, (size_t)cnn_tensor_numel(&r->grad) * sizeof(float));
-    }
+    /* Gradients of inner nodes accumulate from their consumers and start at zero. Each is zeroed
+     * just before the first op that adds into it (its last consumer in graph order), while it is
+     * about to be used, rather than all of them up front. */
+    for (int64_t i = 0; i < g->n_nodes; i++) p->runs[i].grad_zeroed = false;
+    int rc = 0;
     for (int64_t i = g->n_nodes - 1; i >= 0; i--) {
         node_run *r = &p->runs[i];
         cnn_node *n = g->nodes[i];
         if (!r->active || !r->needs_grad || n->input_index >= 0) continue;
-        if (!n->op->backward) return cnn_fail("%s '%s': no gradient for this op", n->op->name, n->name);
+        if (!n->op->backward) {
+            rc = cnn_fail("%s '%s': no gradient for this op", n->op->name, n->name);
+            break;
+        }
+        zero_grad(r); /* no consumer added into it: it stays zero */
+        for (int k = 0; k < n->n_inputs; k++) zero_grad(&p->runs[n->inputs[k]->id]);
         cnn_op_ctx c = make_ctx(p, i);
         c.seed = cnn_hash64(p->seed ^ cnn_hash64((p->step - 1) * 0x100000001b3ull + (uint64_t)i));
-        if (n->op->backward(&c)) return -1;
+        if (n->op->backward(&c)) {
+            rc = -1;
+            break;
+        }
     }
-    return 0;
+    /* Gradients no op reached (graph inputs without consumers, or after an error) read zero. */
+    for (int64_t i = 0; i < g->n_nodes; i++) zero_grad(&p->runs[i]);
+    return rc;
 }

@@ -18,6 +18,12 @@ static void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t ou
     *hi = end;
 }
 
+/* dst[0, len) = src[0, len): rows are a few dozen floats, shorter than a memcpy call is worth. */
+static inline void copy_row(float *restrict dst, const float *restrict src, int64_t len) {
+#pragma omp simd
+    for (int64_t k = 0; k < len; k++) dst[k] = src[k];
+}
+
 void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
     const int64_t taps = geo->kernel_h * geo->kernel_w, rows = geo->channels * taps;
     const int64_t out_w = geo->out_w, cols = geo->out_h * out_w, plane = geo->in_h * geo->in_w;
@@ -38,7 +44,7 @@ void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
             float *d = dst + oh * out_w;                                         /* (out_w) */
             for (int64_t ow = 0; ow < ow_lo; ow++) d[ow] = 0.0f;
             if (sw == 1) {
-                memcpy(d + ow_lo, xrow + (ow_lo + off_w), (size_t)(ow_hi - ow_lo) * sizeof(float));
+                copy_row(d + ow_lo, xrow + (ow_lo + off_w), ow_hi - ow_lo);
             } else {
                 for (int64_t ow = ow_lo; ow < ow_hi; ow++) d[ow] = xrow[ow * sw + off_w];
             }
@@ -46,6 +52,12 @@ void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
         }
         memset(dst + oh_hi * out_w, 0, (size_t)((geo->out_h - oh_hi) * out_w) * sizeof(float));
     }
+}
+
+/* dst[0, len) += src[0, len); the two never overlap. */
+static inline void add_row(float *restrict dst, const float *restrict src, int64_t len) {
+#pragma omp simd
+    for (int64_t k = 0; k < len; k++) dst[k] += src[k];
 }
 
 void cnn_col2im_add(const cnn_conv_geometry *geo, const float *col, float *x) {
@@ -68,8 +80,9 @@ void cnn_col2im_add(const cnn_conv_geometry *geo, const float *col, float *x) {
                     float *xrow = xc + (oh * geo->stride_h + off_h) * geo->in_w; /* (in_w) */
                     const float *s = src + oh * out_w;                           /* (out_w) */
                     if (sw == 1) {
-                        float *xr = xrow + (ow_lo + off_w);
-                        for (int64_t ow = ow_lo; ow < ow_hi; ow++) *xr++ += s[ow];
+                        /* col is scratch apart from x: the row adds as one vector loop, and each
+                         * element still sums its taps in the order (i, j). */
+                        add_row(xrow + (ow_lo + off_w), s + ow_lo, ow_hi - ow_lo);
                     } else {
                         for (int64_t ow = ow_lo; ow < ow_hi; ow++) xrow[ow * sw + off_w] += s[ow];
                     }

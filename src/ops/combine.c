@@ -3,6 +3,17 @@
 
 #include <string.h>
 
+/* Element-wise loops run in pieces of PIECE elements, on the calling thread below PARALLEL_MIN
+ * elements in all; every element is computed on its own, so any split gives the same bits. */
+#define PIECE 8192
+#define PARALLEL_MIN 32768
+
+/* dst[0, len) += src[0, len); gradients of different nodes never overlap. */
+static void add_into(float *restrict dst, const float *restrict src, int64_t len) {
+#pragma omp simd
+    for (int64_t i = 0; i < len; i++) dst[i] += src[i];
+}
+
 /* ---- concat along dim 1 ---- */
 
 static int concat_shape(cnn_node *n) {
@@ -53,9 +64,13 @@ static int concat_backward(const cnn_op_ctx *c) {
         cnn_tensor *dx = c->din[i];
         int64_t block = cnn_shape_sample_numel(&c->node->inputs[i]->shape);
         if (dx) {
-#pragma omp parallel for collapse(2) schedule(static)
+            int64_t pieces = (block + PIECE - 1) / PIECE; /* of each sample's block */
+#pragma omp parallel for collapse(2) schedule(static) if (n * block >= PARALLEL_MIN)
             for (int64_t s = 0; s < n; s++)
-                for (int64_t j = 0; j < block; j++) dx->data[s * dx->stride[0] + j] += dy->data[s * dy->stride[0] + offset + j];
+                for (int64_t k = 0; k < pieces; k++) {
+                    int64_t at = k * PIECE, len = block - at < PIECE ? block - at : PIECE;
+                    add_into(dx->data + s * dx->stride[0] + at, dy->data + s * dy->stride[0] + offset + at, len);
+                }
         }
         offset += block;
     }
@@ -107,9 +122,13 @@ static int add_backward(const cnn_op_ctx *c) {
     for (int j = 0; j < 2; j++) {
         cnn_tensor *dx = c->din[j];
         if (!dx) continue;
-#pragma omp parallel for collapse(2) schedule(static)
+        int64_t pieces = (s + PIECE - 1) / PIECE; /* of each sample */
+#pragma omp parallel for collapse(2) schedule(static) if (n * s >= PARALLEL_MIN)
         for (int64_t k = 0; k < n; k++)
-            for (int64_t i = 0; i < s; i++) dx->data[k * dx->stride[0] + i] += dy->data[k * dy->stride[0] + i];
+            for (int64_t p = 0; p < pieces; p++) {
+                int64_t at = p * PIECE, len = s - at < PIECE ? s - at : PIECE;
+                add_into(dx->data + k * dx->stride[0] + at, dy->data + k * dy->stride[0] + at, len);
+            }
     }
     return 0;
 }

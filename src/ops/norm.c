@@ -43,8 +43,9 @@ static size_t batchnorm_state_bytes(const cnn_node *n, int64_t batch, bool train
 static void batchnorm_apply(const cnn_tensor *x, const cnn_tensor *y, int64_t k, int64_t plane, float scale,
                             float shift) {
     for (int64_t b = 0; b < x->shape[0]; b++) {
-        const float *xp = x->data + b * x->stride[0] + k * plane;
-        float *yp = y->data + b * y->stride[0] + k * plane;
+        const float *restrict xp = x->data + b * x->stride[0] + k * plane;
+        float *restrict yp = y->data + b * y->stride[0] + k * plane;
+#pragma omp simd
         for (int64_t i = 0; i < plane; i++) yp[i] = xp[i] * scale + shift;
     }
 }
@@ -78,19 +79,27 @@ static int batchnorm_forward(const cnn_op_ctx *c) {
     double momentum = a->momentum;
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < channels; k++) {
+        /* One pass: sums of d = x - shift and d^2 in double, shifted by the channel's first value
+         * so that sq - sum^2/count does not cancel (the spread of d is the spread of x). Each
+         * sample's run is one vector reduction, its lanes in a fixed order: the same for any
+         * thread count. */
+        const double shift = x->data[k * plane];
         double sum = 0.0, sq = 0.0;
         for (int64_t b = 0; b < n; b++) { /* x (N, C, P) */
             const float *xp = x->data + b * x->stride[0] + k * plane;
-            for (int64_t i = 0; i < plane; i++) sum += xp[i];
-        }
-        double mu = sum / (double)count;
-        for (int64_t b = 0; b < n; b++) {
-            const float *xp = x->data + b * x->stride[0] + k * plane;
+            double s1 = 0.0, s2 = 0.0;
+#pragma omp simd reduction(+ : s1, s2)
             for (int64_t i = 0; i < plane; i++) {
-                double d = xp[i] - mu;
-                sq += d * d;
+                double d = (double)xp[i] - shift;
+                s1 += d;
+                s2 += d * d;
             }
+            sum += s1;
+            sq += s2;
         }
+        double mu = shift + sum / (double)count;
+        sq -= sum * (sum / (double)count); /* sum of (x - mu)^2 */
+        if (sq < 0.0) sq = 0.0;
         double is = 1.0 / sqrt(sq / (double)count + a->eps);
         mean[k] = mu;
         invstd[k] = is;
@@ -117,12 +126,16 @@ static int batchnorm_backward(const cnn_op_ctx *c) {
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < channels; k++) {
         double sum_dy = 0.0, sum_dy_xmu = 0.0, mu = mean[k];
-        for (int64_t b = 0; b < n; b++) { /* x, dy (N, C, P) */
+        for (int64_t b = 0; b < n; b++) { /* x, dy (N, C, P); one vector reduction per sample, fixed lanes */
             const float *xp = x->data + b * x->stride[0] + k * plane, *gp = dy->data + b * dy->stride[0] + k * plane;
+            double s1 = 0.0, s2 = 0.0;
+#pragma omp simd reduction(+ : s1, s2)
             for (int64_t i = 0; i < plane; i++) {
-                sum_dy += gp[i];
-                sum_dy_xmu += gp[i] * (xp[i] - mu);
+                s1 += gp[i];
+                s2 += gp[i] * (xp[i] - mu);
             }
+            sum_dy += s1;
+            sum_dy_xmu += s2;
         }
         if (dweight) dweight[k] += (float)(sum_dy_xmu * invstd[k]);
         if (dbias) dbias[k] += (float)sum_dy;
@@ -130,8 +143,10 @@ static int batchnorm_backward(const cnn_op_ctx *c) {
         float coef = (float)(weight[k] * invstd[k]), mean_dy = (float)(sum_dy / count);
         float proj = (float)(sum_dy_xmu * invstd[k] * invstd[k] / count), muf = (float)mu;
         for (int64_t b = 0; b < n; b++) {
-            const float *xp = x->data + b * x->stride[0] + k * plane, *gp = dy->data + b * dy->stride[0] + k * plane;
-            float *dp = dx->data + b * dx->stride[0] + k * plane;
+            const float *restrict xp = x->data + b * x->stride[0] + k * plane;
+            const float *restrict gp = dy->data + b * dy->stride[0] + k * plane;
+            float *restrict dp = dx->data + b * dx->stride[0] + k * plane;
+#pragma omp simd
             for (int64_t i = 0; i < plane; i++) dp[i] += coef * (gp[i] - mean_dy - (xp[i] - muf) * proj);
         }
     }
