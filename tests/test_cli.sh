@@ -81,6 +81,16 @@ out=$($CNN train minigooglenet --data "folder:$T/folder" --steps 2 --batch 2 2>&
 case "$out" in *"6 images 3x32x32, 2 classes; input 3x32x32"*"epoch 1:"*) ok "train on folder: data, images sized to the input" ;;
   *) bad "train on folder:" "$(printf '%s' "$out" | tail -n 2)" ;; esac
 
+# ---- an imported ONNX graph is an ordinary graph: summary and bench take it too ----
+out=$($CNN summary "$REF/onnx/googlenet.onnx" 2>&1)
+# (the exporter folds BatchNorm into the convolutions: every initializer element is a parameter)
+want=$($PY tests/ref/onnx_count.py "$REF/onnx/googlenet.onnx" 2>/dev/null)
+case "$out" in *"(N,1000)"*"Total params: $want"*) ok "summary of an .onnx file ($want parameters, as its initializers)" ;;
+  *) bad "summary .onnx" "$(printf '%s' "$out" | tail -n 3)" ;; esac
+out=$($CNN bench "$REF/onnx/small.onnx" --batch 2 --runs 2 --json 2>&1)
+case "$out" in '{"ms": '*) ok "bench of an .onnx file" ;; *) bad "bench .onnx" "$out" ;; esac
+expect_error "model options refused for .onnx" "do not apply to an ONNX model" $CNN summary "$REF/onnx/small.onnx" --classes 3
+
 # ---- bench --json ----
 bench=$($CNN bench lenet5 --batch 4 --runs 3 --json 2>&1)
 case "$bench" in

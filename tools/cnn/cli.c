@@ -107,8 +107,23 @@ int cli_parse_size(const char *text, int64_t *c, int64_t *h, int64_t *w) {
     return 0;
 }
 
+bool cli_is_onnx(const char *model) {
+    size_t len = strlen(model);
+    return len > 5 && strcmp(model + len - 5, ".onnx") == 0;
+}
+
 cnn_graph *cli_build_model(const char *cmd, const char *model, const cli_model *m, int64_t channels, int64_t height,
                            int64_t width) {
+    if (cli_is_onnx(model)) { /* the file fixes the network, its input size and its weights */
+        if (m->classes || m->input || m->aux || m->no_aux || m->variant) {
+            cli_fail(cmd, "%s: --classes, --input, --aux and --variant do not apply to an ONNX model", model);
+            return NULL;
+        }
+        (void)channels, (void)height, (void)width;
+        cnn_graph *g = cnn_onnx_load(model);
+        if (!g) cli_fail_lib(cmd);
+        return g;
+    }
     /* Commands that only run the network leave the auxiliary heads out unless asked: eval never
      * uses them, and they limit the input sizes a model takes. */
     bool eval_only = strcmp(cmd, "train") != 0;
@@ -137,6 +152,7 @@ cnn_graph *cli_build_model(const char *cmd, const char *model, const cli_model *
 }
 
 cnn_graph *cli_build_for_data(const char *cmd, const char *model, const cli_model *m, const cnn_dataset *d) {
+    if (cli_is_onnx(model)) return cli_build_model(cmd, model, m, 0, 0, 0);
     cli_model mm = *m;
     if (mm.classes == 0) mm.classes = cnn_dataset_classes(d);
     if (mm.input) return cli_build_model(cmd, model, &mm, 0, 0, 0);

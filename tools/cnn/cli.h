@@ -75,6 +75,8 @@ int cmd_predict(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
+/* Does MODEL name an .onnx file (rather than a zoo model)? */
+bool cli_is_onnx(const char *model);
 /* Is path an existing directory? */
 bool cli_is_dir(const char *path);
 

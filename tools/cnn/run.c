@@ -31,11 +31,6 @@ static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, 
     return 0;
 }
 
-static bool is_onnx(const char *model) {
-    size_t len = strlen(model);
-    return len > 5 && strcmp(model + len - 5, ".onnx") == 0;
-}
-
 /* The ONNX path: one float input N x C x H x W of the model's C, H, W, one output. */
 static int run_onnx(const char *model, const cnn_array *xa, const char *input, const char *output) {
     cnn_graph *g = cnn_onnx_load(model);
@@ -106,7 +101,7 @@ int cmd_run(int argc, char **argv) {
         return cli_fail("run", "only one --input and one --output are supported so far (got %d and %d)", inputs.count, outputs.count), 2;
     input = inputs.count ? inputs.items[0] : NULL;
     output = outputs.count ? outputs.items[0] : NULL;
-    const bool onnx = is_onnx(pos[0]);
+    const bool onnx = cli_is_onnx(pos[0]);
     if (onnx && (weights || m.classes || m.variant))
         return cli_fail("run", "%s: --weights, --classes and --variant do not apply to an ONNX model (its weights are in the file)", pos[0]), 2;
     if (onnx && (!input || !output)) return cli_fail("run", "needs --input and --output"), 2;
