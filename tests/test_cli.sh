@@ -91,6 +91,15 @@ out=$($CNN bench "$REF/onnx/small.onnx" --batch 2 --runs 2 --json 2>&1)
 case "$out" in '{"ms": '*) ok "bench of an .onnx file" ;; *) bad "bench .onnx" "$out" ;; esac
 expect_error "model options refused for .onnx" "do not apply to an ONNX model" $CNN summary "$REF/onnx/small.onnx" --classes 3
 
+# ---- run --trace: per-layer statistics; a NaN in the input shows where it spreads ----
+$PY -c "import numpy as np; x=np.load('$REF/onnx/small.X.npy'); x[0,0,0,0]=np.nan; np.save('$T/small_nan.npy', x)"
+out=$($CNN run "$REF/onnx/small.onnx" --input "$T/small_nan.npy" --output "$T/trace.npy" --trace 2>&1)
+if printf '%s\n' "$out" | grep -q '^x (input) .* 1$' && printf '%s\n' "$out" | grep -q '(conv2d) .* [1-9][0-9]*$'; then
+  ok "run --trace: per-layer min/max/mean and NaN counts"
+else
+  bad "run --trace" "$(printf '%s' "$out" | head -n 4)"
+fi
+
 # ---- bench --json ----
 bench=$($CNN bench lenet5 --batch 4 --runs 3 --json 2>&1)
 case "$bench" in

@@ -2,13 +2,59 @@
  * `cnn run model.onnx --input X.npy --output Y.npy`: an ONNX model's output, its weights its initializers. */
 #include "cli.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RUN_CHUNK 16 /* samples per forward: bounds activation memory for large inputs */
 
-/* Forward of n samples from x (N,C,H,W) into y (N,classes) through plans of at most RUN_CHUNK. */
-static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, float *y, int64_t classes) {
+/* --trace: per layer, over every sample run. */
+typedef struct layer_stats {
+    double min, max, sum;
+    int64_t count, non_finite;
+} layer_stats;
+
+static void trace_add(const cnn_graph *g, const cnn_plan *plan, layer_stats *stats) {
+    for (int64_t i = 0; i < cnn_graph_node_count(g); i++) {
+        const cnn_tensor *v = cnn_plan_value(plan, cnn_graph_node(g, i));
+        if (!v) continue;
+        layer_stats *s = &stats[i];
+        for (int64_t j = 0; j < cnn_tensor_numel(v); j++) {
+            float f = v->data[j];
+            if (!isfinite(f)) {
+                s->non_finite++;
+                continue;
+            }
+            if (s->count == 0 || f < s->min) s->min = f;
+            if (s->count == 0 || f > s->max) s->max = f;
+            s->sum += f;
+            s->count++;
+        }
+    }
+}
+
+static void trace_print(const cnn_graph *g, const layer_stats *stats) {
+    printf("%-48s %-20s %13s %13s %13s %10s\n", "layer (op)", "shape", "min", "max", "mean", "NaN/Inf");
+    for (int64_t i = 0; i < cnn_graph_node_count(g); i++) {
+        const cnn_node *x = cnn_graph_node(g, i);
+        const layer_stats *s = &stats[i];
+        if (s->count == 0 && s->non_finite == 0) continue; /* not in the eval plan */
+        char label[256], shape[64];
+        int64_t d[CNN_MAX_RANK];
+        cnn_node_shape(x, d);
+        int used = snprintf(shape, sizeof shape, "(N");
+        for (int k = 1; k < cnn_node_rank(x) && used < (int)sizeof shape; k++)
+            used += snprintf(shape + used, sizeof shape - (size_t)used, ",%lld", (long long)d[k]);
+        if (used < (int)sizeof shape) snprintf(shape + used, sizeof shape - (size_t)used, ")");
+        snprintf(label, sizeof label, "%s (%s)", cnn_node_name(x), cnn_node_op(x));
+        printf("%-48s %-20s %13.6g %13.6g %13.6g %10lld\n", label, shape, s->min, s->max,
+               s->count ? s->sum / (double)s->count : NAN, (long long)s->non_finite);
+    }
+}
+
+/* Forward of n samples from x (N,C,H,W) into y (N,classes) through plans of at most RUN_CHUNK;
+ * with stats (one per graph node), the per-layer statistics of --trace. */
+static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, float *y, int64_t classes, layer_stats *stats) {
     cnn_plan *plan = NULL;
     int64_t planned = 0;
     for (int64_t at = 0; at < n;) {
@@ -25,6 +71,7 @@ static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, 
             return -1;
         }
         memcpy(y + at * classes, cnn_plan_output(plan, 0)->data, (size_t)(b * classes) * sizeof(float));
+        if (stats) trace_add(g, plan, stats);
         at += b;
     }
     cnn_plan_free(plan);
@@ -32,7 +79,7 @@ static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, 
 }
 
 /* The ONNX path: one float input N x C x H x W of the model's C, H, W, one output. */
-static int run_onnx(const char *model, const cnn_array *xa, const char *input, const char *output) {
+static int run_onnx(const char *model, const cnn_array *xa, const char *input, const char *output, bool trace) {
     cnn_graph *g = cnn_onnx_load(model);
     if (!g) return cli_fail_lib("run");
     int status = 1;
@@ -60,10 +107,14 @@ static int run_onnx(const char *model, const cnn_array *xa, const char *input, c
         cli_fail("run", "out of memory for %lld outputs", (long long)(n * per_sample));
         goto done;
     }
-    if (n > 0 && forward_all(g, xa->data, n, want[1] * want[2] * want[3], y, per_sample)) {
+    layer_stats *stats = trace ? calloc((size_t)cnn_graph_node_count(g), sizeof *stats) : NULL;
+    if (n > 0 && forward_all(g, xa->data, n, want[1] * want[2] * want[3], y, per_sample, stats)) {
+        free(stats);
         cli_fail_lib("run");
         goto done;
     }
+    if (stats) trace_print(g, stats);
+    free(stats);
     out_dims[0] = n;
     if (cnn_npy_write_f32(output, rank, out_dims, y)) {
         cli_fail_lib("run");
@@ -80,20 +131,22 @@ int cmd_run(int argc, char **argv) {
     cli_model m = {0};
     const char *weights = NULL, *input = NULL, *output = NULL;
     long long threads = 0;
+    int trace = 0;
     cli_list inputs = {0}, outputs = {0};
     cli_option opts[] = {
         {"--weights", CLI_STRING, &weights, "weights (.safetensors, PyTorch state_dict names; not for .onnx)"},
         {"--input", CLI_STRINGS, &inputs, "input X.npy: float32 N x C x H x W"},
         {"--output", CLI_STRINGS, &outputs, "output Y.npy: float32 N x classes logits (.onnx: the model's output)"},
         {"--threads", CLI_INT, &threads, "threads (default: all cores)"},
+        {"--trace", CLI_FLAG, &trace, "print every layer's output shape, min, max, mean and NaN/Inf count"},
         {"--classes", CLI_INT, &m.classes, "number of classes (default: the model's)"},
         {"--variant", CLI_STRING, &m.variant, "model variant (googlenet: paper)"},
         {NULL, 0, NULL, NULL},
     };
     const char *pos[1];
     int n_pos, rc = cli_parse("run",
-                              "usage: cnn run MODEL --weights W.safetensors --input X.npy --output Y.npy [--threads T]\n"
-                              "       cnn run MODEL.onnx --input X.npy --output Y.npy [--threads T]",
+                              "usage: cnn run MODEL --weights W.safetensors --input X.npy --output Y.npy [--threads T] [--trace]\n"
+                              "       cnn run MODEL.onnx --input X.npy --output Y.npy [--threads T] [--trace]",
                               argc, argv, opts, pos, 1, &n_pos);
     if (rc) return rc < 0 ? 2 : 0;
     if (n_pos != 1) return cli_fail("run", "needs a MODEL (see 'cnn --help' for the zoo)"), 2;
@@ -116,7 +169,7 @@ int cmd_run(int argc, char **argv) {
         return cli_fail("run", "%s: input must be a float32 array N x C x H x W (got rank %d)", input, xa.rank);
     }
     if (onnx) {
-        rc = run_onnx(pos[0], &xa, input, output);
+        rc = run_onnx(pos[0], &xa, input, output, trace);
         cnn_array_free(&xa);
         return rc;
     }
@@ -153,10 +206,14 @@ int cmd_run(int argc, char **argv) {
         cli_fail("run", "out of memory for %lld outputs", (long long)(n * classes));
         goto done;
     }
-    if (n > 0 && forward_all(g, xa.data, n, c * h * w, y, classes)) {
+    layer_stats *stats = trace ? calloc((size_t)cnn_graph_node_count(g), sizeof *stats) : NULL;
+    if (n > 0 && forward_all(g, xa.data, n, c * h * w, y, classes, stats)) {
+        free(stats);
         cli_fail_lib("run");
         goto done;
     }
+    if (stats) trace_print(g, stats);
+    free(stats);
     int64_t shape[2] = {n, classes};
     if (cnn_npy_write_f32(output, 2, shape, y)) {
         cli_fail_lib("run");
