@@ -110,7 +110,7 @@ bench=$($CNN bench minigooglenet --batch 2 --train --runs 2 2>&1)
 case "$bench" in *"training step, batch 2"*"ms per batch"*) ok "bench --train" ;; *) bad "bench --train" "$bench" ;; esac
 
 # ---- ONNX: `cnn run MODEL.onnx` on torch.onnx.export's files equals PyTorch within 1e-4 of max |y| ----
-for name in small googlenet; do
+for name in small googlenet activations; do
   R=$REF/onnx
   if out=$($CNN run "$R/$name.onnx" --input "$R/$name.X.npy" --output "$T/$name.onnx.npy" --threads 2 2>&1) &&
      cmp=$($PY -c "

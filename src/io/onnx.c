@@ -536,6 +536,19 @@ static cnn_node *map_node(onnx_ctx *c) {
         if (!y) return node_fail_lib(c), NULL;
         return y;
     }
+    if (strcmp(op, "Sigmoid") == 0 || strcmp(op, "Tanh") == 0 || strcmp(op, "LeakyRelu") == 0) {
+        float alpha = 0.01f;
+        if (check_attrs(c, op[0] == 'L' ? "alpha" : "") || (op[0] == 'L' && attr_float(c, "alpha", 0.01f, &alpha)) ||
+            check_outputs(c, 1))
+            return NULL;
+        cnn_node *x = input_node(c, 0);
+        if (!x) return NULL;
+        cnn_node *y = op[0] == 'S' ? cnn_sigmoid(c->g, x, layer_name(c))
+                      : op[0] == 'T' ? cnn_tanh(c->g, x, layer_name(c))
+                                     : cnn_leaky_relu(c->g, x, layer_name(c), alpha);
+        if (!y) return node_fail_lib(c), NULL;
+        return y;
+    }
     if (strcmp(op, "Add") == 0) {
         if (check_attrs(c, "") || check_outputs(c, 1)) return NULL;
         if (n->n_input != 2) return node_fail(c, "%zu inputs; 2 expected", n->n_input), NULL;

@@ -44,6 +44,21 @@ class Small(nn.Module):
         return self.fc2(self.drop(torch.relu(self.bn2(self.fc1(x)))))
 
 
+class Activations(nn.Module):
+    """Sigmoid, Tanh and LeakyRelu between convolutions."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(3, 6, 3, padding=1)
+        self.b = nn.Conv2d(6, 6, 3, padding=1)
+        self.c = nn.Conv2d(6, 4, 1)
+
+    def forward(self, x):
+        x = torch.sigmoid(self.a(x))
+        x = nn.functional.leaky_relu(self.b(x), 0.2)
+        return torch.flatten(torch.tanh(self.c(x)), 1)
+
+
 class Unsupported(nn.Module):
     def __init__(self):
         super().__init__()
@@ -90,6 +105,9 @@ def main():
     net = torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True)
     randomize_bn(net, gen)
     export(out, "googlenet", net, torch.randn(2, 3, 64, 64, generator=gen))
+
+    torch.manual_seed(4)
+    export(out, "activations", Activations(), torch.randn(2, 3, 9, 7, generator=gen))
 
     torch.manual_seed(3)
     export(out, "unsupported", Unsupported(), torch.randn(1, 3, 8, 8, generator=gen))
