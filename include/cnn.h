@@ -378,6 +378,9 @@ const char *cnn_safetensors_metadata(const cnn_safetensors *f, const char *key);
 /* Copies a tensor into floats, converting F64/F16/BF16/integers; count must equal its numel. */
 int cnn_st_tensor_to_f32(const cnn_st_tensor *t, float *out, int64_t count);
 
+/* Writes size bytes to path atomically: a temporary file, fsync, rename; nothing is left behind on failure. */
+int cnn_write_file_atomic(const char *path, const void *data, size_t size);
+
 /* Writes tensors (and optional metadata pairs) atomically: a temporary file, fsync, rename. */
 typedef struct cnn_st_write {
     const char *name;

@@ -73,6 +73,17 @@ else
   bad "predict" "$pred"
 fi
 
+# ---- --log CSV and --plot SVG ----
+$PY -c "import numpy as np; r=np.random.RandomState(2); np.save('$T/xl.npy', r.rand(16,1,28,28).astype(np.float32)); np.save('$T/yl.npy', np.arange(16)%10)"
+$CNN train lenet5 --data "npy:$T/xl.npy,$T/yl.npy" --epochs 2 --batch 8 --val "npy:$T/xl.npy,$T/yl.npy" \
+  --log "$T/log.csv" --plot "$T/curves.svg" >/dev/null 2>&1 || true
+if [ "$(head -n 1 "$T/log.csv" 2>/dev/null)" = "epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds" ] &&
+   [ "$(grep -c '^[12],' "$T/log.csv")" -eq 2 ] && grep -q '<svg' "$T/curves.svg" && [ "$(grep -c '<polyline' "$T/curves.svg")" -eq 4 ]; then
+  ok "train --log writes a CSV row per epoch, --plot an SVG with loss and accuracy curves"
+else
+  bad "--log/--plot" "$(cat "$T/log.csv" 2>&1 | head -n 3)"
+fi
+
 # ---- folder data: PNG files per class, resized to the network's input ----
 mkdir -p "$T/folder/a" "$T/folder/b"
 $CNN images fashion-mnist --out "$T/folder/a" --count 3 >/dev/null 2>&1

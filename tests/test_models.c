@@ -41,6 +41,13 @@ static int compare(const char *what, const float *got, const float *ref, int64_t
     return 0;
 }
 
+/* The case's data file: CASE.data.safetensors (input, references, metadata). */
+static cnn_safetensors *open_case(const model_case *mc) {
+    char path[1400];
+    snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
+    return cnn_safetensors_read(path);
+}
+
 static cnn_graph *build(const model_case *mc, cnn_safetensors *data, bool load) {
     const char *model = cnn_safetensors_metadata(data, "model"), *input = cnn_safetensors_metadata(data, "input");
     const char *classes = cnn_safetensors_metadata(data, "classes"), *weights = cnn_safetensors_metadata(data, "weights");
@@ -71,9 +78,7 @@ static int set_input(cnn_plan *p, const float *x) {
 
 static int run_eval(void *arg) {
     const model_case *mc = arg;
-    char path[1400];
-    snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
-    cnn_safetensors *data = cnn_safetensors_read(path);
+    cnn_safetensors *data = open_case(mc);
     CHECK(data, "%s", cnn_last_error());
     cnn_graph *g = build(mc, data, true);
     int64_t nx, ny;
@@ -94,9 +99,7 @@ static int run_eval(void *arg) {
 
 static int run_train(void *arg) {
     const model_case *mc = arg;
-    char path[1400];
-    snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
-    cnn_safetensors *data = cnn_safetensors_read(path);
+    cnn_safetensors *data = open_case(mc);
     CHECK(data, "%s", cnn_last_error());
     cnn_graph *g = build(mc, data, true);
     int64_t nx, ny, nl;
@@ -151,9 +154,7 @@ done:
 /* The fixture's counts come from PyTorch: trainable = sum of parameters(), total adds buffers. */
 static int param_count(void *arg) {
     const model_case *mc = arg;
-    char path[1400];
-    snprintf(path, sizeof path, "%s/%s.data.safetensors", mc->dir, mc->name);
-    cnn_safetensors *data = cnn_safetensors_read(path);
+    cnn_safetensors *data = open_case(mc);
     CHECK(data, "%s", cnn_last_error());
     const char *t_text = cnn_safetensors_metadata(data, "trainable_params");
     const char *a_text = cnn_safetensors_metadata(data, "total_params");
@@ -282,9 +283,7 @@ int main(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             char label[400];
             snprintf(mc.name, sizeof mc.name, "%.200s", names[i]);
-            char path[1400];
-            snprintf(path, sizeof path, "%s/%s.data.safetensors", mc.dir, mc.name);
-            cnn_safetensors *data = cnn_safetensors_read(path);
+            cnn_safetensors *data = open_case(&mc);
             const char *heavy_text = data ? cnn_safetensors_metadata(data, "heavy") : NULL;
             bool heavy = heavy_text && atoi(heavy_text);
             bool train = data && cnn_safetensors_metadata(data, "train") && atoi(cnn_safetensors_metadata(data, "train"));

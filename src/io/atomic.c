@@ -60,6 +60,13 @@ int cnn_atomic_commit(cnn_atomic_file *a) {
     return 0;
 }
 
+int cnn_write_file_atomic(const char *path, const void *data, size_t size) {
+    cnn_atomic_file a;
+    if (cnn_atomic_begin(&a, path)) return -1;
+    if (size) fwrite(data, 1, size, a.f);
+    return cnn_atomic_commit(&a);
+}
+
 int cnn_read_file(const char *path, size_t max_bytes, unsigned char **data, size_t *size) {
     *data = NULL;
     *size = 0;

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 int history_add(history *h, const epoch_record *r) {
     if (h->count == h->cap) {
@@ -68,22 +67,8 @@ int history_from_csv(history *h, const char *text) {
     return 0;
 }
 
-/* Writes text to path through a temporary file and rename. */
-static int write_atomic(const char *path, const char *text) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    size_t n = strlen(text);
-    int bad = fwrite(text, 1, n, f) != n;
-    bad |= fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return -1;
-    }
-    return 0;
-}
+/* Writes text to path through a temporary file, fsync and rename (the library's atomic write). */
+static int write_atomic(const char *path, const char *text) { return cnn_write_file_atomic(path, text, strlen(text)); }
 
 int history_write_csv(const history *h, const char *path) {
     char *text = history_to_csv(h);
@@ -92,14 +77,19 @@ int history_write_csv(const history *h, const char *path) {
     return rc;
 }
 
+/* The plotted value of a record: which 0 loss, 1 accuracy (%); k 0 train, 1 validation. */
+static double plotted(const epoch_record *r, int which, int k) {
+    return which ? 100 * (k ? r->val_acc : r->train_acc) : (k ? r->val_loss : r->train_loss);
+}
+
 /* One panel: curves of `which` (0 loss, 1 accuracy) for train and validation. */
 static int panel(char *out, size_t size, const history *h, int which, double x0, double y0, double w, double ht) {
     double lo = INFINITY, hi = -INFINITY;
-    for (int64_t i = 0; i < h->count; i++) {
-        double v[2] = {which ? h->rows[i].train_acc * 100 : h->rows[i].train_loss, which ? h->rows[i].val_acc * 100 : h->rows[i].val_loss};
-        for (int k = 0; k < 2; k++)
-            if (!isnan(v[k])) lo = fmin(lo, v[k]), hi = fmax(hi, v[k]);
-    }
+    for (int64_t i = 0; i < h->count; i++)
+        for (int k = 0; k < 2; k++) {
+            double v = plotted(&h->rows[i], which, k);
+            if (!isnan(v)) lo = fmin(lo, v), hi = fmax(hi, v);
+        }
     if (!(hi > lo)) hi = lo + 1;
     if (which == 0) lo = fmin(lo, 0);
     int used = snprintf(out, size,
@@ -113,17 +103,14 @@ static int panel(char *out, size_t size, const history *h, int which, double x0,
     const char *colors[2] = {"#1f77b4", "#d62728"};
     for (int k = 0; k < 2; k++) {
         used += snprintf(out + used, size - (size_t)used, "<polyline fill='none' stroke='%s' stroke-width='2' points='", colors[k]);
-        int points = 0;
         for (int64_t i = 0; i < h->count; i++) {
-            double v = which ? (k ? h->rows[i].val_acc : h->rows[i].train_acc) * 100 : (k ? h->rows[i].val_loss : h->rows[i].train_loss);
+            double v = plotted(&h->rows[i], which, k);
             if (isnan(v)) continue;
             double x = x0 + (h->count > 1 ? w * (double)i / (double)(h->count - 1) : w / 2);
             double y = y0 + ht - ht * (v - lo) / (hi - lo);
             used += snprintf(out + used, size - (size_t)used, "%.1f,%.1f ", x, y);
-            points++;
         }
         used += snprintf(out + used, size - (size_t)used, "'/>\n");
-        (void)points;
     }
     return used;
 }

@@ -135,7 +135,6 @@ int cmd_predict(int argc, char **argv) {
         for (int64_t j = 0; j < k; j++) mx = fmax(mx, y[j]);
         for (int64_t j = 0; j < k; j++) sum += exp((double)y[j] - mx);
         printf("%s\n", pos[i]);
-        bool used[5] = {0};
         int64_t top[5];
         for (int r = 0; r < 5 && r < k; r++) {
             int64_t best = -1;
@@ -145,10 +144,8 @@ int cmd_predict(int argc, char **argv) {
                 if (!taken && (best < 0 || y[j] > y[best])) best = j;
             }
             top[r] = best;
-            used[r] = true;
             printf("  %d. %-24s %6.2f%%\n", r + 1, names[best], 100.0 * exp((double)y[best] - mx) / sum);
         }
-        (void)used;
     }
     status = 0;
 done:
