@@ -1,14 +1,8 @@
 /* activation.c — element-wise activations (ReLU, leaky ReLU, sigmoid, tanh) and softmax over dim 1. */
 #include "ops.h"
+#include "attrs.h"
 
 #include <math.h>
-
-typedef enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH } act_kind;
-
-typedef struct act_attrs {
-    act_kind kind;
-    float slope; /* leaky ReLU */
-} act_attrs;
 
 static int act_shape(cnn_node *n) {
     n->shape = n->inputs[0]->shape;

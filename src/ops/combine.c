@@ -1,5 +1,6 @@
 /* combine.c — ops that join or reshape tensors: concatenation along channels, addition, scaling, zero padding. */
 #include "ops.h"
+#include "attrs.h"
 
 #include <string.h>
 
@@ -142,10 +143,6 @@ cnn_node *cnn_add(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name) {
 
 /* ---- scale ---- */
 
-typedef struct scale_attrs {
-    float factor;
-} scale_attrs;
-
 static int scale_shape(cnn_node *n) {
     n->shape = n->inputs[0]->shape;
     return 0;
@@ -183,10 +180,6 @@ cnn_node *cnn_scale(cnn_graph *g, cnn_node *x, const char *name, float factor) {
 }
 
 /* ---- zero padding of H and W ---- */
-
-typedef struct zero_pad_attrs {
-    int top, bottom, left, right;
-} zero_pad_attrs;
 
 static int zero_pad_shape(cnn_node *n) {
     const zero_pad_attrs *a = n->attrs;

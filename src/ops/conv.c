@@ -1,5 +1,6 @@
 /* conv.c — 2-D convolution (any kernel, stride, dilation, asymmetric padding, groups, bias) as im2col + GEMM. */
 #include "ops.h"
+#include "attrs.h"
 
 #include "../kernels/im2col.h"
 
@@ -8,17 +9,6 @@
 #include <omp.h>
 #include <stdio.h>
 #include <string.h>
-
-typedef struct conv_attrs {
-    int64_t out_channels, groups;
-    int kernel_h, kernel_w;
-    int stride_h, stride_w;
-    int dilation_h, dilation_w;
-    int padding;        /* >= 0: explicit (pads_given); CNN_PAD_SAME; CNN_PAD_VALID */
-    int pads_given[4];  /* top, bottom, left, right as the caller gave them */
-    int pads[4];        /* resolved by conv_shape: top, bottom, left, right */
-    bool bias;
-} conv_attrs;
 
 /* The column matrix of a sample equals the sample itself exactly when every window is one input
  * pixel at its own position: a 1x1 kernel (dilation then moves nothing), stride 1 and no padding.

@@ -1,15 +1,11 @@
 /* dense.c — the fully connected layer (N,F) -> (N,out) through GEMM, and flatten (N,C,H,W) -> (N,C*H*W). */
 #include "ops.h"
+#include "attrs.h"
 
 #include <math.h>
 #include <string.h>
 
 /* ---- dense ---- */
-
-typedef struct dense_attrs {
-    int64_t out_features;
-    bool bias;
-} dense_attrs;
 
 static int dense_shape(cnn_node *n) {
     const dense_attrs *a = n->attrs;

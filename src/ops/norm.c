@@ -1,13 +1,10 @@
 /* norm.c — batch normalisation (batch statistics in train mode, running statistics in eval) and local response normalisation. */
 #include "ops.h"
+#include "attrs.h"
 
 #include <math.h>
 
 /* ---- batch normalisation ---- */
-
-typedef struct batchnorm_attrs {
-    float eps, momentum;
-} batchnorm_attrs;
 
 /* Parameters in creation order, named as in PyTorch's state_dict. */
 enum { BN_WEIGHT, BN_BIAS, BN_RUNNING_MEAN, BN_RUNNING_VAR };
@@ -179,11 +176,6 @@ cnn_node *cnn_batchnorm(cnn_graph *g, cnn_node *x, const char *name, float eps, 
 }
 
 /* ---- local response normalisation ---- */
-
-typedef struct lrn_attrs {
-    int size;
-    float alpha, beta, k;
-} lrn_attrs;
 
 static int lrn_shape(cnn_node *n) {
     const lrn_attrs *a = n->attrs;

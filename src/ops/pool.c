@@ -1,18 +1,9 @@
 /* pool.c — max and average pooling (explicit / same / valid padding, ceil mode), global and adaptive average pooling. */
 #include "ops.h"
+#include "attrs.h"
 
 #include <math.h>
 #include <stdio.h>
-
-typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_ADAPTIVE_AVG } pool_kind;
-
-typedef struct pool_attrs {
-    pool_kind kind;
-    cnn_pool2d_params p;      /* as given, with stride 0 replaced by the kernel size */
-    int pad[4];               /* resolved by the shape function: top, bottom, left, right */
-    bool include_pad;         /* average pool: count padded cells in the divisor ("same" never does) */
-    int64_t out_h, out_w;     /* adaptive pool: the requested output size (global: 1x1) */
-} pool_attrs;
 
 /* One window along one axis: real input rows [lo, hi) and the window's size clipped to the
  * padded extent only (PyTorch's count_include_pad divisor, which ceil mode can make smaller). */

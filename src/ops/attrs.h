@@ -1,0 +1,63 @@
+/* attrs.h — the attribute structs of the op kinds, shared by their op files and the ONNX exporter. */
+#ifndef CNN_OPS_ATTRS_H
+#define CNN_OPS_ATTRS_H
+
+#include "cnn.h"
+
+/* activation.c */
+typedef enum act_kind { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH } act_kind;
+
+typedef struct act_attrs {
+    act_kind kind;
+    float slope; /* leaky ReLU */
+} act_attrs;
+
+/* combine.c */
+typedef struct scale_attrs {
+    float factor;
+} scale_attrs;
+
+typedef struct zero_pad_attrs {
+    int top, bottom, left, right;
+} zero_pad_attrs;
+
+/* conv.c */
+typedef struct conv_attrs {
+    int64_t out_channels, groups;
+    int kernel_h, kernel_w;
+    int stride_h, stride_w;
+    int dilation_h, dilation_w;
+    int padding;        /* >= 0: explicit (pads_given); CNN_PAD_SAME; CNN_PAD_VALID */
+    int pads_given[4];  /* top, bottom, left, right as the caller gave them */
+    int pads[4];        /* resolved by conv_shape: top, bottom, left, right */
+    bool bias;
+} conv_attrs;
+
+/* dense.c */
+typedef struct dense_attrs {
+    int64_t out_features;
+    bool bias;
+} dense_attrs;
+
+/* norm.c */
+typedef struct batchnorm_attrs {
+    float eps, momentum;
+} batchnorm_attrs;
+
+typedef struct lrn_attrs {
+    int size;
+    float alpha, beta, k;
+} lrn_attrs;
+
+/* pool.c */
+typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_ADAPTIVE_AVG } pool_kind;
+
+typedef struct pool_attrs {
+    pool_kind kind;
+    cnn_pool2d_params p;      /* as given, with stride 0 replaced by the kernel size */
+    int pad[4];               /* resolved by the shape function: top, bottom, left, right */
+    bool include_pad;         /* average pool: count padded cells in the divisor ("same" never does) */
+    int64_t out_h, out_w;     /* adaptive pool: the requested output size (global: 1x1) */
+} pool_attrs;
+
+#endif /* CNN_OPS_ATTRS_H */
