@@ -68,6 +68,9 @@ void cnn_scope_pop(cnn_graph *g);
 
 /* A graph input of per-sample shape (C,H,W). Inputs are numbered in creation order. */
 cnn_node *cnn_input(cnn_graph *g, const char *name, int64_t channels, int64_t height, int64_t width);
+/* A graph input of any rank 1..4 (the batch included): per-sample dims dims[1..rank-1]; dims[0]
+ * is ignored. cnn_input is rank 4. */
+cnn_node *cnn_input_nd(cnn_graph *g, const char *name, int rank, const int64_t *dims);
 
 /* Padding: a non-negative number pads every side by that much; or one of these. */
 #define CNN_PAD_SAME  (-1) /* TensorFlow/Keras "same": output = ceil(input / stride), extra on bottom/right */
@@ -142,6 +145,36 @@ cnn_node *cnn_add(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name);
 cnn_node *cnn_scale(cnn_graph *g, cnn_node *x, const char *name, float factor);
 /* Zero padding of the spatial dims (Keras ZeroPadding2D). */
 cnn_node *cnn_zero_pad(cnn_graph *g, cnn_node *x, const char *name, int top, int bottom, int left, int right);
+
+/* Tensor-shaped ops (ONNX import needs them; any rank 1..4 unless said otherwise). */
+/* min(max(x, min), max); the gradient passes where min <= x <= max (PyTorch's clamp). */
+cnn_node *cnn_clip(cnn_graph *g, cnn_node *x, const char *name, float min, float max);
+/* Softmax over the joint dims first..last (1 <= first <= last < rank); cnn_softmax is (1, 1). */
+cnn_node *cnn_softmax_dims(cnn_graph *g, cnn_node *x, const char *name, int first, int last);
+/* (N,C,H,W) -> (N,C,1,1): the largest value of each plane. */
+cnn_node *cnn_global_maxpool(cnn_graph *g, cnn_node *x, const char *name);
+/* LRN whose window holds `before` channels before c and size-1-before after it (cnn_lrn: size/2
+ * before, as PyTorch; ONNX: (size-1)/2, which differs for an even size). */
+cnn_node *cnn_lrn_window(cnn_graph *g, cnn_node *x, const char *name, int size, int before, float alpha, float beta,
+                         float k);
+/* The same elements in another per-sample shape dims[1..rank-1] (dims[0] ignored). */
+cnn_node *cnn_reshape(cnn_graph *g, cnn_node *x, const char *name, int rank, const int64_t *dims);
+/* A value with no input: the parameter "<name>.value" of per-sample shape dims[1..rank-1], the same
+ * for every sample. Trainable: its gradient is the sum over the batch; otherwise a buffer. */
+cnn_node *cnn_constant(cnn_graph *g, const char *name, int rank, const int64_t *dims, bool trainable);
+/* Concatenation along dim `axis` (1 .. rank-1); all other dims must match. */
+cnn_node *cnn_concat_axis(cnn_graph *g, int n, cnn_node *const *xs, int axis, const char *name);
+/* a + b and a * b with NumPy broadcasting: equal ranks, each per-sample dim equal or 1 in one. */
+cnn_node *cnn_add_broadcast(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name);
+cnn_node *cnn_mul(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name);
+/* Padding of dims 1..rank-1 by before[d] / after[d] (before[0], after[0] must be 0): a constant
+ * value, the reflection without repeating the edge (pads < dim), or the edge value repeated. */
+typedef enum cnn_pad_mode { CNN_PADMODE_CONSTANT = 0, CNN_PADMODE_REFLECT, CNN_PADMODE_EDGE } cnn_pad_mode;
+cnn_node *cnn_pad(cnn_graph *g, cnn_node *x, const char *name, cnn_pad_mode mode, const int64_t before[CNN_MAX_RANK],
+                  const int64_t after[CNN_MAX_RANK], float value);
+/* Matrix products over the last two dims: a (N,...,M,K) b (N,...,K,P) -> (N,...,M,P), ranks 3 or 4;
+ * the dims between must be equal, or all 1 in one of them (broadcast). */
+cnn_node *cnn_matmul(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name);
 
 /* Outputs, in order (main head first). A train-only output (an auxiliary classifier) and the
  * nodes only it needs are left out of eval-mode plans. */

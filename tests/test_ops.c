@@ -27,6 +27,15 @@ static double jnum(const cJSON *attrs, const char *key, double fallback) {
     return cJSON_IsNumber(v) ? v->valuedouble : fallback;
 }
 
+/* An integer list attribute (at most CNN_MAX_RANK values) into out; returns its length. */
+static int jints(const cJSON *attrs, const char *key, int64_t out[CNN_MAX_RANK]) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(attrs, key);
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) if (n < CNN_MAX_RANK && cJSON_IsNumber(e)) out[n++] = (int64_t)e->valuedouble;
+    return n;
+}
+
 /* "same" / "valid" / a number */
 static int jpadding(const cJSON *attrs) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(attrs, "padding");
@@ -114,6 +123,25 @@ static cnn_node *build_op(cnn_graph *g, const fixture *fx, int n, cnn_node **xs)
     if (strcmp(op, "zero_pad") == 0)
         return cnn_zero_pad(g, xs[0], name, (int)jnum(a, "top", 0), (int)jnum(a, "bottom", 0), (int)jnum(a, "left", 0),
                             (int)jnum(a, "right", 0));
+    if (strcmp(op, "clip") == 0) return cnn_clip(g, xs[0], name, (float)jnum(a, "min", 0), (float)jnum(a, "max", 0));
+    if (strcmp(op, "softmax_dims") == 0) return cnn_softmax_dims(g, xs[0], name, (int)jnum(a, "first", 1), (int)jnum(a, "last", 1));
+    if (strcmp(op, "global_maxpool") == 0) return cnn_global_maxpool(g, xs[0], name);
+    if (strcmp(op, "lrn_window") == 0)
+        return cnn_lrn_window(g, xs[0], name, (int)jnum(a, "size", 5), (int)jnum(a, "before", 2), (float)jnum(a, "alpha", 1e-4),
+                              (float)jnum(a, "beta", 0.75), (float)jnum(a, "k", 1.0));
+    int64_t dims[CNN_MAX_RANK] = {0}, after[CNN_MAX_RANK] = {0};
+    int rank = jints(a, "dims", dims);
+    if (strcmp(op, "reshape") == 0) return cnn_reshape(g, xs[0], name, rank, dims);
+    if (strcmp(op, "mul_const") == 0) return cnn_mul(g, xs[0], cnn_constant(g, name, rank, dims, true), "mul");
+    if (strcmp(op, "concat_axis") == 0) return cnn_concat_axis(g, n, xs, (int)jnum(a, "axis", 1), name);
+    if (strcmp(op, "pad") == 0) {
+        jints(a, "before", dims);
+        jints(a, "after", after);
+        return cnn_pad(g, xs[0], name, (cnn_pad_mode)jnum(a, "mode", 0), dims, after, (float)jnum(a, "value", 0));
+    }
+    if (strcmp(op, "add_broadcast") == 0) return cnn_add_broadcast(g, xs[0], xs[1], name);
+    if (strcmp(op, "mul") == 0) return cnn_mul(g, xs[0], xs[1], name);
+    if (strcmp(op, "matmul") == 0) return cnn_matmul(g, xs[0], xs[1], name);
     fprintf(stderr, "test_ops: fixture op '%s' unknown to build_op\n", op);
     return NULL;
 }
@@ -131,6 +159,8 @@ static cnn_graph *build_graph(const fixture *fx, cnn_node **layer_out) {
         cnn_safetensors_find(fx->file, name, &t);
         if (t.rank == 4) {
             xs[i] = cnn_input(g, name, t.shape[1], t.shape[2], t.shape[3]);
+        } else if (t.rank != 2) {
+            xs[i] = cnn_input_nd(g, name, t.rank, t.shape);
         } else {
             char flat[32];
             snprintf(flat, sizeof flat, "flat%d", i);

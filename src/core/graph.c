@@ -303,26 +303,33 @@ static int input_forward(const cnn_op_ctx *c) {
 }
 
 typedef struct input_attrs {
-    int64_t c, h, w;
+    int rank;
+    int64_t dims[CNN_MAX_RANK]; /* dims[1..rank-1] */
 } input_attrs;
 
 static int input_shape(cnn_node *n) {
     const input_attrs *a = n->attrs;
-    n->shape.rank = 4;
+    if (a->rank < 1 || a->rank > CNN_MAX_RANK)
+        return cnn_fail("input '%s': rank %d is not supported (1 to %d, the batch included)", n->name, a->rank, CNN_MAX_RANK);
+    bool positive = true;
+    n->shape.rank = a->rank;
     n->shape.dims[0] = 0;
-    n->shape.dims[1] = a->c;
-    n->shape.dims[2] = a->h;
-    n->shape.dims[3] = a->w;
-    if (a->c <= 0 || a->h <= 0 || a->w <= 0 || cnn_shape_sample_numel(&n->shape) < 0)
-        return cnn_fail("input '%s': shape %lldx%lldx%lld must be positive", n->name, (long long)a->c, (long long)a->h,
-                        (long long)a->w);
+    for (int d = 1; d < a->rank; d++) positive = (n->shape.dims[d] = a->dims[d]) > 0 && positive;
+    if (!positive || cnn_shape_sample_numel(&n->shape) < 0) {
+        char buf[96] = "";
+        size_t used = 0;
+        for (int d = 1; d < a->rank && used < sizeof buf; d++)
+            used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%lld", d > 1 ? "x" : "", (long long)a->dims[d]);
+        return cnn_fail("input '%s': shape %s must be positive", n->name, buf);
+    }
     return 0;
 }
 
 static const cnn_op input_op = {.name = "input", .shape = input_shape, .forward = input_forward};
 
-cnn_node *cnn_input(cnn_graph *g, const char *name, int64_t channels, int64_t height, int64_t width) {
-    input_attrs a = {channels, height, width};
+cnn_node *cnn_input_nd(cnn_graph *g, const char *name, int rank, const int64_t *dims) {
+    input_attrs a = {.rank = rank};
+    for (int d = 1; d < rank && d < CNN_MAX_RANK; d++) a.dims[d] = dims ? dims[d] : 0;
     cnn_node *n = cnn_graph_add_node(g, &input_op, name ? name : "input", 0, NULL, &a, sizeof a);
     if (!n) return NULL;
     cnn_node **inputs = realloc(g->inputs, (size_t)(g->n_inputs + 1) * sizeof *inputs);
@@ -334,6 +341,11 @@ cnn_node *cnn_input(cnn_graph *g, const char *name, int64_t channels, int64_t he
     n->input_index = g->n_inputs;
     g->inputs[g->n_inputs++] = n;
     return n;
+}
+
+cnn_node *cnn_input(cnn_graph *g, const char *name, int64_t channels, int64_t height, int64_t width) {
+    const int64_t dims[4] = {0, channels, height, width};
+    return cnn_input_nd(g, name, 4, dims);
 }
 
 int cnn_graph_add_output(cnn_graph *g, cnn_node *x, unsigned flags) {

@@ -1,4 +1,4 @@
-/* activation.c — element-wise activations (ReLU, leaky ReLU, sigmoid, tanh) and softmax over dim 1. */
+/* activation.c — element-wise activations (ReLU, leaky ReLU, sigmoid, tanh, clip) and softmax over any run of dims. */
 #include "ops.h"
 #include "attrs.h"
 
@@ -162,26 +162,93 @@ cnn_node *cnn_tanh(cnn_graph *g, cnn_node *x, const char *name) {
     return cnn_graph_add_node(g, &tanh_op, name, 1, &x, &a, sizeof a);
 }
 
-/* ---- softmax over dim 1: x viewed as (N, C, S) with S = H*W ---- */
+/* ---- clip ---- */
+
+static int clip_shape(cnn_node *n) {
+    const clip_attrs *a = n->attrs;
+    if (!(a->min <= a->max)) return cnn_fail("clip '%s': min %g is above max %g (or NaN)", n->name, a->min, a->max);
+    n->shape = n->inputs[0]->shape;
+    return 0;
+}
+
+/* y = min(max(x, lo), hi); NaN stays NaN like PyTorch's clamp. */
+static void clip_fwd(const float *restrict x, float *restrict y, int64_t len, float lo, float hi) {
+    for (int64_t i = 0; i < len; i++) y[i] = x[i] < lo ? lo : x[i] > hi ? hi : x[i];
+}
+
+/* dx += dy where lo <= x <= hi */
+static void clip_bwd(const float *restrict x, const float *restrict g, float *restrict dx, int64_t len, float lo, float hi) {
+#pragma omp simd
+    for (int64_t i = 0; i < len; i++) dx[i] += x[i] >= lo && x[i] <= hi ? g[i] : 0.0f;
+}
+
+static int clip_forward(const cnn_op_ctx *c) {
+    const clip_attrs *a = c->attrs;
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    int64_t n = x->shape[0], s = cnn_shape_sample_numel(&c->node->shape);
+#pragma omp parallel for schedule(static) if (n * s >= PARALLEL_MIN)
+    for (int64_t b = 0; b < n; b++) clip_fwd(x->data + b * x->stride[0], y->data + b * y->stride[0], s, a->min, a->max);
+    return 0;
+}
+
+static int clip_backward(const cnn_op_ctx *c) {
+    const clip_attrs *a = c->attrs;
+    const cnn_tensor *x = c->in[0], *dy = c->dout;
+    cnn_tensor *dx = c->din[0];
+    if (!dx) return 0;
+    int64_t n = x->shape[0], s = cnn_shape_sample_numel(&c->node->shape);
+#pragma omp parallel for schedule(static) if (n * s >= PARALLEL_MIN)
+    for (int64_t b = 0; b < n; b++)
+        clip_bwd(x->data + b * x->stride[0], dy->data + b * dy->stride[0], dx->data + b * dx->stride[0], s, a->min, a->max);
+    return 0;
+}
+
+static const cnn_op clip_op = {.name = "clip", .shape = clip_shape, .forward = clip_forward, .backward = clip_backward};
+
+cnn_node *cnn_clip(cnn_graph *g, cnn_node *x, const char *name, float min, float max) {
+    clip_attrs a = {min, max};
+    return cnn_graph_add_node(g, &clip_op, name, 1, &x, &a, sizeof a);
+}
+
+/* ---- softmax over the joint dims first..last: x viewed as (N, O, C, S), O the dims before, S after ---- */
+
+static int softmax_shape(cnn_node *n) {
+    const softmax_attrs *a = n->attrs;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    char buf[96];
+    if (a->first < 1 || a->last < a->first || a->last >= in->rank)
+        return cnn_fail("softmax '%s': dims %d..%d are outside 1..%d of input '%s' %s", n->name, a->first, a->last, in->rank - 1,
+                        n->inputs[0]->name, cnn_shape_str(in, buf, sizeof buf));
+    n->shape = *in;
+    return 0;
+}
+
+static void softmax_layout(const cnn_node *n, int64_t *outer, int64_t *ch, int64_t *inner) {
+    const softmax_attrs *a = n->attrs;
+    *outer = *ch = *inner = 1;
+    for (int d = 1; d < n->shape.rank; d++) *(d < a->first ? outer : d <= a->last ? ch : inner) *= n->shape.dims[d];
+}
 
 static int softmax_forward(const cnn_op_ctx *c) {
     const cnn_tensor *x = c->in[0], *y = c->out;
-    int64_t n = x->shape[0], ch = x->shape[1], s = cnn_shape_sample_numel(&c->node->shape) / ch;
-#pragma omp parallel for collapse(2) schedule(static)
+    int64_t n = x->shape[0], outer, ch, s;
+    softmax_layout(c->node, &outer, &ch, &s);
+#pragma omp parallel for collapse(3) schedule(static)
     for (int64_t b = 0; b < n; b++)
-        for (int64_t j = 0; j < s; j++) {
-            const float *xp = x->data + b * x->stride[0] + j;
-            float *yp = y->data + b * y->stride[0] + j;
-            float mx = -INFINITY;
-            for (int64_t k = 0; k < ch; k++) mx = fmaxf(mx, xp[k * s]);
-            double sum = 0.0;
-            for (int64_t k = 0; k < ch; k++) {
-                yp[k * s] = expf(xp[k * s] - mx);
-                sum += yp[k * s];
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < s; j++) {
+                const float *xp = x->data + b * x->stride[0] + o * ch * s + j;
+                float *yp = y->data + b * y->stride[0] + o * ch * s + j;
+                float mx = -INFINITY;
+                for (int64_t k = 0; k < ch; k++) mx = fmaxf(mx, xp[k * s]);
+                double sum = 0.0;
+                for (int64_t k = 0; k < ch; k++) {
+                    yp[k * s] = expf(xp[k * s] - mx);
+                    sum += yp[k * s];
+                }
+                float inv = (float)(1.0 / sum);
+                for (int64_t k = 0; k < ch; k++) yp[k * s] *= inv;
             }
-            float inv = (float)(1.0 / sum);
-            for (int64_t k = 0; k < ch; k++) yp[k * s] *= inv;
-        }
     return 0;
 }
 
@@ -190,21 +257,27 @@ static int softmax_backward(const cnn_op_ctx *c) {
     const cnn_tensor *y = c->out, *dy = c->dout;
     cnn_tensor *dx = c->din[0];
     if (!dx) return 0;
-    int64_t n = y->shape[0], ch = y->shape[1], s = cnn_shape_sample_numel(&c->node->shape) / ch;
-#pragma omp parallel for collapse(2) schedule(static)
+    int64_t n = y->shape[0], outer, ch, s;
+    softmax_layout(c->node, &outer, &ch, &s);
+#pragma omp parallel for collapse(3) schedule(static)
     for (int64_t b = 0; b < n; b++)
-        for (int64_t j = 0; j < s; j++) {
-            const float *yp = y->data + b * y->stride[0] + j, *gp = dy->data + b * dy->stride[0] + j;
-            float *dp = dx->data + b * dx->stride[0] + j;
-            double dot = 0.0;
-            for (int64_t k = 0; k < ch; k++) dot += (double)gp[k * s] * yp[k * s];
-            for (int64_t k = 0; k < ch; k++) dp[k * s] += yp[k * s] * (gp[k * s] - (float)dot);
-        }
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t j = 0; j < s; j++) {
+                int64_t at = o * ch * s + j;
+                const float *yp = y->data + b * y->stride[0] + at, *gp = dy->data + b * dy->stride[0] + at;
+                float *dp = dx->data + b * dx->stride[0] + at;
+                double dot = 0.0;
+                for (int64_t k = 0; k < ch; k++) dot += (double)gp[k * s] * yp[k * s];
+                for (int64_t k = 0; k < ch; k++) dp[k * s] += yp[k * s] * (gp[k * s] - (float)dot);
+            }
     return 0;
 }
 
-static const cnn_op softmax_op = {.name = "softmax", .shape = act_shape, .forward = softmax_forward, .backward = softmax_backward};
+static const cnn_op softmax_op = {.name = "softmax", .shape = softmax_shape, .forward = softmax_forward, .backward = softmax_backward};
 
-cnn_node *cnn_softmax(cnn_graph *g, cnn_node *x, const char *name) {
-    return cnn_graph_add_node(g, &softmax_op, name, 1, &x, NULL, 0);
+cnn_node *cnn_softmax(cnn_graph *g, cnn_node *x, const char *name) { return cnn_softmax_dims(g, x, name, 1, 1); }
+
+cnn_node *cnn_softmax_dims(cnn_graph *g, cnn_node *x, const char *name, int first, int last) {
+    softmax_attrs a = {first, last};
+    return cnn_graph_add_node(g, &softmax_op, name, 1, &x, &a, sizeof a);
 }

@@ -12,6 +12,15 @@ typedef struct act_attrs {
     float slope; /* leaky ReLU */
 } act_attrs;
 
+/* activation.c: clip; softmax over the joint dims first..last */
+typedef struct clip_attrs {
+    float min, max;
+} clip_attrs;
+
+typedef struct softmax_attrs {
+    int first, last;
+} softmax_attrs;
+
 /* combine.c */
 typedef struct scale_attrs {
     float factor;
@@ -47,6 +56,7 @@ typedef struct batchnorm_attrs {
 typedef struct lrn_attrs {
     int size;
     float alpha, beta, k;
+    int before;               /* channels of the window before c (PyTorch: size/2; ONNX: (size-1)/2) */
 } lrn_attrs;
 
 /* pool.c */
@@ -59,5 +69,33 @@ typedef struct pool_attrs {
     bool include_pad;         /* average pool: count padded cells in the divisor ("same" never does) */
     int64_t out_h, out_w;     /* adaptive pool: the requested output size (global: 1x1) */
 } pool_attrs;
+
+/* shape.c: reshape, constant, concatenation along any dim, padding */
+typedef struct reshape_attrs {
+    int rank;
+    int64_t dims[CNN_MAX_RANK]; /* dims[1..rank-1]; dims[0] unused */
+} reshape_attrs;
+
+typedef struct constant_attrs {
+    int rank;
+    int64_t dims[CNN_MAX_RANK]; /* the per-sample shape, dims[0] unused */
+} constant_attrs;
+
+typedef struct concat_axis_attrs {
+    int axis;
+} concat_axis_attrs;
+
+typedef struct pad_attrs {
+    cnn_pad_mode mode;
+    int64_t before[CNN_MAX_RANK], after[CNN_MAX_RANK]; /* per dim; dim 0 (the batch) is 0 */
+    float value;                                       /* CNN_PADMODE_CONSTANT */
+} pad_attrs;
+
+/* elementwise.c: a (op) b with NumPy broadcasting over the per-sample dims */
+typedef enum binary_kind { BINARY_ADD, BINARY_MUL } binary_kind;
+
+typedef struct binary_attrs {
+    binary_kind kind;
+} binary_attrs;
 
 #endif /* CNN_OPS_ATTRS_H */

@@ -185,6 +185,8 @@ static int lrn_shape(cnn_node *n) {
         return cnn_fail("lrn '%s': input '%s' has shape %s; expected (N,C,H,W)", n->name, n->inputs[0]->name,
                         cnn_shape_str(in, buf, sizeof buf));
     if (a->size < 1) return cnn_fail("lrn '%s': size must be at least 1 (got %d)", n->name, a->size);
+    if (a->before < 0 || a->before >= a->size)
+        return cnn_fail("lrn '%s': %d channels before the centre do not fit a window of %d", n->name, a->before, a->size);
     n->shape = *in;
     return 0;
 }
@@ -205,13 +207,13 @@ static size_t lrn_work_bytes(const cnn_node *n, int64_t batch, bool training) {
     return training ? lrn_batch_bytes(n, batch) : 0;
 }
 
-/* y_c = x_c / d_c^beta, d_c = k + alpha * mean of x_{c'}^2 over c' in [c - size/2, c + (size-1)/2] with zeros
+/* y_c = x_c / d_c^beta, d_c = k + alpha * mean of x_{c'}^2 over c' in [c - before, c + size-1-before] with zeros
  * outside [0, C) (PyTorch pads and average-pools with the padding counted, so the divisor is always size). */
 static int lrn_forward(const cnn_op_ctx *c) {
     const lrn_attrs *a = c->attrs;
     const cnn_tensor *x = c->in[0], *y = c->out;
     int64_t n = x->shape[0], channels = x->shape[1], plane = x->shape[2] * x->shape[3];
-    int64_t before = a->size / 2, after = (a->size - 1) / 2;
+    int64_t before = a->before, after = a->size - 1 - a->before;
     float *denom = c->training ? c->state : NULL; /* (N, C, P), contiguous */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++)
@@ -240,7 +242,7 @@ static int lrn_backward(const cnn_op_ctx *c) {
     if (!dx) return 0;
     if (!c->training) return cnn_fail("lrn '%s': backward needs a training plan", c->node->name);
     int64_t n = x->shape[0], channels = x->shape[1], plane = x->shape[2] * x->shape[3];
-    int64_t before = (a->size - 1) / 2, after = a->size / 2;
+    int64_t before = a->size - 1 - a->before, after = a->before; /* the windows holding channel j */
     const float *denom = c->state; /* (N, C, P), contiguous */
     float *t = c->work;             /* (N, C, P), contiguous */
     float coef = 2.0f * a->alpha * a->beta / (float)a->size;
@@ -283,6 +285,11 @@ static const cnn_op lrn_op = {.name = "lrn",
                               .macs = lrn_macs};
 
 cnn_node *cnn_lrn(cnn_graph *g, cnn_node *x, const char *name, int size, float alpha, float beta, float k) {
-    lrn_attrs a = {size, alpha, beta, k};
+    return cnn_lrn_window(g, x, name, size, size / 2, alpha, beta, k);
+}
+
+cnn_node *cnn_lrn_window(cnn_graph *g, cnn_node *x, const char *name, int size, int before, float alpha, float beta,
+                         float k) {
+    lrn_attrs a = {size, alpha, beta, k, before};
     return cnn_graph_add_node(g, &lrn_op, name, 1, &x, &a, sizeof a);
 }

@@ -1,4 +1,5 @@
-/* pool.c — max and average pooling (explicit / same / valid padding, ceil mode), global and adaptive average pooling. */
+/* pool.c — max and average pooling (explicit / same / valid padding, ceil mode), global max pooling, global and adaptive
+ * average pooling. */
 #include "ops.h"
 #include "attrs.h"
 
@@ -312,6 +313,18 @@ cnn_node *cnn_avgpool2d_ex(cnn_graph *g, cnn_node *x, const char *name, const cn
 cnn_node *cnn_global_avgpool(cnn_graph *g, cnn_node *x, const char *name) {
     pool_attrs a = {.kind = POOL_ADAPTIVE_AVG, .out_h = 1, .out_w = 1};
     return cnn_graph_add_node(g, &global_avgpool_op, name, 1, &x, &a, sizeof a);
+}
+
+/* A max pool whose one window is the whole plane. */
+cnn_node *cnn_global_maxpool(cnn_graph *g, cnn_node *x, const char *name) {
+    if (!x) return NULL;
+    const cnn_shape *in = &x->shape;
+    char buf[96];
+    if (in->rank != 4 || in->dims[2] > INT32_MAX || in->dims[3] > INT32_MAX)
+        return cnn_fail_null("global_maxpool '%s': expects a 4-D input (N,C,H,W), got '%s' %s", name ? name : "?", x->name,
+                             cnn_shape_str(in, buf, sizeof buf));
+    cnn_pool2d_params p = {.kernel_h = (int)in->dims[2], .kernel_w = (int)in->dims[3]};
+    return window_pool(g, x, name, &maxpool_op, POOL_MAX, &p);
 }
 
 cnn_node *cnn_adaptive_avgpool(cnn_graph *g, cnn_node *x, const char *name, int64_t out_h, int64_t out_w) {
