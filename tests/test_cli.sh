@@ -121,7 +121,7 @@ bench=$($CNN bench minigooglenet --batch 2 --train --runs 2 2>&1)
 case "$bench" in *"training step, batch 2"*"ms per batch"*) ok "bench --train" ;; *) bad "bench --train" "$bench" ;; esac
 
 # ---- ONNX: `cnn run MODEL.onnx` on torch.onnx.export's files equals PyTorch within 1e-4 of max |y| ----
-for name in small googlenet activations; do
+for name in small googlenet activations resnet50 ops lrn_even; do
   R=$REF/onnx
   if out=$($CNN run "$R/$name.onnx" --input "$R/$name.X.npy" --output "$T/$name.onnx.npy" --threads 2 2>&1) &&
      cmp=$($PY -c "
@@ -136,6 +136,20 @@ sys.exit(0 if err <= 1e-4 else 1)" "$T/$name.onnx.npy" "$R/$name.Y.npy" 2>&1); t
     bad "run $name.onnx vs PyTorch" "$(printf '%s\n%s' "$out" "${cmp:-}" | tail -n 3)"
   fi
 done
+
+# ---- ONNX: one --input per graph input and one --output per graph output, in the graph's order ----
+R=$REF/onnx
+if out=$($CNN run "$R/two.onnx" --input "$R/two.A.npy" --input "$R/two.B.npy" --output "$T/two.y.npy" --output "$T/two.z.npy" 2>&1) &&
+   cmp=$($PY -c "
+import sys, numpy as np
+for got, want in (sys.argv[1:3], sys.argv[3:5]):
+    a, b = np.load(got), np.load(want)
+    if a.shape != b.shape or np.abs(a - b).max() > 1e-6 * max(1, np.abs(b).max()): sys.exit(f'{got}: {a.shape} vs {b.shape}')
+print('both outputs equal')" "$T/two.y.npy" "$R/two.Y.npy" "$T/two.z.npy" "$R/two.Z.npy" 2>&1); then
+  ok "run two.onnx with two --input and two --output: PyTorch's outputs ($cmp)"
+else
+  bad "run two.onnx (two inputs, two outputs)" "$(printf '%s\n%s' "$out" "${cmp:-}" | tail -n 3)"
+fi
 
 # ---- summary totals against torchvision's published parameter counts ----
 for pair in "googlenet --aux:13,004,888" "googlenet:6,624,904" "inception_v3 --aux:27,161,264" "resnet50:25,557,032" \
@@ -189,7 +203,11 @@ expect_error "truncated .onnx" "trunc.onnx: not an ONNX model" $CNN run "$T/trun
 expect_error "random .onnx" "random.onnx: not an ONNX model" $CNN run "$T/random.onnx" --input "$O/small.X.npy" --output "$T/never.safetensors"
 expect_error "unsupported ONNX operator" "unsupported.onnx: node '[^']*' (Sin): unsupported operator" $CNN run "$O/unsupported.onnx" --input "$O/unsupported.X.npy" --output "$T/never.safetensors"
 expect_error "input of the wrong size for an .onnx" "takes N x 3 x 20 x 20" $CNN run "$O/small.onnx" --input "$O/googlenet.X.npy" --output "$T/never.safetensors"
-expect_error "several --input for an .onnx" "only one --input" $CNN run "$O/small.onnx" --input "$O/small.X.npy" --input "$O/small.X.npy" --output "$T/never.safetensors"
+expect_error "--input count differs from the graph's inputs" "small.onnx: the model has 1 input and 1 output but 2 --input and 1 --output" $CNN run "$O/small.onnx" --input "$O/small.X.npy" --input "$O/small.X.npy" --output "$T/never.safetensors"
+expect_error "--output count differs from the graph's outputs" "two.onnx: the model has 2 inputs and 2 outputs but 2 --input and 1 --output" $CNN run "$O/two.onnx" --input "$O/two.A.npy" --input "$O/two.B.npy" --output "$T/never.safetensors"
+expect_error "ONNX Reshape with a computed shape" "reshape_dynamic.onnx: node 'reshape_by_value' (Reshape): the shape 's' is computed by the graph" $CNN run "$O/reshape_dynamic.onnx" --input "$O/lrn_even.X.npy" --output "$T/never.safetensors"
+expect_error "ONNX Pad mode wrap" "pad_wrap.onnx: node 'pad_wrap' (Pad): mode 'wrap' is not supported" $CNN run "$O/pad_wrap.onnx" --input "$O/lrn_even.X.npy" --output "$T/never.safetensors"
+expect_error "ONNX Add of shapes that do not broadcast" "bad_broadcast.onnx: node 'add_mismatch' (Add): .*do not broadcast" $CNN run "$O/bad_broadcast.onnx" --input "$O/lrn_even.X.npy" --input "$O/lrn_even.X.npy" --output "$T/never.safetensors"
 
 # ---- a NaN stops training with the step; --check-numerics names the first layer ----
 $PY -c "import numpy as np; x=np.random.RandomState(0).randn(8,1,28,28).astype(np.float32); x[3,0,5,5]=np.nan; np.save('$T/xnan.npy', x); np.save('$T/y8.npy', np.arange(8)%10)"

@@ -19,7 +19,15 @@ typedef struct onnx_value {
     const char *name;
     cnn_node *node;
     const Onnx__TensorProto *init;
+    bool fixed; /* a Constant node's value: a buffer, not a trainable parameter, when it becomes a layer */
 } onnx_value;
+
+/* A tensor made for a Constant's value_float(s) / value_int(s): the struct and its dims are ours,
+ * the numbers stay in the attribute. */
+typedef struct owned_tensor {
+    Onnx__TensorProto t;
+    int64_t dims[1];
+} owned_tensor;
 
 typedef struct onnx_ctx {
     const char *path;
@@ -27,6 +35,9 @@ typedef struct onnx_ctx {
     int64_t opset;
     onnx_value *vals;
     size_t n_vals, cap_vals;
+    owned_tensor **owned;
+    size_t n_owned;
+    int64_t batch; /* the first graph input's fixed batch size, -2 when symbolic */
     const Onnx__NodeProto *node; /* the node being mapped, for messages */
 } onnx_ctx;
 
@@ -73,7 +84,7 @@ static onnx_value *find_value(const onnx_ctx *c, const char *name) {
     return NULL;
 }
 
-static int add_value(onnx_ctx *c, const char *name, cnn_node *node, const Onnx__TensorProto *init) {
+static int add_value_ex(onnx_ctx *c, const char *name, cnn_node *node, const Onnx__TensorProto *init, bool fixed) {
     if (!name || !name[0]) return 0; /* an optional output left unnamed */
     if (find_value(c, name)) {
         char buf[128];
@@ -86,8 +97,12 @@ static int add_value(onnx_ctx *c, const char *name, cnn_node *node, const Onnx__
         c->vals = v;
         c->cap_vals = cap;
     }
-    c->vals[c->n_vals++] = (onnx_value){.name = name, .node = node, .init = init};
+    c->vals[c->n_vals++] = (onnx_value){.name = name, .node = node, .init = init, .fixed = fixed};
     return 0;
+}
+
+static int add_value(onnx_ctx *c, const char *name, cnn_node *node, const Onnx__TensorProto *init) {
+    return add_value_ex(c, name, node, init, false);
 }
 
 /* Input i of the current node as a layer output; NULL with a message otherwise. */
@@ -245,22 +260,6 @@ static int attr_ints(const onnx_ctx *c, const char *name, size_t n, int64_t lo, 
     return 0;
 }
 
-/* auto_pad: NOTSET (explicit pads) -> 0, VALID, SAME_UPPER (cnn's "same") */
-static int attr_auto_pad(const onnx_ctx *c, int *padding) {
-    const Onnx__AttributeProto *a = attr(c->node, "auto_pad");
-    *padding = 0;
-    if (!a) return 0;
-    if (!a->has_s) return node_fail(c, "attribute 'auto_pad' must be a string");
-    const char *s = (const char *)a->s.data;
-    size_t len = a->s.len;
-    if (len == 6 && memcmp(s, "NOTSET", 6) == 0) return 0;
-    if (len == 5 && memcmp(s, "VALID", 5) == 0) return *padding = CNN_PAD_VALID, 0;
-    if (len == 10 && memcmp(s, "SAME_UPPER", 10) == 0) return *padding = CNN_PAD_SAME, 0;
-    char buf[32];
-    snprintf(buf, sizeof buf, "%.*s", len < 24 ? (int)len : 24, s);
-    return node_fail(c, "auto_pad '%s' is not supported (NOTSET, VALID or SAME_UPPER)", clean(buf, buf, sizeof buf));
-}
-
 /* Extra outputs (BatchNormalization's running statistics, MaxPool's indices, Dropout's mask) must
  * be absent or unnamed. */
 static int check_outputs(const onnx_ctx *c, size_t max_used) {
@@ -283,21 +282,160 @@ static const char *layer_name(const onnx_ctx *c) {
     return name;
 }
 
+/* ---- constants ---- */
+
+/* Copies an integer initializer (int64 or int32) of at most `max` elements into out. */
+static int init_ints(const onnx_ctx *c, const Onnx__TensorProto *t, const char *what, int64_t *out, size_t max, size_t *count) {
+    char buf[128];
+    const char *name = clean(t->name, buf, sizeof buf);
+    int64_t numel = init_numel(c, t);
+    if (numel < 0) return -1;
+    if ((uint64_t)numel > max) return node_fail(c, "the %s '%s' has %lld values; at most %zu expected", what, name, (long long)numel, max);
+    const int type = t->has_data_type ? (int)t->data_type : 0;
+    const bool is64 = type == ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    if (!is64 && type != ONNX__TENSOR_PROTO__DATA_TYPE__INT32)
+        return node_fail(c, "the %s '%s' has data type %d; int64 or int32 expected", what, name, type);
+    if ((t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) || t->n_external_data || t->segment)
+        return node_fail(c, "the %s '%s' keeps its data outside the tensor, which is not supported", what, name);
+    const size_t width = is64 ? 8 : 4;
+    if (t->has_raw_data && t->raw_data.len > 0) {
+        if (t->raw_data.len != (size_t)numel * width)
+            return node_fail(c, "the %s '%s' holds %zu bytes, %lld expected", what, name, t->raw_data.len, (long long)numel * (long long)width);
+        for (int64_t i = 0; i < numel; i++) {
+            int64_t v64;
+            int32_t v32;
+            if (is64) memcpy(&v64, t->raw_data.data + i * 8, 8);
+            else memcpy(&v32, t->raw_data.data + i * 4, 4), v64 = v32;
+            out[i] = v64;
+        }
+    } else {
+        size_t have = is64 ? t->n_int64_data : t->n_int32_data;
+        if (have != (size_t)numel) return node_fail(c, "the %s '%s' holds %zu values, %lld expected", what, name, have, (long long)numel);
+        for (int64_t i = 0; i < numel; i++) out[i] = is64 ? t->int64_data[i] : t->int32_data[i];
+    }
+    *count = (size_t)numel;
+    return 0;
+}
+
+/* Input i as a constant (an initializer or a Constant's value); NULL with a message when it is
+ * computed. `what` names its role in messages. */
+static const Onnx__TensorProto *input_const(const onnx_ctx *c, size_t i, const char *what) {
+    const onnx_value *v = has_input(c->node, i) ? find_value(c, c->node->input[i]) : NULL;
+    char buf[128];
+    if (v && v->node && !v->init)
+        return node_fail(c, "the %s '%s' is computed by the graph; only a constant (an initializer or a Constant) is supported", what,
+                         clean(c->node->input[i], buf, sizeof buf)), NULL;
+    return input_init(c, i, what);
+}
+
+/* The rank an operand has as a layer: a computed value's, or a constant's own (at least 1). */
+static int operand_rank(const onnx_ctx *c, size_t i) {
+    const onnx_value *v = has_input(c->node, i) ? find_value(c, c->node->input[i]) : NULL;
+    if (!v) return 0;
+    if (v->node) return cnn_node_rank(v->node);
+    return v->init->n_dims > 1 ? (int)v->init->n_dims : 1;
+}
+
+/* Input i as a layer of the given rank: a computed value as it is, a constant as a constant layer
+ * (its shape right-aligned to `rank` with 1s in front, ONNX's broadcasting; its first dim then
+ * stands for the batch and must be 1). Initializers become trainable parameters, Constant values
+ * buffers. NULL with a message. */
+static cnn_node *operand(const onnx_ctx *c, size_t i, int rank) {
+    const Onnx__NodeProto *n = c->node;
+    char buf[128];
+    if (!has_input(n, i)) return node_fail(c, "input %zu is missing", i), NULL;
+    const onnx_value *v = find_value(c, n->input[i]);
+    if (!v) return node_fail(c, "input '%s' is not produced by any earlier node or graph input", clean(n->input[i], buf, sizeof buf)), NULL;
+    if (v->node) return v->node;
+    const Onnx__TensorProto *t = v->init;
+    const char *name = clean(t->name ? t->name : n->input[i], buf, sizeof buf);
+    int64_t numel = init_numel(c, t);
+    if (numel < 0) return NULL;
+    if (numel == 0) return node_fail(c, "the constant '%s' is empty", name), NULL;
+    if ((int)t->n_dims > rank) return node_fail(c, "the constant '%s' has rank %zu, above the rank %d of the other inputs", name, t->n_dims, rank), NULL;
+    int64_t dims[CNN_MAX_RANK] = {1, 1, 1, 1};
+    for (size_t d = 0; d < t->n_dims; d++) dims[(size_t)rank - t->n_dims + d] = t->dims[d];
+    if (dims[0] != 1)
+        return node_fail(c, "the constant '%s' has %lld in the batch dim (dim 0 of rank %d); a constant must broadcast over the batch", name,
+                         (long long)dims[0], rank), NULL;
+    const char *layer = v->name && strlen(v->name) <= 200 ? v->name : NULL;
+    for (int64_t k = 0; layer && k < cnn_graph_node_count(c->g); k++)
+        if (strcmp(cnn_node_name(cnn_graph_node(c->g, k)), layer) == 0) layer = NULL;
+    cnn_node *x = cnn_constant(c->g, layer, rank, dims, !v->fixed);
+    if (!x) return node_fail_lib(c), NULL;
+    if (init_floats(c, t, cnn_node_param_data(x, 0), numel)) return NULL;
+    return x;
+}
+
+/* ONNX's auto_pad SAME_UPPER / SAME_LOWER as explicit pads [top, left, bottom, right] for an input
+ * of h x w: output ceil(in / stride), the odd pad at the end (UPPER) or the start (LOWER). */
+static void same_pads(int lower, int64_t h, int64_t w, const int kernel[2], const int strides[2], const int dil[2], int pads[4]) {
+    const int64_t in[2] = {h, w};
+    for (int d = 0; d < 2; d++) {
+        int64_t out = (in[d] + strides[d] - 1) / strides[d];
+        int64_t total = (out - 1) * strides[d] + (int64_t)(kernel[d] - 1) * dil[d] + 1 - in[d];
+        if (total < 0) total = 0;
+        int64_t small = total / 2, big = total - small;
+        pads[d] = (int)(lower ? big : small);
+        pads[d + 2] = (int)(lower ? small : big);
+    }
+}
+
+/* A STRING attribute into buf (cleaned, cut to size); def when absent. */
+static int attr_string(const onnx_ctx *c, const char *name, const char *def, char *buf, size_t size) {
+    const Onnx__AttributeProto *a = attr(c->node, name);
+    snprintf(buf, size, "%s", def);
+    if (!a) return 0;
+    if (!a->has_s || (a->has_type && a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING))
+        return node_fail(c, "attribute '%s' must be a string", name);
+    snprintf(buf, size, "%.*s", a->s.len < size ? (int)a->s.len : (int)size - 1, (const char *)a->s.data);
+    if (strlen(buf) != a->s.len && a->s.len < size) return node_fail(c, "attribute '%s' holds a NUL byte", name);
+    clean(buf, buf, size);
+    return 0;
+}
+
+enum { AUTO_PAD_NOTSET, AUTO_PAD_VALID, AUTO_PAD_SAME_UPPER, AUTO_PAD_SAME_LOWER };
+
+/* auto_pad: NOTSET (explicit pads), VALID, SAME_UPPER, SAME_LOWER */
+static int attr_auto_pad(const onnx_ctx *c, int *mode) {
+    char s[32];
+    *mode = AUTO_PAD_NOTSET;
+    if (attr_string(c, "auto_pad", "NOTSET", s, sizeof s)) return -1;
+    if (strcmp(s, "NOTSET") == 0) return 0;
+    if (strcmp(s, "VALID") == 0) return *mode = AUTO_PAD_VALID, 0;
+    if (strcmp(s, "SAME_UPPER") == 0) return *mode = AUTO_PAD_SAME_UPPER, 0;
+    if (strcmp(s, "SAME_LOWER") == 0) return *mode = AUTO_PAD_SAME_LOWER, 0;
+    return node_fail(c, "auto_pad '%s' is not supported (NOTSET, VALID, SAME_UPPER or SAME_LOWER)", s);
+}
+
+/* Explicit pads [top, left, bottom, right] from auto_pad for a 4-D input x; VALID is all zero. */
+static int resolve_auto_pad(const onnx_ctx *c, int mode, const cnn_node *x, const int kernel[2], const int strides[2], const int dil[2],
+                            bool has_pads, int pads[4]) {
+    if (mode == AUTO_PAD_NOTSET) return 0;
+    if (has_pads) return node_fail(c, "both pads and auto_pad are given");
+    int64_t d[CNN_MAX_RANK];
+    cnn_node_shape(x, d);
+    if (cnn_node_rank(x) != 4) return node_fail(c, "the input has rank %d; only 2-D (rank 4) inputs are supported", cnn_node_rank(x));
+    if (mode == AUTO_PAD_VALID) pads[0] = pads[1] = pads[2] = pads[3] = 0;
+    else same_pads(mode == AUTO_PAD_SAME_LOWER, d[2], d[3], kernel, strides, dil, pads);
+    return 0;
+}
+
 /* ---- operators ---- */
 
 static cnn_node *map_conv(const onnx_ctx *c) {
     int64_t group;
-    int kernel[2], strides[2] = {1, 1}, dil[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
+    int kernel[2], strides[2] = {1, 1}, dil[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, auto_pad;
     bool has_kernel, has_strides, has_dil, has_pads;
     cnn_conv2d_params p = {0};
-    if (check_attrs(c, "auto_pad,dilations,group,kernel_shape,pads,strides") || attr_auto_pad(c, &p.padding) ||
+    if (check_attrs(c, "auto_pad,dilations,group,kernel_shape,pads,strides") || attr_auto_pad(c, &auto_pad) ||
         attr_int(c, "group", 1, 1, INT32_MAX, &group) || attr_ints(c, "kernel_shape", 2, 1, ONNX_MAX_DIM, kernel, &has_kernel) ||
         attr_ints(c, "strides", 2, 1, ONNX_MAX_DIM, strides, &has_strides) ||
         attr_ints(c, "dilations", 2, 1, ONNX_MAX_DIM, dil, &has_dil) || attr_ints(c, "pads", 4, 0, ONNX_MAX_DIM, pads, &has_pads) ||
         check_outputs(c, 1))
         return NULL;
     cnn_node *x = input_node(c, 0);
-    const Onnx__TensorProto *w = x ? input_init(c, 1, "weight") : NULL;
+    const Onnx__TensorProto *w = x ? input_const(c, 1, "weight") : NULL;
     if (!w) return NULL;
     if (w->n_dims != 4) return node_fail(c, "the weight has rank %zu; only 2-D convolutions (rank 4) are supported", w->n_dims), NULL;
     for (int d = 0; d < 4; d++)
@@ -306,16 +444,17 @@ static cnn_node *map_conv(const onnx_ctx *c) {
     if (has_kernel && (kernel[0] != w->dims[2] || kernel[1] != w->dims[3]))
         return node_fail(c, "kernel_shape %dx%d differs from the weight's %lldx%lld", kernel[0], kernel[1], (long long)w->dims[2],
                          (long long)w->dims[3]), NULL;
-    if (has_pads && p.padding != 0) return node_fail(c, "both pads and auto_pad are given"), NULL;
     p.out_channels = w->dims[0];
     p.kernel_h = (int)w->dims[2], p.kernel_w = (int)w->dims[3];
+    const int wk[2] = {p.kernel_h, p.kernel_w};
+    if (resolve_auto_pad(c, auto_pad, x, wk, strides, dil, has_pads, pads)) return NULL;
     p.stride_h = strides[0], p.stride_w = strides[1];
     p.dilation_h = dil[0], p.dilation_w = dil[1];
     p.groups = group;
     /* ONNX orders pads as [top, left, bottom, right]. */
     p.pad_top = pads[0], p.pad_left = pads[1], p.pad_bottom = pads[2], p.pad_right = pads[3];
     p.bias = has_input(c->node, 2);
-    const Onnx__TensorProto *b = p.bias ? input_init(c, 2, "bias") : NULL;
+    const Onnx__TensorProto *b = p.bias ? input_const(c, 2, "bias") : NULL;
     if (p.bias && !b) return NULL;
     cnn_node *y = cnn_conv2d_ex(c->g, x, layer_name(c), &p);
     if (!y) return node_fail_lib(c), NULL;
@@ -335,12 +474,21 @@ static cnn_node *map_batchnorm(const onnx_ctx *c) {
     const Onnx__TensorProto *t[4] = {NULL};
     static const char *const what[4] = {"scale", "bias", "mean", "variance"};
     for (int i = 0; i < 4; i++)
-        if (!x || !(t[i] = input_init(c, (size_t)i + 1, what[i]))) return NULL;
+        if (!x || !(t[i] = input_const(c, (size_t)i + 1, what[i]))) return NULL;
+    /* (N,C,L) runs as (N,C,L,1) and back. */
+    int64_t d[CNN_MAX_RANK];
+    cnn_node_shape(x, d);
+    const bool rank3 = cnn_node_rank(x) == 3;
+    if (rank3) {
+        d[3] = 1;
+        if (!(x = cnn_reshape(c->g, x, NULL, 4, d))) return node_fail_lib(c), NULL;
+    }
     /* ONNX's momentum weighs the old running value; PyTorch's (cnn's) weighs the new one. */
     cnn_node *y = cnn_batchnorm(c->g, x, layer_name(c), eps, 1.0f - momentum);
     if (!y) return node_fail_lib(c), NULL;
     for (int i = 0; i < 4; i++)
         if (set_param(c, y, i, t[i], false)) return NULL;
+    if (rank3 && !(y = cnn_reshape(c->g, y, NULL, 3, d))) return node_fail_lib(c), NULL;
     return y;
 }
 
@@ -348,74 +496,151 @@ static cnn_node *map_pool(const onnx_ctx *c, bool avg) {
     int kernel[2], strides[2] = {1, 1}, dil[2] = {1, 1}, pads[4] = {0, 0, 0, 0};
     bool has_kernel, has_strides, has_dil, has_pads;
     int64_t ceil_mode, include_pad = 0, storage_order = 0;
+    int auto_pad;
     cnn_pool2d_params p = {0};
     if (check_attrs(c, avg ? "auto_pad,ceil_mode,count_include_pad,kernel_shape,pads,strides"
                            : "auto_pad,ceil_mode,dilations,kernel_shape,pads,storage_order,strides") ||
-        attr_auto_pad(c, &p.padding) || attr_int(c, "ceil_mode", 0, 0, 1, &ceil_mode) ||
+        attr_auto_pad(c, &auto_pad) || attr_int(c, "ceil_mode", 0, 0, 1, &ceil_mode) ||
         (avg && attr_int(c, "count_include_pad", 0, 0, 1, &include_pad)) || attr_int(c, "storage_order", 0, 0, 0, &storage_order) ||
         attr_ints(c, "kernel_shape", 2, 1, ONNX_MAX_DIM, kernel, &has_kernel) ||
         attr_ints(c, "strides", 2, 1, ONNX_MAX_DIM, strides, &has_strides) || attr_ints(c, "dilations", 2, 1, 1, dil, &has_dil) ||
         attr_ints(c, "pads", 4, 0, ONNX_MAX_DIM, pads, &has_pads) || check_outputs(c, 1))
         return NULL;
     if (!has_kernel) return node_fail(c, "attribute 'kernel_shape' is required"), NULL;
-    if (has_pads && p.padding != 0) return node_fail(c, "both pads and auto_pad are given"), NULL;
     cnn_node *x = input_node(c, 0);
-    if (!x) return NULL;
+    if (!x || resolve_auto_pad(c, auto_pad, x, kernel, strides, dil, has_pads, pads)) return NULL;
     p.kernel_h = kernel[0], p.kernel_w = kernel[1];
     p.stride_h = strides[0], p.stride_w = strides[1]; /* ONNX's default stride is 1, not the kernel */
     p.pad_top = pads[0], p.pad_left = pads[1], p.pad_bottom = pads[2], p.pad_right = pads[3];
     p.ceil_mode = ceil_mode != 0;
     p.count_include_pad = include_pad != 0;
+    p.large_pads = true;
     cnn_node *y = avg ? cnn_avgpool2d_ex(c->g, x, layer_name(c), &p) : cnn_maxpool2d_ex(c->g, x, layer_name(c), &p);
     if (!y) return node_fail_lib(c), NULL;
     return y;
 }
 
-static cnn_node *map_gemm(const onnx_ctx *c) {
-    float alpha, beta;
-    int64_t trans_a, trans_b;
-    if (check_attrs(c, "alpha,beta,transA,transB,broadcast") || attr_float(c, "alpha", 1.0f, &alpha) ||
-        attr_float(c, "beta", 1.0f, &beta) || attr_int(c, "transA", 0, 0, 1, &trans_a) || attr_int(c, "transB", 0, 0, 1, &trans_b) ||
-        check_outputs(c, 1))
-        return NULL;
-    if (alpha != 1.0f || (beta != 1.0f && has_input(c->node, 2)) || trans_a)
-        return node_fail(c, "only alpha=1, beta=1, transA=0 is supported (got alpha=%g, beta=%g, transA=%lld)", alpha, beta,
-                         (long long)trans_a), NULL;
-    cnn_node *x = input_node(c, 0);
-    const Onnx__TensorProto *w = x ? input_init(c, 1, "weight (B)") : NULL;
-    if (!w) return NULL;
-    if (cnn_node_rank(x) != 2) return node_fail(c, "input A must be a matrix (flatten it first)"), NULL;
+/* A dense layer y = x W (+ bias) from a constant matrix w: (F, out), or (out, F) with trans_w; the
+ * weight is scaled by alpha. The bias, if any, is set by the caller. */
+static cnn_node *dense_from_matrix(const onnx_ctx *c, cnn_node *x, const Onnx__TensorProto *w, bool trans_w, float alpha, bool bias) {
+    if (cnn_node_rank(x) != 2) return node_fail(c, "input A must be a matrix (N x F), not rank %d", cnn_node_rank(x)), NULL;
     if (w->n_dims != 2 || w->dims[0] < 1 || w->dims[1] < 1) return node_fail(c, "the weight (B) must be a non-empty matrix"), NULL;
-    const int64_t out = trans_b ? w->dims[0] : w->dims[1];
-    const bool bias = has_input(c->node, 2);
-    const Onnx__TensorProto *b = bias ? input_init(c, 2, "bias (C)") : NULL;
-    if (bias && !b) return NULL;
+    const int64_t out = trans_w ? w->dims[0] : w->dims[1], f = trans_w ? w->dims[1] : w->dims[0];
+    int64_t xd[CNN_MAX_RANK];
+    cnn_node_shape(x, xd);
+    if (xd[1] != f)
+        return node_fail(c, "the weight (B) is %lldx%lld but the input has %lld features", (long long)w->dims[0], (long long)w->dims[1],
+                         (long long)xd[1]), NULL;
     cnn_node *y = cnn_dense(c->g, x, layer_name(c), out, bias);
     if (!y) return node_fail_lib(c), NULL;
-    if (trans_b) {
-        if (set_param(c, y, 0, w, false)) return NULL;
-    } else {
-        /* B is (F, out): the dense weight is its transpose. */
-        const cnn_param_entry *e = cnn_node_param_entry(y, 0);
-        const int64_t f = w->dims[0];
-        if (e->shape[1] != f)
-            return node_fail(c, "the weight (B) is %lldx%lld but the input has %lld features", (long long)f, (long long)out,
-                             (long long)e->shape[1]), NULL;
-        float *tmp = cnn_calloc((size_t)e->numel, sizeof *tmp, "a transposed Gemm weight");
-        if (!tmp) return node_fail_lib(c), NULL;
-        if (init_floats(c, w, tmp, e->numel)) {
-            free(tmp);
-            return NULL;
-        }
-        float *dst = cnn_node_param_data(y, 0);
-        for (int64_t i = 0; i < f; i++)
-            for (int64_t o = 0; o < out; o++) dst[o * f + i] = tmp[i * out + o];
+    const cnn_param_entry *e = cnn_node_param_entry(y, 0);
+    float *tmp = cnn_calloc((size_t)e->numel, sizeof *tmp, "a Gemm/MatMul weight");
+    if (!tmp) return node_fail_lib(c), NULL;
+    if (init_floats(c, w, tmp, e->numel)) {
         free(tmp);
+        return NULL;
     }
-    if (b && set_param(c, y, 1, b, true)) return NULL;
+    /* The dense weight is (out, F): B transposed, unless transB gave it so. */
+    float *dst = cnn_node_param_data(y, 0);
+    for (int64_t i = 0; i < f; i++)
+        for (int64_t o = 0; o < out; o++) dst[o * f + i] = alpha * (trans_w ? tmp[o * f + i] : tmp[i * out + o]);
+    free(tmp);
     return y;
 }
 
+static cnn_node *map_gemm(const onnx_ctx *c) {
+    float alpha, beta;
+    int64_t trans_a, trans_b, legacy;
+    if (check_attrs(c, "alpha,beta,transA,transB,broadcast") || attr_float(c, "alpha", 1.0f, &alpha) ||
+        attr_float(c, "beta", 1.0f, &beta) || attr_int(c, "transA", 0, 0, 1, &trans_a) || attr_int(c, "transB", 0, 0, 1, &trans_b) ||
+        attr_int(c, "broadcast", 0, 0, 1, &legacy) || check_outputs(c, 1))
+        return NULL;
+    if (trans_a) return node_fail(c, "transA=1 is not supported (A's rows are the batch)"), NULL;
+    cnn_node *x = input_node(c, 0);
+    const Onnx__TensorProto *w = x ? input_const(c, 1, "weight (B)") : NULL;
+    if (!w) return NULL;
+    const bool bias = has_input(c->node, 2);
+    const Onnx__TensorProto *b = bias ? input_const(c, 2, "bias (C)") : NULL;
+    if (bias && !b) return NULL;
+    cnn_node *y = dense_from_matrix(c, x, w, trans_b != 0, alpha, bias);
+    if (!y || !b) return y;
+    /* C broadcasts to (N, out): one value, or out values along the last dim; not a per-sample matrix. */
+    const cnn_param_entry *e = cnn_node_param_entry(y, 1);
+    int64_t numel = init_numel(c, b);
+    if (numel < 0) return NULL;
+    bool per_row = b->n_dims == 2 && b->dims[0] != 1;
+    if ((numel != 1 && numel != e->numel) || per_row || b->n_dims > 2)
+        return node_fail(c, "the bias (C) with %lld values in %zu dims does not broadcast to (N, %lld) without a batch dim", (long long)numel,
+                         b->n_dims, (long long)e->numel), NULL;
+    float *dst = cnn_node_param_data(y, 1);
+    if (init_floats(c, b, dst, numel)) return NULL;
+    for (int64_t o = e->numel; o-- > 0;) dst[o] = beta * dst[numel == 1 ? 0 : o];
+    return y;
+}
+
+/* MatMul: a computed A times a constant matrix B is a dense layer (rank 2) or a matmul against a
+ * constant layer; two computed values are a batched matmul. */
+static cnn_node *map_matmul(const onnx_ctx *c) {
+    if (check_attrs(c, "") || check_outputs(c, 1)) return NULL;
+    if (c->node->n_input != 2) return node_fail(c, "%zu inputs; 2 expected", c->node->n_input), NULL;
+    cnn_node *a = input_node(c, 0);
+    if (!a) return NULL;
+    const onnx_value *v = has_input(c->node, 1) ? find_value(c, c->node->input[1]) : NULL;
+    if (v && !v->node && v->init && v->init->n_dims == 2 && cnn_node_rank(a) == 2) return dense_from_matrix(c, a, v->init, false, 1.0f, false);
+    cnn_node *b = operand(c, 1, cnn_node_rank(a));
+    if (!b) return NULL;
+    cnn_node *y = cnn_matmul(c->g, a, b, layer_name(c));
+    if (!y) return node_fail_lib(c), NULL;
+    return y;
+}
+
+/* Reshape to a constant shape: 0 copies the input's dim (unless allowzero), -1 is inferred. The
+ * first dim is the batch: it must stay (0, -1 or the graph's fixed batch size). */
+static cnn_node *map_reshape(const onnx_ctx *c) {
+    int64_t allowzero;
+    if (check_attrs(c, "allowzero") || attr_int(c, "allowzero", 0, 0, 1, &allowzero) || check_outputs(c, 1)) return NULL;
+    cnn_node *x = input_node(c, 0);
+    const Onnx__TensorProto *t = x ? input_const(c, 1, "shape") : NULL;
+    int64_t shape[8], in[CNN_MAX_RANK], dims[CNN_MAX_RANK] = {0};
+    size_t rank;
+    if (!t || init_ints(c, t, "shape", shape, 8, &rank)) return NULL;
+    cnn_node_shape(x, in);
+    const int in_rank = cnn_node_rank(x);
+    if (rank < 1 || rank > CNN_MAX_RANK) return node_fail(c, "a target shape of rank %zu is not supported (1 to %d)", rank, CNN_MAX_RANK), NULL;
+    if (!(shape[0] == 0 || shape[0] == -1 || shape[0] == c->batch))
+        return node_fail(c, "the target shape starts with %lld; the batch dim must stay (0, -1%s)", (long long)shape[0],
+                         c->batch > 0 ? " or the graph's batch size" : ""), NULL;
+    int64_t known = 1, infer = -1, numel = 1;
+    for (int d = 1; d < in_rank; d++) numel *= in[d];
+    for (size_t d = 1; d < rank; d++) {
+        if (shape[d] == 0 && !allowzero) {
+            if ((int)d >= in_rank) return node_fail(c, "shape[%zu] is 0 but the input has no dim %zu", d, d), NULL;
+            shape[d] = in[d];
+        }
+        if (shape[d] == -1) {
+            if (infer >= 0) return node_fail(c, "the target shape has more than one -1"), NULL;
+            infer = (int64_t)d;
+            continue;
+        }
+        if (shape[d] < 1) return node_fail(c, "shape[%zu] is %lld; dims must be positive (0 and -1 aside)", d, (long long)shape[d]), NULL;
+        known = cnn_mul_i64(known, shape[d]);
+        if (known < 0) return node_fail(c, "the target shape is too large"), NULL;
+        dims[d] = shape[d];
+    }
+    if (shape[0] == -1 && infer < 0 && known != numel)
+        return node_fail(c, "the target shape would change the batch size (%lld elements per sample, %lld in the shape)", (long long)numel,
+                         (long long)known), NULL;
+    if (infer >= 0) {
+        if (shape[0] == -1) return node_fail(c, "the target shape has more than one -1"), NULL;
+        if (numel % known) return node_fail(c, "%lld elements per sample do not fill the target shape", (long long)numel), NULL;
+        dims[infer] = numel / known;
+    }
+    cnn_node *y = cnn_reshape(c->g, x, layer_name(c), (int)rank, dims);
+    if (!y) return node_fail_lib(c), NULL;
+    return y;
+}
+
+/* Concat: computed values and constants along any dim but the batch. */
 static cnn_node *map_concat(const onnx_ctx *c) {
     int64_t axis;
     const Onnx__AttributeProto *a = attr(c->node, "axis");
@@ -424,21 +649,111 @@ static cnn_node *map_concat(const onnx_ctx *c) {
     if (attr_int(c, "axis", 1, -4, 3, &axis)) return NULL;
     const size_t n = c->node->n_input;
     if (n < 1 || n > 4096) return node_fail(c, "%zu inputs", n), NULL;
+    int rank = 0;
+    for (size_t i = 0; i < n; i++)
+        if (operand_rank(c, i) > rank) rank = operand_rank(c, i);
+    if (axis < 0) axis += rank;
+    if (axis < 1 || axis >= rank) return node_fail(c, "concatenation along axis %lld of rank-%d inputs is not supported (not the batch)", (long long)axis, rank), NULL;
     cnn_node **xs = cnn_calloc(n, sizeof *xs, "concat inputs");
     if (!xs) return node_fail_lib(c), NULL;
-    for (size_t i = 0; i < n; i++)
-        if (!(xs[i] = input_node(c, i))) {
-            free(xs);
-            return NULL;
-        }
-    const int rank = cnn_node_rank(xs[0]);
-    if (axis < 0) axis += rank;
-    if (axis != 1) {
-        free(xs);
-        return node_fail(c, "only concatenation along the channels (axis 1) is supported, not axis %lld", (long long)axis), NULL;
-    }
-    cnn_node *y = cnn_concat(c->g, (int)n, xs, layer_name(c));
+    cnn_node *y = NULL;
+    size_t i = 0;
+    while (i < n && (xs[i] = operand(c, i, rank))) i++;
+    if (i == n && !(y = cnn_concat_axis(c->g, (int)n, xs, (int)axis, layer_name(c)))) node_fail_lib(c);
     free(xs);
+    return y;
+}
+
+/* Add, Mul and Sum: operands computed or constant, NumPy broadcasting; Add of equal shapes is the
+ * plain add layer. Opset 6's legacy broadcast attributes are accepted where they mean the same. */
+static cnn_node *map_elementwise(const onnx_ctx *c, bool mul, bool nary) {
+    const Onnx__NodeProto *n = c->node;
+    int64_t legacy, axis;
+    if (check_attrs(c, nary ? "" : "broadcast,axis") || attr_int(c, "broadcast", 0, 0, 1, &legacy) ||
+        attr_int(c, "axis", -1, -4, 3, &axis) || check_outputs(c, 1))
+        return NULL;
+    if (nary ? n->n_input < 1 || n->n_input > 4096 : n->n_input != 2) return node_fail(c, "%zu inputs", n->n_input), NULL;
+    int rank = 0;
+    for (size_t i = 0; i < n->n_input; i++)
+        if (operand_rank(c, i) > rank) rank = operand_rank(c, i);
+    if (attr(n, "axis") && operand_rank(c, 1) + axis != rank && axis != operand_rank(c, 0) - operand_rank(c, 1))
+        return node_fail(c, "legacy broadcast along axis %lld is not supported", (long long)axis), NULL;
+    cnn_node *y = operand(c, 0, rank);
+    for (size_t i = 1; y && i < n->n_input; i++) {
+        cnn_node *b = operand(c, i, rank);
+        if (!b) return NULL;
+        int64_t da[CNN_MAX_RANK], db[CNN_MAX_RANK];
+        cnn_node_shape(y, da);
+        cnn_node_shape(b, db);
+        bool same = cnn_node_rank(y) == cnn_node_rank(b) && memcmp(da, db, sizeof da) == 0;
+        const char *name = i + 1 == n->n_input ? layer_name(c) : NULL;
+        y = mul ? cnn_mul(c->g, y, b, name) : same ? cnn_add(c->g, y, b, name) : cnn_add_broadcast(c->g, y, b, name);
+        if (!y) return node_fail_lib(c), NULL;
+    }
+    return y;
+}
+
+/* A float scalar from input i (an initializer or Constant), or def when the input is absent. */
+static int input_scalar(const onnx_ctx *c, size_t i, const char *what, float def, float *out) {
+    *out = def;
+    if (!has_input(c->node, i)) return 0;
+    const Onnx__TensorProto *t = input_const(c, i, what);
+    return !t || init_floats(c, t, out, 1) ? -1 : 0;
+}
+
+static cnn_node *map_clip(const onnx_ctx *c) {
+    float lo, hi;
+    if (check_attrs(c, c->opset < 11 ? "min,max" : "") || check_outputs(c, 1)) return NULL;
+    if (c->opset < 11) { /* min and max are attributes before opset 11, inputs since */
+        if (attr_float(c, "min", -INFINITY, &lo) || attr_float(c, "max", INFINITY, &hi)) return NULL;
+    } else if (input_scalar(c, 1, "min", -INFINITY, &lo) || input_scalar(c, 2, "max", INFINITY, &hi)) {
+        return NULL;
+    }
+    cnn_node *x = input_node(c, 0);
+    if (!x) return NULL;
+    if (!(lo <= hi)) return node_fail(c, "min %g is above max %g", lo, hi), NULL;
+    cnn_node *y = cnn_clip(c->g, x, layer_name(c), lo, hi);
+    if (!y) return node_fail_lib(c), NULL;
+    return y;
+}
+
+/* Pad: pads and the constant are attributes before opset 11, inputs since; modes constant,
+ * reflect, edge; the batch dim is never padded. */
+static cnn_node *map_pad(const onnx_ctx *c) {
+    char mode[32];
+    float value = 0.0f;
+    int64_t pads[2 * CNN_MAX_RANK];
+    size_t count = 0;
+    if (check_attrs(c, c->opset < 11 ? "mode,pads,value" : "mode") || attr_string(c, "mode", "constant", mode, sizeof mode) ||
+        check_outputs(c, 1))
+        return NULL;
+    cnn_pad_mode m = strcmp(mode, "constant") == 0 ? CNN_PADMODE_CONSTANT : strcmp(mode, "reflect") == 0 ? CNN_PADMODE_REFLECT
+                     : strcmp(mode, "edge") == 0 ? CNN_PADMODE_EDGE : (cnn_pad_mode)-1;
+    if ((int)m < 0) return node_fail(c, "mode '%s' is not supported (constant, reflect or edge)", mode), NULL;
+    cnn_node *x = input_node(c, 0);
+    if (!x) return NULL;
+    const int rank = cnn_node_rank(x);
+    if (c->opset < 11) {
+        const Onnx__AttributeProto *a = attr(c->node, "pads");
+        if (!a || (a->has_type && a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS)) return node_fail(c, "attribute 'pads' (integers) is required"), NULL;
+        if (a->n_ints > 2 * CNN_MAX_RANK) return node_fail(c, "attribute 'pads' has %zu values", a->n_ints), NULL;
+        count = a->n_ints;
+        memcpy(pads, a->ints, count * sizeof *pads);
+        if (attr_float(c, "value", 0.0f, &value)) return NULL;
+    } else {
+        const Onnx__TensorProto *t = input_const(c, 1, "pads");
+        if (!t || init_ints(c, t, "pads", pads, 2 * CNN_MAX_RANK, &count) || input_scalar(c, 2, "constant value", 0.0f, &value)) return NULL;
+        if (has_input(c->node, 3)) return node_fail(c, "the axes input is not supported"), NULL;
+    }
+    if (count != 2 * (size_t)rank) return node_fail(c, "%zu pads for a rank-%d input; %d expected", count, rank, 2 * rank), NULL;
+    int64_t before[CNN_MAX_RANK] = {0}, after[CNN_MAX_RANK] = {0};
+    for (int d = 0; d < rank; d++) {
+        before[d] = pads[d], after[d] = pads[rank + d];
+        if (before[d] < 0 || after[d] < 0 || before[d] > ONNX_MAX_DIM || after[d] > ONNX_MAX_DIM)
+            return node_fail(c, "pads %lld,%lld of dim %d are not supported (0 to %d)", (long long)before[d], (long long)after[d], d, ONNX_MAX_DIM), NULL;
+    }
+    if (before[0] || after[0]) return node_fail(c, "padding the batch dim is not supported"), NULL;
+    cnn_node *y = cnn_pad(c->g, x, layer_name(c), m, before, after, value);
     if (!y) return node_fail_lib(c), NULL;
     return y;
 }
@@ -447,34 +762,37 @@ static cnn_node *map_dropout(const onnx_ctx *c) {
     float ratio;
     int64_t is_test;
     if (check_attrs(c, "ratio,is_test,seed,consumed_inputs") || attr_float(c, "ratio", 0.5f, &ratio) ||
-        attr_int(c, "is_test", 0, 0, 1, &is_test) || check_outputs(c, 2))
+        attr_int(c, "is_test", 0, 0, 1, &is_test) || check_outputs(c, 1))
         return NULL;
     cnn_node *x = input_node(c, 0);
-    if (!x) return NULL;
-    if (has_input(c->node, 1)) { /* opset 12+: the ratio is an input */
-        const Onnx__TensorProto *r = input_init(c, 1, "ratio");
-        if (!r || init_floats(c, r, &ratio, 1)) return NULL;
+    if (!x || input_scalar(c, 1, "ratio", ratio, &ratio)) return NULL; /* opset 12+: the ratio is an input */
+    if (has_input(c->node, 2)) {
+        const Onnx__TensorProto *t = input_const(c, 2, "training_mode");
+        int64_t mode = 1;
+        size_t count = 0;
+        if (!t) return NULL;
+        if (t->has_data_type && t->data_type == ONNX__TENSOR_PROTO__DATA_TYPE__BOOL && init_numel(c, t) == 1)
+            mode = t->has_raw_data && t->raw_data.len == 1 ? t->raw_data.data[0] : t->n_int32_data == 1 ? t->int32_data[0] : 1;
+        else if (init_ints(c, t, "training_mode", &mode, 1, &count))
+            return NULL;
+        if (mode) return node_fail(c, "training_mode true is not supported (the plan's mode decides)"), NULL;
     }
-    if (has_input(c->node, 2)) return node_fail(c, "the training_mode input is not supported"), NULL;
     if (!(ratio >= 0.0f && ratio < 1.0f)) return node_fail(c, "ratio %g is outside [0, 1)", ratio), NULL;
     cnn_node *y = cnn_dropout(c->g, x, layer_name(c), ratio);
     if (!y) return node_fail_lib(c), NULL;
     return y;
 }
 
+/* Softmax over `axis`; before opset 13 over the input flattened from `axis` on. */
 static cnn_node *map_softmax(const onnx_ctx *c) {
     int64_t axis;
     if (check_attrs(c, "axis") || attr_int(c, "axis", c->opset >= 13 ? -1 : 1, -4, 3, &axis) || check_outputs(c, 1)) return NULL;
     cnn_node *x = input_node(c, 0);
     if (!x) return NULL;
-    int64_t dims[CNN_MAX_RANK];
-    cnn_node_shape(x, dims);
     const int rank = cnn_node_rank(x);
     if (axis < 0) axis += rank;
-    /* Before opset 13, Softmax works on the input flattened from `axis` on. */
-    bool ok = axis == 1 && (rank == 2 || c->opset >= 13 || dims[2] * dims[3] == 1);
-    if (!ok) return node_fail(c, "only a softmax over dimension 1 is supported (axis %lld of a rank-%d input)", (long long)axis, rank), NULL;
-    cnn_node *y = cnn_softmax(c->g, x, layer_name(c));
+    if (axis < 1 || axis >= rank) return node_fail(c, "a softmax over axis %lld of a rank-%d input is not supported (not the batch)", (long long)axis, rank), NULL;
+    cnn_node *y = cnn_softmax_dims(c->g, x, layer_name(c), (int)axis, c->opset >= 13 ? (int)axis : rank - 1);
     if (!y) return node_fail_lib(c), NULL;
     return y;
 }
@@ -486,15 +804,15 @@ static cnn_node *map_lrn(const onnx_ctx *c) {
         attr_float(c, "beta", 0.75f, &beta) || attr_float(c, "bias", 1.0f, &bias) || check_outputs(c, 1))
         return NULL;
     if (!attr(c->node, "size")) return node_fail(c, "attribute 'size' is required"), NULL;
-    /* ONNX and PyTorch centre an even window differently; odd windows agree. */
-    if (size % 2 == 0) return node_fail(c, "an even size (%lld) is not supported", (long long)size), NULL;
     cnn_node *x = input_node(c, 0);
     if (!x) return NULL;
-    cnn_node *y = cnn_lrn(c->g, x, layer_name(c), (int)size, alpha, beta, bias);
+    /* ONNX's window: floor((size-1)/2) channels before c, ceil((size-1)/2) after. */
+    cnn_node *y = cnn_lrn_window(c->g, x, layer_name(c), (int)size, (int)((size - 1) / 2), alpha, beta, bias);
     if (!y) return node_fail_lib(c), NULL;
     return y;
 }
 
+/* Flatten to (N, rest): only axis 1 keeps the batch apart. */
 static cnn_node *map_flatten(const onnx_ctx *c) {
     int64_t axis;
     if (check_attrs(c, "axis") || attr_int(c, "axis", 1, -4, 4, &axis) || check_outputs(c, 1)) return NULL;
@@ -502,9 +820,35 @@ static cnn_node *map_flatten(const onnx_ctx *c) {
     if (!x) return NULL;
     const int rank = cnn_node_rank(x);
     if (axis < 0) axis += rank;
-    if (axis != 1) return node_fail(c, "only axis 1 is supported (got %lld)", (long long)axis), NULL;
+    int64_t d[CNN_MAX_RANK], merged = 1;
+    cnn_node_shape(x, d);
+    for (int k = 1; k < axis && k < rank; k++) merged *= d[k];
+    if (axis < 1 || merged != 1)
+        return node_fail(c, "flattening at axis %lld of a rank-%d input would mix samples; only axis 1 is supported", (long long)axis, rank), NULL;
     if (rank == 2) return x; /* already flat */
-    cnn_node *y = cnn_flatten(c->g, x, layer_name(c));
+    int64_t dims[CNN_MAX_RANK] = {0, 1};
+    for (int k = 1; k < rank; k++) dims[1] *= d[k];
+    cnn_node *y = rank == 4 ? cnn_flatten(c->g, x, layer_name(c)) : cnn_reshape(c->g, x, layer_name(c), 2, dims);
+    if (!y) return node_fail_lib(c), NULL;
+    return y;
+}
+
+/* Activations and pools of one input and no parameters. */
+static cnn_node *map_unary(const onnx_ctx *c, const char *op) {
+    float alpha = 0.01f;
+    const bool leaky = strcmp(op, "LeakyRelu") == 0;
+    if (check_attrs(c, leaky ? "alpha" : strcmp(op, "Relu") == 0 || strcmp(op, "Sigmoid") == 0 || strcmp(op, "Tanh") == 0 ? "consumed_inputs" : "") ||
+        (leaky && attr_float(c, "alpha", 0.01f, &alpha)) || check_outputs(c, 1))
+        return NULL;
+    cnn_node *x = input_node(c, 0);
+    if (!x) return NULL;
+    const char *name = layer_name(c);
+    cnn_node *y = strcmp(op, "Relu") == 0          ? cnn_relu(c->g, x, name)
+                  : strcmp(op, "Sigmoid") == 0     ? cnn_sigmoid(c->g, x, name)
+                  : strcmp(op, "Tanh") == 0        ? cnn_tanh(c->g, x, name)
+                  : leaky                          ? cnn_leaky_relu(c->g, x, name, alpha)
+                  : strcmp(op, "GlobalMaxPool") == 0 ? cnn_global_maxpool(c->g, x, name)
+                                                   : cnn_global_avgpool(c->g, x, name);
     if (!y) return node_fail_lib(c), NULL;
     return y;
 }
@@ -522,43 +866,66 @@ static cnn_node *map_node(onnx_ctx *c) {
     if (strcmp(op, "MaxPool") == 0) return map_pool(c, false);
     if (strcmp(op, "AveragePool") == 0) return map_pool(c, true);
     if (strcmp(op, "Gemm") == 0) return map_gemm(c);
+    if (strcmp(op, "MatMul") == 0) return map_matmul(c);
+    if (strcmp(op, "Reshape") == 0) return map_reshape(c);
     if (strcmp(op, "Concat") == 0) return map_concat(c);
     if (strcmp(op, "Dropout") == 0) return map_dropout(c);
     if (strcmp(op, "Softmax") == 0) return map_softmax(c);
     if (strcmp(op, "LRN") == 0) return map_lrn(c);
     if (strcmp(op, "Flatten") == 0) return map_flatten(c);
-    if (strcmp(op, "Relu") == 0 || strcmp(op, "GlobalAveragePool") == 0 || strcmp(op, "Identity") == 0) {
-        if (check_attrs(c, "") || check_outputs(c, 1)) return NULL;
-        cnn_node *x = input_node(c, 0);
-        if (!x) return NULL;
-        if (op[0] == 'I') return x;
-        cnn_node *y = op[0] == 'R' ? cnn_relu(c->g, x, layer_name(c)) : cnn_global_avgpool(c->g, x, layer_name(c));
-        if (!y) return node_fail_lib(c), NULL;
-        return y;
-    }
-    if (strcmp(op, "Sigmoid") == 0 || strcmp(op, "Tanh") == 0 || strcmp(op, "LeakyRelu") == 0) {
-        float alpha = 0.01f;
-        if (check_attrs(c, op[0] == 'L' ? "alpha" : "") || (op[0] == 'L' && attr_float(c, "alpha", 0.01f, &alpha)) ||
-            check_outputs(c, 1))
-            return NULL;
-        cnn_node *x = input_node(c, 0);
-        if (!x) return NULL;
-        cnn_node *y = op[0] == 'S' ? cnn_sigmoid(c->g, x, layer_name(c))
-                      : op[0] == 'T' ? cnn_tanh(c->g, x, layer_name(c))
-                                     : cnn_leaky_relu(c->g, x, layer_name(c), alpha);
-        if (!y) return node_fail_lib(c), NULL;
-        return y;
-    }
-    if (strcmp(op, "Add") == 0) {
-        if (check_attrs(c, "") || check_outputs(c, 1)) return NULL;
-        if (n->n_input != 2) return node_fail(c, "%zu inputs; 2 expected", n->n_input), NULL;
-        cnn_node *a = input_node(c, 0), *b = a ? input_node(c, 1) : NULL;
-        if (!b) return NULL;
-        cnn_node *y = cnn_add(c->g, a, b, layer_name(c));
-        if (!y) return node_fail_lib(c), NULL;
-        return y;
-    }
+    if (strcmp(op, "Clip") == 0) return map_clip(c);
+    if (strcmp(op, "Pad") == 0) return map_pad(c);
+    if (strcmp(op, "Add") == 0 || strcmp(op, "Mul") == 0 || strcmp(op, "Sum") == 0) return map_elementwise(c, op[0] == 'M', op[0] == 'S');
+    static const char *const unary[] = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "GlobalAveragePool", "GlobalMaxPool"};
+    for (size_t i = 0; i < sizeof unary / sizeof *unary; i++)
+        if (strcmp(op, unary[i]) == 0) return map_unary(c, op);
     return node_fail(c, "unsupported operator"), NULL;
+}
+
+/* Constant and Identity name a value without computing one: a Constant's tensor, or Identity's
+ * input (a computed value or a constant). 1 when the node was one of them, 0 if not, -1 on error. */
+static int map_alias(onnx_ctx *c) {
+    const Onnx__NodeProto *n = c->node;
+    const char *op = n->op_type ? n->op_type : "";
+    if (strcmp(op, "Identity") == 0) {
+        if (check_attrs(c, "") || check_outputs(c, 1)) return -1;
+        const onnx_value *v = has_input(n, 0) ? find_value(c, n->input[0]) : NULL;
+        if (!v) {
+            input_node(c, 0); /* its message */
+            return -1;
+        }
+        return add_value_ex(c, n->output[0], v->node, v->init, v->fixed) ? -1 : 1;
+    }
+    if (strcmp(op, "Constant") != 0) return 0;
+    if (check_outputs(c, 1)) return -1;
+    if (n->n_attribute != 1) return node_fail(c, "%zu attributes; exactly one value attribute expected", n->n_attribute);
+    const Onnx__AttributeProto *a = n->attribute[0];
+    const char *name = a->name ? a->name : "";
+    if (strcmp(name, "value") == 0 && a->t) return add_value_ex(c, n->output[0], NULL, a->t, true) ? -1 : 1;
+    owned_tensor **list = realloc(c->owned, (c->n_owned + 1) * sizeof *list);
+    owned_tensor *o = list ? cnn_calloc(1, sizeof *o, "a Constant's value") : NULL;
+    if (list) c->owned = list;
+    if (!o) return node_fail_lib(c);
+    c->owned[c->n_owned++] = o;
+    onnx__tensor_proto__init(&o->t);
+    o->t.name = n->output[0];
+    o->t.has_data_type = true;
+    o->t.dims = o->dims;
+    if (strcmp(name, "value_float") == 0 && a->has_f) {
+        o->t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, o->t.float_data = &((Onnx__AttributeProto *)a)->f, o->t.n_float_data = 1;
+    } else if (strcmp(name, "value_floats") == 0) {
+        o->t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, o->t.float_data = a->floats, o->t.n_float_data = a->n_floats;
+        o->t.n_dims = 1, o->dims[0] = (int64_t)a->n_floats;
+    } else if (strcmp(name, "value_int") == 0 && a->has_i) {
+        o->t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64, o->t.int64_data = &((Onnx__AttributeProto *)a)->i, o->t.n_int64_data = 1;
+    } else if (strcmp(name, "value_ints") == 0) {
+        o->t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64, o->t.int64_data = a->ints, o->t.n_int64_data = a->n_ints;
+        o->t.n_dims = 1, o->dims[0] = (int64_t)a->n_ints;
+    } else {
+        char buf[64];
+        return node_fail(c, "a Constant given by '%s' is not supported (value, value_float(s), value_int(s))", clean(name, buf, sizeof buf));
+    }
+    return add_value_ex(c, n->output[0], NULL, &o->t, true) ? -1 : 1;
 }
 
 /* Graph inputs that are not initializers become cnn inputs: float tensors (N, C, H, W). */
@@ -572,17 +939,21 @@ static int add_input(onnx_ctx *c, const Onnx__ValueInfoProto *v) {
     if (!tt->has_elem_type || tt->elem_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
         return cnn_fail("%s: graph input '%s' has element type %d; only float32 is supported", c->path, name,
                         tt->has_elem_type ? (int)tt->elem_type : 0);
-    if (!tt->shape || tt->shape->n_dim != 4)
-        return cnn_fail("%s: graph input '%s' must have a known shape N x C x H x W (rank %zu)", c->path, name,
-                        tt->shape ? tt->shape->n_dim : (size_t)0);
-    int64_t d[4] = {0};
-    for (int i = 1; i < 4; i++) {
+    const size_t rank = tt->shape ? tt->shape->n_dim : 0;
+    if (rank < 1 || rank > CNN_MAX_RANK)
+        return cnn_fail("%s: graph input '%s' must have a known shape of rank 1 to %d, the batch first (rank %zu)", c->path, name,
+                        CNN_MAX_RANK, rank);
+    int64_t d[CNN_MAX_RANK] = {0};
+    for (size_t i = 1; i < rank; i++) {
         const Onnx__TensorShapeProto__Dimension *dim = tt->shape->dim[i];
         if (dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || dim->dim_value < 1 || dim->dim_value > INT32_MAX)
-            return cnn_fail("%s: graph input '%s': dimension %d must be a fixed positive size", c->path, name, i);
+            return cnn_fail("%s: graph input '%s': dimension %zu must be a fixed positive size", c->path, name, i);
         d[i] = dim->dim_value;
     }
-    cnn_node *x = cnn_input(c->g, v->name, d[1], d[2], d[3]);
+    const Onnx__TensorShapeProto__Dimension *batch = tt->shape->dim[0];
+    if (cnn_graph_input_count(c->g) == 0)
+        c->batch = batch->value_case == ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE && batch->dim_value > 0 ? batch->dim_value : -2;
+    cnn_node *x = cnn_input_nd(c->g, v->name, (int)rank, d);
     if (!x) {
         char msg[1024];
         snprintf(msg, sizeof msg, "%s", cnn_last_error());
@@ -600,8 +971,10 @@ static cnn_graph *build(onnx_ctx *c, const Onnx__ModelProto *m) {
         if ((!o->domain || !o->domain[0] || strcmp(o->domain, "ai.onnx") == 0) && o->has_version) c->opset = o->version;
     }
     if (m->n_opset_import == 0) c->opset = 1; /* IR version 1: no opset_import */
-    if (c->opset < 7 || c->opset > 17)
-        return cnn_fail_null("%s: ONNX opset %lld is not supported (7 to 17)", c->path, (long long)c->opset);
+    /* Older opsets are read with their own attributes; what an operator's old form has that its
+     * mapper does not know is refused by name (check_attrs). */
+    if (c->opset < 1 || c->opset > 17)
+        return cnn_fail_null("%s: ONNX opset %lld is not supported (1 to 17)", c->path, (long long)c->opset);
     if (gp->n_sparse_initializer) return cnn_fail_null("%s: sparse initializers are not supported", c->path);
     if (gp->n_output < 1) return cnn_fail_null("%s: the graph has no outputs", c->path);
 
@@ -621,6 +994,9 @@ static cnn_graph *build(onnx_ctx *c, const Onnx__ModelProto *m) {
 
     for (size_t i = 0; i < gp->n_node; i++) {
         c->node = gp->node[i];
+        int alias = map_alias(c);
+        if (alias < 0) return NULL;
+        if (alias) continue;
         cnn_node *y = map_node(c);
         if (!y) return NULL;
         if (add_value(c, c->node->output[0], y, NULL)) return NULL;
@@ -646,10 +1022,18 @@ cnn_graph *cnn_onnx_load(const char *path) {
     unsigned char *data;
     size_t size;
     if (cnn_read_file(path, ONNX_MAX_FILE, &data, &size)) return NULL;
-    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
+    cnn_graph *g = cnn_onnx_load_memory(data, size, path);
     free(data);
+    return g;
+}
+
+cnn_graph *cnn_onnx_load_memory(const void *data, size_t size, const char *path) {
+    if (!path) path = "ONNX data";
+    if (!data && size) return cnn_fail_null("%s: data is NULL", path);
+    if (size > ONNX_MAX_FILE) return cnn_fail_null("%s: too large for an ONNX model (%zu bytes)", path, size);
+    Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     if (!m) return cnn_fail_null("%s: not an ONNX model (the protobuf does not parse: truncated or another kind of file)", path);
-    onnx_ctx c = {.path = path, .g = cnn_graph_create()};
+    onnx_ctx c = {.path = path, .g = cnn_graph_create(), .batch = -2};
     cnn_graph *g = NULL;
     if (!c.g)
         cnn_fail("%s: out of memory for the graph", path);
@@ -657,6 +1041,8 @@ cnn_graph *cnn_onnx_load(const char *path) {
         g = build(&c, m);
     if (!g) cnn_graph_free(c.g);
     free(c.vals);
+    for (size_t i = 0; i < c.n_owned; i++) free(c.owned[i]);
+    free(c.owned);
     onnx__model_proto__free_unpacked(m, NULL);
     return g;
 }

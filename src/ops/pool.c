@@ -67,11 +67,13 @@ static int window_pool_shape(cnn_node *n) {
         return cnn_fail("%s '%s': %s (input %s)", op, n->name, why, s);
     }
     const int *pad = a->pad;
-    /* PyTorch's rule; "same" pads always satisfy it (their total is at most kernel - 1). */
-    if (pad[0] > p->kernel_h / 2 || pad[1] > p->kernel_h / 2 || pad[2] > p->kernel_w / 2 || pad[3] > p->kernel_w / 2)
-        return cnn_fail("%s '%s': pad should be at most half of kernel size: pads (top %d, bottom %d, left %d, right %d) "
+    /* PyTorch's rule; "same" pads always satisfy it (their total is at most kernel - 1). ONNX's pads
+     * (large_pads) may reach kernel - 1: every window still holds an input element. */
+    const int max_h = p->large_pads ? p->kernel_h - 1 : p->kernel_h / 2, max_w = p->large_pads ? p->kernel_w - 1 : p->kernel_w / 2;
+    if (pad[0] > max_h || pad[1] > max_h || pad[2] > max_w || pad[3] > max_w)
+        return cnn_fail("%s '%s': pad should be at most %s of kernel size: pads (top %d, bottom %d, left %d, right %d) "
                         "with kernel %dx%d (input %s)",
-                        op, n->name, pad[0], pad[1], pad[2], pad[3], p->kernel_h, p->kernel_w, s);
+                        op, n->name, p->large_pads ? "one less than" : "half", pad[0], pad[1], pad[2], pad[3], p->kernel_h, p->kernel_w, s);
     int64_t padded_h = h + pad[0] + pad[1], padded_w = w + pad[2] + pad[3];
     if (!p->ceil_mode && (p->kernel_h > padded_h || p->kernel_w > padded_w))
         return cnn_fail("%s '%s': kernel %dx%d larger than the padded input %lldx%lld: the output size would "

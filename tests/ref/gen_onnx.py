@@ -6,9 +6,17 @@ outputs on them, for `cnn run MODEL.onnx` (tests/test_cli.sh):
                   Flatten, Gemm, Dropout
   googlenet.onnx  torchvision's googlenet (no auxiliary heads) at 3x64x64
   unsupported.onnx  a model with a Sin node (an operator the importer refuses)
+  resnet50.onnx   torchvision's resnet50 at 3x64x64
+  ops.onnx        (opset 10) Pad (reflect, edge), Clip (ReLU6), Mul by a constant, GlobalMaxPool,
+                  Reshape, MatMul by a constant, Concat on axis 2, Softmax on the last axis
+  two.onnx        two inputs and two outputs (Mul, Add, Concat, Clip): two.A.npy, two.B.npy ->
+                  two.Y.npy, two.Z.npy
+  lrn_even.onnx   LRN of size 4 (ONNX's window, 1 channel before and 2 after), made with onnx.helper;
+                  its output from a NumPy transcription of ONNX's definition
+  reshape_dynamic.onnx, pad_wrap.onnx, bad_broadcast.onnx  nodes the importer refuses (onnx.helper)
 
-NAME.X.npy is the input and NAME.Y.npy PyTorch's output. The export needs only torch (its own
-serializer writes the protobuf), not the onnx Python package.
+NAME.X.npy is the input and NAME.Y.npy PyTorch's output. The exports need only torch (its own
+serializer writes the protobuf); the hand-made files use Debian's python3-onnx.
 """
 import os
 import sys
@@ -68,6 +76,71 @@ class Unsupported(nn.Module):
         return torch.flatten(torch.sin(self.conv(x)), 1)
 
 
+class Ops(nn.Module):
+    """The tensor ops ONNX import maps onto cnn's shape and element-wise layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.scale = nn.Parameter(torch.randn(1, 4, 1, 1))
+        self.proj = nn.Parameter(torch.randn(9, 5))
+
+    def forward(self, x):                                            # N x 3 x 8 x 8
+        x = nn.functional.pad(x, (1, 1, 2, 2), mode="reflect")      # N x 3 x 12 x 10
+        x = torch.clamp(self.conv(x), 0.0, 6.0) * self.scale        # N x 4 x 10 x 8
+        x = nn.functional.pad(x, (1, 0, 0, 2), mode="replicate")    # N x 4 x 12 x 9
+        g = nn.functional.adaptive_max_pool2d(x, 1)                 # N x 4 x 1 x 1
+        r = x.reshape(-1, 48, 9)                                    # N x 48 x 9
+        m = torch.softmax(torch.matmul(r, self.proj), dim=2)        # N x 48 x 5
+        c = torch.cat([m, m * 2], 2)                                # N x 48 x 10
+        return torch.cat([torch.flatten(c, 1), torch.flatten(g, 1)], 1)
+
+
+class Two(nn.Module):
+    def forward(self, a, b):
+        return a * b + a, torch.clamp(torch.cat([a, b], 1), -1.0, 1.0)
+
+
+def onnx_lrn_even(x, size, alpha, beta, bias):
+    """ONNX's LRN: square_sum over c' in [c - floor((size-1)/2), c + ceil((size-1)/2)]."""
+    c = x.shape[1]
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    sq = np.zeros_like(x, dtype=np.float64)
+    for ch in range(c):
+        sq[:, ch] = (x[:, max(0, ch - lo):min(c, ch + hi + 1)].astype(np.float64) ** 2).sum(1)
+    return (x / (bias + alpha / size * sq) ** beta).astype(np.float32)
+
+
+def hand_made(out, gen):
+    """Small models made with onnx.helper: an even LRN with its reference, and three the importer refuses."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    def save(name, nodes, inputs, outputs, inits=()):
+        g = helper.make_graph(nodes, name, inputs, outputs, list(inits))
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+        m.ir_version = 7
+        onnx.save(m, os.path.join(out, name + ".onnx"))
+
+    def vi(name, *dims):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", *dims])
+
+    x = torch.randn(2, 6, 3, 4, generator=gen).numpy()
+    save("lrn_even", [helper.make_node("LRN", ["x"], ["y"], name="lrn4", size=4, alpha=0.02, beta=0.75, bias=1.5)],
+         [vi("x", 6, 3, 4)], [vi("y", 6, 3, 4)])
+    np.save(os.path.join(out, "lrn_even.X.npy"), x)
+    np.save(os.path.join(out, "lrn_even.Y.npy"), onnx_lrn_even(x, 4, 0.02, 0.75, 1.5))
+    # (the shape is a computed value: typed float here, which the importer refuses before looking)
+    save("reshape_dynamic", [helper.make_node("Relu", ["x"], ["s"], name="relu"),
+                             helper.make_node("Reshape", ["x", "s"], ["y"], name="reshape_by_value")],
+         [vi("x", 6, 3, 4)], [vi("y", 72)])
+    save("pad_wrap", [helper.make_node("Pad", ["x", "p"], ["y"], name="pad_wrap", mode="wrap")],
+         [vi("x", 6, 3, 4)], [vi("y", 6, 5, 6)],
+         [numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "p")])
+    save("bad_broadcast", [helper.make_node("Add", ["x", "z"], ["y"], name="add_mismatch")],
+         [vi("x", 6, 3, 4), vi("z", 4, 1, 1)], [vi("y", 6, 3, 4)])
+
+
 def randomize_bn(model, gen):
     """Running statistics and affine parameters away from their defaults, so they matter."""
     with torch.no_grad():
@@ -79,16 +152,28 @@ def randomize_bn(model, gen):
                 m.bias.copy_(0.2 * torch.randn(m.num_features, generator=gen))
 
 
-def export(out, name, model, x):
+def export(out, name, model, x, opset=13):
     model.eval()
     with torch.no_grad():
         y = model(x)
-    torch.onnx.export(model, (x,), os.path.join(out, name + ".onnx"), opset_version=13,
+    torch.onnx.export(model, (x,), os.path.join(out, name + ".onnx"), opset_version=opset,
                       training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True,
                       input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
     np.save(os.path.join(out, name + ".X.npy"), x.numpy())
     np.save(os.path.join(out, name + ".Y.npy"), y.numpy())
     print(f"gen_onnx: {name}.onnx, output {tuple(y.shape)}")
+
+
+def export_two(out, gen):
+    """Two inputs, two outputs."""
+    a, b = torch.randn(3, 2, 4, 5, generator=gen), torch.randn(3, 2, 4, 5, generator=gen)
+    m = Two().eval()
+    y, z = m(a, b)
+    torch.onnx.export(m, (a, b), os.path.join(out, "two.onnx"), opset_version=13, input_names=["a", "b"],
+                      output_names=["y", "z"], dynamic_axes={k: {0: "N"} for k in "abyz"})
+    for k, v in {"A": a, "B": b, "Y": y, "Z": z}.items():
+        np.save(os.path.join(out, f"two.{k}.npy"), v.detach().numpy())
+    print("gen_onnx: two.onnx, outputs", tuple(y.shape), tuple(z.shape))
 
 
 def main():
@@ -111,6 +196,18 @@ def main():
 
     torch.manual_seed(3)
     export(out, "unsupported", Unsupported(), torch.randn(1, 3, 8, 8, generator=gen))
+
+    torch.manual_seed(5)
+    net = torchvision.models.resnet50(weights=None)
+    randomize_bn(net, gen)
+    export(out, "resnet50", net, torch.randn(2, 3, 64, 64, generator=gen))
+
+    torch.manual_seed(6)
+    # opset 10: Pad's pads and Clip's bounds as attributes (opset 13 exports of F.pad compute the
+    # pads in a subgraph of Shape/Slice/Transpose nodes; the conformance test covers the inputs form)
+    export(out, "ops", Ops(), torch.randn(2, 3, 8, 8, generator=gen), opset=10)
+    export_two(out, gen)
+    hand_made(out, gen)
 
 
 if __name__ == "__main__":

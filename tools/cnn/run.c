@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RUN_CHUNK 16 /* samples per forward: bounds activation memory for large inputs */
+#define RUN_CHUNK 16  /* samples per forward: bounds activation memory for large inputs */
+#define RUN_MAX_IO 64 /* inputs and outputs of an ONNX model (cli_list's size) */
 
 /* --trace: per layer, over every sample run. */
 typedef struct layer_stats {
@@ -52,9 +53,11 @@ static void trace_print(const cnn_graph *g, const layer_stats *stats) {
     }
 }
 
-/* Forward of n samples from x (N,C,H,W) into y (N,classes) through plans of at most RUN_CHUNK;
- * with stats (one per graph node), the per-layer statistics of --trace. */
-static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, float *y, int64_t classes, layer_stats *stats) {
+/* Forward of n samples through plans of at most RUN_CHUNK: input i from xs[i] (sample_in[i] floats a
+ * sample), output o into ys[o] (sample_out[o] floats a sample); with stats (one per graph node),
+ * the per-layer statistics of --trace. */
+static int forward_all(cnn_graph *g, int n_in, const float *const *xs, const int64_t *sample_in, int n_out, float *const *ys,
+                       const int64_t *sample_out, int64_t n, layer_stats *stats) {
     cnn_plan *plan = NULL;
     int64_t planned = 0;
     for (int64_t at = 0; at < n;) {
@@ -65,12 +68,14 @@ static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, 
             if (!plan) return -1;
             planned = b;
         }
-        memcpy(cnn_plan_input(plan, 0)->data, x + at * sample, (size_t)(b * sample) * sizeof(float));
+        for (int i = 0; i < n_in; i++)
+            memcpy(cnn_plan_input(plan, i)->data, xs[i] + at * sample_in[i], (size_t)(b * sample_in[i]) * sizeof(float));
         if (cnn_plan_forward(plan)) {
             cnn_plan_free(plan);
             return -1;
         }
-        memcpy(y + at * classes, cnn_plan_output(plan, 0)->data, (size_t)(b * classes) * sizeof(float));
+        for (int o = 0; o < n_out; o++)
+            memcpy(ys[o] + at * sample_out[o], cnn_plan_output(plan, o)->data, (size_t)(b * sample_out[o]) * sizeof(float));
         if (stats) trace_add(g, plan, stats);
         at += b;
     }
@@ -78,51 +83,99 @@ static int forward_all(cnn_graph *g, const float *x, int64_t n, int64_t sample, 
     return 0;
 }
 
-/* The ONNX path: one float input N x C x H x W of the model's C, H, W, one output. */
-static int run_onnx(const char *model, const cnn_array *xa, const char *input, const char *output, bool trace) {
+/* "N x 3 x 20 x 20" for a node, or the array's own dims. */
+static const char *dims_text(int rank, const int64_t *dims, bool batch_n, char *buf, size_t size) {
+    int used = snprintf(buf, size, batch_n ? "N" : "%lld", (long long)dims[0]);
+    for (int d = 1; d < rank && used < (int)size; d++) used += snprintf(buf + used, size - (size_t)used, " x %lld", (long long)dims[d]);
+    return buf;
+}
+
+/* Elements of one sample of a node's value. */
+static int64_t per_sample(const cnn_node *x) {
+    int64_t d[CNN_MAX_RANK], count = 1;
+    cnn_node_shape(x, d);
+    for (int k = 1; k < cnn_node_rank(x); k++) count *= d[k];
+    return count;
+}
+
+/* The ONNX path: one --input per graph input (float32, the graph's rank and per-sample shape, one
+ * batch size for all), one --output per graph output. */
+static int run_onnx(const char *model, const cli_list *inputs, const cli_list *outputs, bool trace) {
     cnn_graph *g = cnn_onnx_load(model);
     if (!g) return cli_fail_lib("run");
-    int status = 1;
-    float *y = NULL;
-    if (cnn_graph_input_count(g) != 1 || cnn_graph_output_count(g) != 1) {
-        cli_fail("run", "%s: the model has %d inputs and %d outputs; only models with one of each are supported", model,
-                 cnn_graph_input_count(g), cnn_graph_output_count(g));
+    const int n_in = cnn_graph_input_count(g), n_out = cnn_graph_output_count(g);
+    int status = 1, read = 0;
+    cnn_array xa[RUN_MAX_IO];
+    const float *xs[RUN_MAX_IO];
+    float *ys[RUN_MAX_IO] = {NULL};
+    int64_t sample_in[RUN_MAX_IO], sample_out[RUN_MAX_IO], n = -1;
+    layer_stats *stats = NULL;
+    if (inputs->count != n_in || outputs->count != n_out) {
+        cli_fail("run", "%s: the model has %d input%s and %d output%s but %d --input and %d --output were given", model, n_in,
+                 n_in == 1 ? "" : "s", n_out, n_out == 1 ? "" : "s", inputs->count, outputs->count);
         goto done;
     }
-    int64_t want[CNN_MAX_RANK], out_dims[CNN_MAX_RANK];
-    cnn_node_shape(cnn_graph_input(g, 0), want);
-    if (xa->shape[1] != want[1] || xa->shape[2] != want[2] || xa->shape[3] != want[3]) {
-        cli_fail("run", "%s: input is N x %lld x %lld x %lld but %s takes N x %lld x %lld x %lld", input, (long long)xa->shape[1],
-                 (long long)xa->shape[2], (long long)xa->shape[3], model, (long long)want[1], (long long)want[2], (long long)want[3]);
+    if (n_in > RUN_MAX_IO || n_out > RUN_MAX_IO) {
+        cli_fail("run", "%s: more than %d inputs or outputs are not supported", model, RUN_MAX_IO);
         goto done;
     }
-    const cnn_node *out = cnn_graph_output(g, 0);
-    const int rank = cnn_node_rank(out);
-    cnn_node_shape(out, out_dims);
-    int64_t per_sample = 1;
-    for (int d = 1; d < rank; d++) per_sample *= out_dims[d];
-    const int64_t n = xa->shape[0];
-    y = calloc((size_t)(n > 0 ? n * per_sample : 1), sizeof *y);
-    if (!y) {
-        cli_fail("run", "out of memory for %lld outputs", (long long)(n * per_sample));
-        goto done;
+    for (; read < n_in; read++) {
+        const char *path = inputs->items[read];
+        if (cnn_npy_read(path, &xa[read])) {
+            cli_fail_lib("run");
+            goto done;
+        }
+        const cnn_node *x = cnn_graph_input(g, read);
+        const int rank = cnn_node_rank(x);
+        int64_t want[CNN_MAX_RANK];
+        cnn_node_shape(x, want);
+        bool ok = xa[read].dtype == CNN_F32 && xa[read].rank == rank;
+        for (int d = 1; ok && d < rank; d++) ok = xa[read].shape[d] == want[d];
+        if (!ok) {
+            char got[128], takes[128];
+            cli_fail("run", "%s: input is %s %s but %s takes %s (float32) for input '%s'", path,
+                     xa[read].dtype == CNN_F32 ? "float32" : "not float32", dims_text(xa[read].rank, xa[read].shape, false, got, sizeof got),
+                     model, dims_text(rank, want, true, takes, sizeof takes), cnn_node_name(x));
+            read++;
+            goto done;
+        }
+        if (n >= 0 && xa[read].shape[0] != n) {
+            cli_fail("run", "%s: %lld samples but the first input has %lld; every input needs the same batch", path,
+                     (long long)xa[read].shape[0], (long long)n);
+            read++;
+            goto done;
+        }
+        n = xa[read].shape[0];
+        xs[read] = xa[read].data;
+        sample_in[read] = per_sample(x);
     }
-    layer_stats *stats = trace ? calloc((size_t)cnn_graph_node_count(g), sizeof *stats) : NULL;
-    if (n > 0 && forward_all(g, xa->data, n, want[1] * want[2] * want[3], y, per_sample, stats)) {
-        free(stats);
+    for (int o = 0; o < n_out; o++) {
+        sample_out[o] = per_sample(cnn_graph_output(g, o));
+        if (!(ys[o] = calloc((size_t)(n > 0 ? n * sample_out[o] : 1), sizeof(float)))) {
+            cli_fail("run", "out of memory for %lld outputs", (long long)(n * sample_out[o]));
+            goto done;
+        }
+    }
+    stats = trace ? calloc((size_t)cnn_graph_node_count(g), sizeof *stats) : NULL;
+    if (n > 0 && forward_all(g, n_in, xs, sample_in, n_out, ys, sample_out, n, stats)) {
         cli_fail_lib("run");
         goto done;
     }
     if (stats) trace_print(g, stats);
-    free(stats);
-    out_dims[0] = n;
-    if (cnn_npy_write_f32(output, rank, out_dims, y)) {
-        cli_fail_lib("run");
-        goto done;
+    for (int o = 0; o < n_out; o++) {
+        int64_t d[CNN_MAX_RANK];
+        cnn_node_shape(cnn_graph_output(g, o), d);
+        d[0] = n;
+        if (cnn_npy_write_f32(outputs->items[o], cnn_node_rank(cnn_graph_output(g, o)), d, ys[o])) {
+            cli_fail_lib("run");
+            goto done;
+        }
     }
     status = 0;
 done:
-    free(y);
+    free(stats);
+    for (int o = 0; o < n_out && o < RUN_MAX_IO; o++) free(ys[o]);
+    for (int i = 0; i < read; i++) cnn_array_free(&xa[i]);
     cnn_graph_free(g);
     return status;
 }
@@ -135,8 +188,8 @@ int cmd_run(int argc, char **argv) {
     cli_list inputs = {0}, outputs = {0};
     cli_option opts[] = {
         {"--weights", CLI_STRING, &weights, "weights (.safetensors, PyTorch state_dict names; not for .onnx)"},
-        {"--input", CLI_STRINGS, &inputs, "input X.npy: float32 N x C x H x W"},
-        {"--output", CLI_STRINGS, &outputs, "output Y.npy: float32 N x classes logits (.onnx: the model's output)"},
+        {"--input", CLI_STRINGS, &inputs, "input X.npy: float32 N x C x H x W (.onnx: once per graph input, in order)"},
+        {"--output", CLI_STRINGS, &outputs, "output Y.npy: float32 N x classes logits (.onnx: once per graph output, in order)"},
         {"--threads", CLI_INT, &threads, "threads (default: all cores)"},
         {"--trace", CLI_FLAG, &trace, "print every layer's output shape, min, max, mean and NaN/Inf count"},
         {"--classes", CLI_INT, &m.classes, "number of classes (default: the model's)"},
@@ -146,18 +199,23 @@ int cmd_run(int argc, char **argv) {
     const char *pos[1];
     int n_pos, rc = cli_parse("run",
                               "usage: cnn run MODEL --weights W.safetensors --input X.npy --output Y.npy [--threads T] [--trace]\n"
-                              "       cnn run MODEL.onnx --input X.npy --output Y.npy [--threads T] [--trace]",
+                              "       cnn run MODEL.onnx --input X.npy... --output Y.npy... [--threads T] [--trace]",
                               argc, argv, opts, pos, 1, &n_pos);
     if (rc) return rc < 0 ? 2 : 0;
     if (n_pos != 1) return cli_fail("run", "needs a MODEL (see 'cnn --help' for the zoo)"), 2;
-    if (inputs.count > 1 || outputs.count > 1)
-        return cli_fail("run", "only one --input and one --output are supported so far (got %d and %d)", inputs.count, outputs.count), 2;
+    const bool onnx = cli_is_onnx(pos[0]);
+    if (!onnx && (inputs.count > 1 || outputs.count > 1))
+        return cli_fail("run", "%s takes one --input and one --output (got %d and %d)", pos[0], inputs.count, outputs.count), 2;
     input = inputs.count ? inputs.items[0] : NULL;
     output = outputs.count ? outputs.items[0] : NULL;
-    const bool onnx = cli_is_onnx(pos[0]);
     if (onnx && (weights || m.classes || m.variant))
         return cli_fail("run", "%s: --weights, --classes and --variant do not apply to an ONNX model (its weights are in the file)", pos[0]), 2;
     if (onnx && (!input || !output)) return cli_fail("run", "needs --input and --output"), 2;
+    if (threads < 0) return cli_fail("run", "--threads must be positive"), 2;
+    if (onnx) {
+        cnn_set_threads((int)threads);
+        return run_onnx(pos[0], &inputs, &outputs, trace);
+    }
     if (!onnx && (!weights || !input || !output)) return cli_fail("run", "needs --weights, --input and --output"), 2;
     if (threads < 0) return cli_fail("run", "--threads must be positive"), 2;
     cnn_set_threads((int)threads);
@@ -167,11 +225,6 @@ int cmd_run(int argc, char **argv) {
     if (xa.rank != 4 || xa.dtype != CNN_F32) {
         cnn_array_free(&xa);
         return cli_fail("run", "%s: input must be a float32 array N x C x H x W (got rank %d)", input, xa.rank);
-    }
-    if (onnx) {
-        rc = run_onnx(pos[0], &xa, input, output, trace);
-        cnn_array_free(&xa);
-        return rc;
     }
     int64_t n = xa.shape[0], c = xa.shape[1], h = xa.shape[2], w = xa.shape[3];
     /* Build at the default input first to learn the channel count the model takes. */
@@ -207,7 +260,10 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     layer_stats *stats = trace ? calloc((size_t)cnn_graph_node_count(g), sizeof *stats) : NULL;
-    if (n > 0 && forward_all(g, xa.data, n, c * h * w, y, classes, stats)) {
+    const float *xs[1] = {xa.data};
+    float *ys[1] = {y};
+    const int64_t sample_in = c * h * w;
+    if (n > 0 && forward_all(g, 1, xs, &sample_in, 1, ys, &classes, n, stats)) {
         free(stats);
         cli_fail_lib("run");
         goto done;
