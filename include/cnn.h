@@ -463,10 +463,12 @@ int cnn_graph_save_weights_meta(const cnn_graph *g, const char *path, int n_meta
 
 /* ------------------------------------------------------------------------------------------------
  * ONNX (src/io/onnx.c): a model file becomes an ordinary graph, its initializers the layers'
- * parameters. Graph inputs are float tensors N x C x H x W with fixed C, H, W; the graph's outputs
- * are the graph outputs, in order. Supported operators: Conv, BatchNormalization, Relu, MaxPool,
- * AveragePool, GlobalAveragePool, Gemm, Flatten, Concat (axis 1), Add, Dropout, Identity,
- * Softmax (axis 1), LRN. NULL with a one-line message naming the file (and the node and its
+ * parameters (an initializer used as an operand becomes a trainable constant layer, a Constant's
+ * value a fixed one). Graph inputs are float tensors of rank 1 to 4, the batch first and the other
+ * dims fixed; the graph's outputs are the graph outputs, in order. Opsets 1 to 17. Operators: Conv,
+ * BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, Clip, Softmax, LRN, MaxPool, AveragePool,
+ * GlobalAveragePool, GlobalMaxPool, Gemm, MatMul, Flatten, Reshape, Concat, Add, Mul, Sum, Pad,
+ * Dropout, Identity, Constant. NULL with a one-line message naming the file (and the node and its
  * operator, for a node that cannot be mapped) on failure.
  * ---------------------------------------------------------------------------------------------- */
 cnn_graph *cnn_onnx_load(const char *path);
