@@ -3,7 +3,8 @@
 For each model: NAME.weights.safetensors (the state_dict, num_batches_tracked included, as
 safetensors.torch.save_file would write it) and NAME.data.safetensors (input x, labels, eval-mode
 logits, train-mode logits and loss, every parameter gradient as grad.<name>, and the BatchNorm
-running statistics after the step as after.<name>). Train mode runs with dropout off.
+running statistics after the step as after.<name>; metadata grad_tol, the gradient tolerance,
+see sensitivity()). Train mode runs with dropout off.
 """
 import json
 import os
@@ -92,10 +93,34 @@ def randomize(model, gen):
                 b.copy_(torch.rand(b.shape, generator=gen) + 0.5)
 
 
+def sensitivity(model, sd, x, labels, t, runs=4):
+    """How far PyTorch's own gradients move when the weights are perturbed at the level of float32
+    rounding (1e-7 relative): a ReLU input within rounding of zero can switch sides, and in a
+    small batch one switch deep in the network moves every gradient below it by a few percent.
+    Any float32 implementation may land on either side, so the gradient tolerance (grad_tol in
+    the metadata, read by tests/test_models.c) is 3x this, and at least 2e-3. The worst, over the
+    runs and the parameters, of max |difference| / max |reference| per tensor, as the test compares."""
+    worst = 0.0
+    sd = {k: v.clone() for k, v in sd.items()}
+    # A gradient that is float noise (a conv bias before BatchNorm) is judged against the model's
+    # largest gradient, as the test's absolute tolerance does.
+    floor = 5e-3 * max(float(abs(t["grad." + k]).max()) for k, _ in model.named_parameters())
+    for run in range(runs):
+        gen = torch.Generator().manual_seed(100 + run)
+        model.load_state_dict({k: v * (1 + 1e-7 * torch.randn(v.shape, generator=gen)) if v.dtype == torch.float32 else v
+                               for k, v in sd.items()})
+        model.zero_grad()
+        nn.functional.cross_entropy(model(x), labels).backward()
+        for k, p in model.named_parameters():
+            ref = torch.from_numpy(t["grad." + k])
+            worst = max(worst, float((p.grad - ref).abs().max() / ref.abs().max().clamp(min=floor)))
+    return worst
+
+
 def write_case(out, name, model_name, model, shape, batch, seed, train=True):
     gen = torch.Generator().manual_seed(seed)
     randomize(model, gen)
-    sd = model.state_dict()
+    sd = {k: v.clone() for k, v in model.state_dict().items()}
     save_safetensors(os.path.join(out, name + ".weights.safetensors"),
                      {k: v.numpy() for k, v in sd.items()})
     x = torch.randn((batch,) + shape, generator=gen)
@@ -104,6 +129,7 @@ def write_case(out, name, model_name, model, shape, batch, seed, train=True):
     model.eval()
     with torch.no_grad():
         t["eval_logits"] = model(x).numpy()
+    grad_tol = 2e-3
     if train:
         model.train()
         model.dropout.eval()  # dropout off: CNN_PLAN_NO_DROPOUT on our side
@@ -113,13 +139,16 @@ def write_case(out, name, model_name, model, shape, batch, seed, train=True):
         t["train_logits"] = logits.detach().numpy()
         t["loss"] = loss.detach().reshape(1).numpy()
         for k, p in model.named_parameters():
-            t["grad." + k] = p.grad.numpy()
+            t["grad." + k] = p.grad.numpy().copy()
         for k, b in model.named_buffers():
             if not k.endswith("num_batches_tracked"):
-                t["after." + k] = b.numpy()
+                t["after." + k] = b.numpy().copy()
+        sens = sensitivity(model, sd, x, labels, t)
+        grad_tol = max(grad_tol, 3 * sens)
+        print(f"gen_models: {name}: a 1e-7 perturbation of the weights moves the gradients by {sens:.2e}")
     trainable = sum(p.numel() for p in model.parameters())
     total = trainable + sum(b.numel() for k, b in model.named_buffers() if not k.endswith("num_batches_tracked"))
-    meta = {"model": model_name, "input": "x".join(str(s) for s in shape), "classes": model.fc.out_features,
+    meta = {"grad_tol": f"{grad_tol:.3g}", "model": model_name, "input": "x".join(str(s) for s in shape), "classes": model.fc.out_features,
             "train": int(train), "weights": name + ".weights.safetensors", "trainable_params": trainable,
             "total_params": total}
     save_safetensors(os.path.join(out, name + ".data.safetensors"),
@@ -130,9 +159,11 @@ def main():
     out = sys.argv[1]
     os.makedirs(out, exist_ok=True)
     torch.manual_seed(0)
-    write_case(out, "minigooglenet_3x32x32", "minigooglenet", MiniGoogLeNet(3, 10), (3, 32, 32), 4, 1)
+    # Seeds picked for well-conditioned cases (sensitivity ~1e-4, printed below): with seed 1
+    # here a ReLU input 5e-6 from zero in inception7 switched sides on some machines.
+    write_case(out, "minigooglenet_3x32x32", "minigooglenet", MiniGoogLeNet(3, 10), (3, 32, 32), 4, 6)
     torch.manual_seed(1)
-    write_case(out, "minigooglenet_1x28x28", "minigooglenet", MiniGoogLeNet(1, 10), (1, 28, 28), 3, 2)
+    write_case(out, "minigooglenet_1x28x28", "minigooglenet", MiniGoogLeNet(1, 10), (1, 28, 28), 3, 4)
     print(f"gen_models: 2 cases in {out}")
 
 
