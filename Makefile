@@ -30,9 +30,17 @@ EXAMPLES := $(patsubst examples/%.c,$(B)/examples/%,$(sort $(wildcard examples/*
 ASAN_LIB_OBJ := $(LIB_SRC:%.c=$(B)/asan/obj/%.o) $(B)/asan/obj/gen/onnx.pb-c.o
 ASAN_TESTS   := $(TEST_SRC:tests/%.c=$(B)/asan/tests/%)
 
-.PHONY: all deps-build test test-only demo install clean
+# libFuzzer targets for the file readers (tests/fuzz/fuzz_*.c): the library built again by clang with
+# the fuzzer's coverage hooks and the sanitizers, in $(B)/fuzz/ (`make fuzz`; tests/test_fuzz.sh runs them).
+FUZZ_CC      := clang-14
+FUZZ_CFLAGS  := -g -O1 -std=gnu11 -fPIC -fopenmp $(WARN) -Wno-pass-failed -Wno-unknown-pragmas -Iinclude -I$(BLAS_INC) -I$(B)/gen \
+                -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/gen/onnx.pb-c.o
+FUZZERS      := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+
+.PHONY: all deps-build test test-only demo install clean fuzz
 # Keep the sanitizer objects between test links.
-.SECONDARY: $(ASAN_LIB_OBJ) $(GEN_C) $(GEN_H)
+.SECONDARY: $(ASAN_LIB_OBJ) $(FUZZ_LIB_OBJ) $(GEN_C) $(GEN_H)
 all: deps-build $(B)/cnn $(B)/libcnn.a $(B)/libcnn.so
 
 # Build-time packages only; `make test` and `make demo` add what they need to run.
@@ -64,7 +72,17 @@ $(B)/asan/obj/gen/onnx.pb-c.o: $(GEN_C) $(GEN_H)
 	@echo "CC (asan) $<"
 	@$(CC) $(CFLAGS) $(ASAN) -O1 -c $< -o $@
 
-$(B)/obj/src/io/onnx.o $(B)/asan/obj/src/io/onnx.o: $(GEN_H)
+$(B)/fuzz/obj/gen/onnx.pb-c.o: $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "CC (fuzz) $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(B)/fuzz/obj/%.o: %.c $(HEADERS) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "CC (fuzz) $<"
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(B)/obj/src/io/onnx.o $(B)/asan/obj/src/io/onnx.o $(B)/obj/src/io/onnx_export.o $(B)/asan/obj/src/io/onnx_export.o: $(GEN_H)
 
 $(B)/libcnn.a: $(LIB_OBJ)
 	@rm -f $@
@@ -88,11 +106,16 @@ $(B)/asan/tests/%: tests/%.c tests/harness.c tests/harness.h $(ASAN_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ASAN) -O1 -Itests -o $@ $< tests/harness.c $(ASAN_LIB_OBJ) $(LDLIBS)
 
+fuzz: deps-build $(FUZZERS)
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
+
 test:
 	@tools/install-deps test
 	@$(MAKE) --no-print-directory test-only
 
-test-only: all $(TESTS) $(ASAN_TESTS) $(EXAMPLES)
+test-only: all $(TESTS) $(ASAN_TESTS) $(EXAMPLES) $(FUZZERS)
 	@B=$(B) tests/run.sh
 
 demo:

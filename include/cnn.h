@@ -402,6 +402,8 @@ typedef struct cnn_safetensors cnn_safetensors;
 
 /* Reads and validates a whole file; errors name the file and what is wrong. */
 cnn_safetensors *cnn_safetensors_read(const char *path);
+/* The same from size bytes in memory (copied); `name` stands for the file in messages. */
+cnn_safetensors *cnn_safetensors_read_memory(const void *data, size_t size, const char *name);
 void cnn_safetensors_free(cnn_safetensors *f);
 int cnn_safetensors_count(const cnn_safetensors *f);
 int cnn_safetensors_get(const cnn_safetensors *f, int i, cnn_st_tensor *out);
@@ -472,6 +474,14 @@ int cnn_graph_save_weights_meta(const cnn_graph *g, const char *path, int n_meta
  * operator, for a node that cannot be mapped) on failure.
  * ---------------------------------------------------------------------------------------------- */
 cnn_graph *cnn_onnx_load(const char *path);
+/* The same from size bytes in memory; `name` stands for the file in messages. */
+cnn_graph *cnn_onnx_load_memory(const void *data, size_t size, const char *name);
+/* Writes the eval-mode part of a graph (what its non-train-only outputs need) as an ONNX model,
+ * opset 13, atomically: one Conv, BatchNormalization, Relu, ... node per layer (dropout is left
+ * out), the parameters as float32 initializers under their own names, the batch as the symbolic
+ * dimension "N". A layer ONNX cannot express (adaptive pooling with unequal bins, an even LRN
+ * size) is refused with a message naming it, and no file is written. */
+int cnn_onnx_save(const cnn_graph *g, const char *path);
 
 #ifdef __cplusplus
 }

@@ -2,15 +2,7 @@
 # test_cli.sh REF_DIR — the `cnn` command end to end: training parity with PyTorch, exact resume
 # (also after SIGKILL), eval/predict/run output, ONNX models against PyTorch, and one-line errors for bad input.
 # Prints "ok"/"FAIL" lines and "N passed, M failed".
-set -u
-REF=$1
-CNN=${CNN:-build/cnn}
-PY=${PY:-/usr/bin/python3}
-T=$(mktemp -d)
-trap 'rm -rf "$T"' EXIT
-pass=0; fail=0
-ok() { echo "ok   $1"; pass=$((pass + 1)); }
-bad() { echo "FAIL $1: $2"; fail=$((fail + 1)); }
+. "$(dirname "$0")/common.sh"
 
 # ---- N steps from the same weights on the same data equal N PyTorch steps ----
 for name in resnet18_sgd googlenet_adam minigooglenet_accum; do

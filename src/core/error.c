@@ -10,7 +10,13 @@ const char *cnn_last_error(void) { return last_error[0] ? last_error : "no error
 
 void cnn_clear_error(void) { last_error[0] = 0; }
 
-static void set_error(const char *fmt, va_list ap) { vsnprintf(last_error, sizeof last_error, fmt, ap); }
+/* Messages quote names taken from files (tensor names, JSON keys): a control character among them
+ * becomes '?', so that a message stays one line. */
+static void set_error(const char *fmt, va_list ap) {
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    for (char *c = last_error; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+}
 
 int cnn_fail(const char *fmt, ...) {
     va_list ap;

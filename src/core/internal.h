@@ -132,6 +132,9 @@ void cnn_graph_drop_last_node(cnn_graph *g);
 /* Declares that weight files may hold tensors "<prefix>..." this graph does not have (the
  * auxiliary heads of a model built without them): loading skips them. */
 int cnn_graph_optional_prefix(cnn_graph *g, const char *prefix);
+/* Which nodes the eval-mode outputs need (all nodes when there are no outputs), one flag per node
+ * in topological order; the caller frees it. NULL when out of memory. */
+bool *cnn_graph_eval_nodes(const cnn_graph *g);
 /* Data of parameter j of a node (0-based). */
 float *cnn_node_param_data(const cnn_node *node, int j);
 const cnn_param_entry *cnn_node_param_entry(const cnn_node *node, int j);

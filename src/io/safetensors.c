@@ -133,13 +133,10 @@ static int parse_metadata(cnn_safetensors *f, const cJSON *meta) {
     return 0;
 }
 
-cnn_safetensors *cnn_safetensors_read(const char *path) {
-    cnn_safetensors *f = cnn_calloc(1, sizeof *f, "safetensors");
-    if (!f) return NULL;
+/* Parses f->file (f->file_size bytes, owned by f) into f; frees f on failure. path names it in messages. */
+static cnn_safetensors *parse_file(cnn_safetensors *f) {
+    const char *path = f->path;
     cJSON *root = NULL;
-    f->path = strdup(path);
-    if (!f->path) goto oom;
-    if (cnn_read_file(path, MAX_FILE_BYTES, &f->file, &f->file_size)) goto fail;
     if (f->file_size < 8) {
         cnn_fail("%s: not a safetensors file (%zu bytes, too short for the header length)", path, f->file_size);
         goto fail;
@@ -177,12 +174,39 @@ cnn_safetensors *cnn_safetensors_read(const char *path) {
     }
     cJSON_Delete(root);
     return f;
-oom:
-    cnn_fail("%s: out of memory", path);
 fail:
     cJSON_Delete(root);
     cnn_safetensors_free(f);
     return NULL;
+}
+
+cnn_safetensors *cnn_safetensors_read(const char *path) {
+    cnn_safetensors *f = cnn_calloc(1, sizeof *f, "safetensors");
+    if (!f) return NULL;
+    f->path = strdup(path);
+    if (!f->path || cnn_read_file(path, MAX_FILE_BYTES, &f->file, &f->file_size)) {
+        if (!f->path) cnn_fail("%s: out of memory", path);
+        cnn_safetensors_free(f);
+        return NULL;
+    }
+    return parse_file(f);
+}
+
+cnn_safetensors *cnn_safetensors_read_memory(const void *data, size_t size, const char *name) {
+    if (!name) name = "safetensors data";
+    if (!data && size) return cnn_fail_null("%s: data is NULL", name);
+    cnn_safetensors *f = cnn_calloc(1, sizeof *f, "safetensors");
+    if (!f) return NULL;
+    f->path = strdup(name);
+    f->file = malloc(size ? size : 1);
+    if (!f->path || !f->file) {
+        cnn_fail("%s: out of memory for %zu bytes", name, size);
+        cnn_safetensors_free(f);
+        return NULL;
+    }
+    if (size) memcpy(f->file, data, size);
+    f->file_size = size;
+    return parse_file(f);
 }
 
 int cnn_safetensors_count(const cnn_safetensors *f) { return f ? f->n : 0; }
@@ -304,7 +328,7 @@ fail:
 /* ---- graph weights ---- */
 
 /* Nodes needed by eval-mode outputs; parameters elsewhere (auxiliary heads) are optional. */
-static bool *eval_nodes(const cnn_graph *g) {
+bool *cnn_graph_eval_nodes(const cnn_graph *g) {
     bool *used = cnn_calloc((size_t)(g->n_nodes ? g->n_nodes : 1), sizeof *used, "weights");
     if (!used) return NULL;
     for (int i = 0; i < g->n_outputs; i++)
@@ -334,7 +358,7 @@ int cnn_graph_load_weights(cnn_graph *g, const char *path) {
     if (!g) return cnn_fail("load weights: graph is NULL");
     cnn_safetensors *f = cnn_safetensors_read(path);
     if (!f) return -1;
-    bool *used = eval_nodes(g);
+    bool *used = cnn_graph_eval_nodes(g);
     bool *matched = cnn_calloc((size_t)(f->n ? f->n : 1), sizeof *matched, "weights");
     int rc = -1;
     if (!used || !matched) goto done;

@@ -74,6 +74,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Does MODEL name an .onnx file (rather than a zoo model)? */
 bool cli_is_onnx(const char *model);

@@ -15,6 +15,7 @@ static const struct {
     {"predict", cmd_predict, "top-5 classes of PNG/JPEG images"},
     {"images", cmd_images, "write a dataset's images as PNG files"},
     {"bench", cmd_bench, "time inference or training steps: median ms, images/s, GFLOP/s, memory"},
+    {"export", cmd_export, "write a model with its weights as an ONNX file"},
 };
 
 static void usage(FILE *to) {
