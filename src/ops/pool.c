@@ -4,6 +4,7 @@
 #include "attrs.h"
 
 #include <math.h>
+#include <string.h>
 #include <stdio.h>
 
 /* One window along one axis: real input rows [lo, hi) and the window's size clipped to the
@@ -137,6 +138,46 @@ static int64_t adaptive_pool_macs(const cnn_node *n) {
 
 /* ---- max pool ---- */
 
+/* The larger of two values, NaN winning as in PyTorch's max pooling. */
+static inline float max_nan(float best, float v) { return v > best || isnan(v) ? v : best; }
+
+/* Eval mode needs no argmax, and a window's maximum is separable: for each output row, the
+ * maximum over the window's rows for every column (a vector loop), then over the window's
+ * columns. cm holds the columns at their padded positions, -infinity outside the input. */
+#define MAXPOOL_ROW_MAX 4096
+static void maxpool_plane_eval(const pool_attrs *a, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                               float *cm) {
+    const cnn_pool2d_params *p = &a->p;
+    const int64_t sw = p->stride_w, kw = p->kernel_w, pl = a->pad[2];
+    const int64_t len = (ow - 1) * sw + kw, cols = w < len - pl ? w : len - pl;
+    for (int64_t q = 0; q < len; q++) cm[q] = -INFINITY;
+    float *row = cm + pl;
+    for (int64_t i = 0; i < oh; i++) {
+        pool_span rs = window_span(i, p->kernel_h, p->stride_h, a->pad[0], a->pad[1], h);
+        if (rs.lo >= rs.hi) {
+            for (int64_t q = 0; q < cols; q++) row[q] = -INFINITY;
+        } else {
+            memcpy(row, xp + rs.lo * w, (size_t)cols * sizeof(float));
+            for (int64_t r = rs.lo + 1; r < rs.hi; r++) {
+                const float *xr = xp + r * w;
+#pragma omp simd
+                for (int64_t q = 0; q < cols; q++) row[q] = max_nan(row[q], xr[q]);
+            }
+        }
+        float *yr = yp + i * ow;
+        for (int64_t j = 0; j < ow; j++) yr[j] = cm[j * sw];
+        for (int64_t t = 1; t < kw; t++) {
+            const float *ct = cm + t;
+            if (sw == 1) {
+#pragma omp simd
+                for (int64_t j = 0; j < ow; j++) yr[j] = max_nan(yr[j], ct[j]);
+            } else {
+                for (int64_t j = 0; j < ow; j++) yr[j] = max_nan(yr[j], ct[j * sw]);
+            }
+        }
+    }
+}
+
 /* y = max over each window of x, padding as -infinity; x is (N,C,H,W), y and argmax (N,C,OH,OW).
  * PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). */
 static int maxpool_forward(const cnn_op_ctx *c) {
@@ -146,6 +187,18 @@ static int maxpool_forward(const cnn_op_ctx *c) {
     int32_t *argmax = c->training ? c->state : NULL;
     int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t oh = y->shape[2], ow = y->shape[3];
+    if (!argmax && (ow - 1) * p->stride_w + p->kernel_w <= MAXPOOL_ROW_MAX) {
+#pragma omp parallel
+        {
+            float cm[MAXPOOL_ROW_MAX];
+#pragma omp for collapse(2) schedule(static)
+            for (int64_t b = 0; b < n; b++)
+                for (int64_t k = 0; k < ch; k++)
+                    maxpool_plane_eval(a, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h, w,
+                                       oh, ow, cm);
+        }
+        return 0;
+    }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++)
         for (int64_t k = 0; k < ch; k++) {

@@ -63,7 +63,8 @@ class Fn(torch.nn.Module):
 
 def make_input(shape, dist, gen):
     """Inputs. 'distinct': values at least 0.05 apart (max-pool gradient checks never cross a tie);
-    'away': |x| >= 0.1 (ReLU-like kinks are never crossed by the finite differences)."""
+    'away': |x| >= 0.1 (ReLU-like kinks are never crossed by the finite differences); 'nan': normal
+    with every 7th element NaN."""
     n = int(np.prod(shape))
     if dist == "distinct":
         vals = (torch.arange(n, dtype=torch.float32) - (n - 1) / 2.0) * 0.05
@@ -73,6 +74,8 @@ def make_input(shape, dist, gen):
         x = torch.where(x >= 0, x + 0.1, x - 0.1)
     if dist == "positive":
         x = x.abs() + 0.1
+    if dist == "nan":  # every 7th element NaN: NaN propagation (max pooling keeps it, as PyTorch)
+        x.view(-1)[::7] = float("nan")
     return x
 
 

@@ -125,3 +125,11 @@ CASES = [
                                                         "ceil_mode": True}, [(2, 3, 2, 3)],
          lambda: nn.AvgPool2d(3, 2, ceil_mode=True)),
 ]
+
+# Eval mode has its own max-pool path (separable, no argmax): every max-pool case again in eval
+# mode (forward only), and NaN inputs in both modes.
+CASES += [Case(c.name + "_eval", c.op, c.attrs, c.inputs, c.module, train=False, dist=c.dist, fd=False)
+          for c in list(CASES) if c.op == "maxpool2d"]
+CASES += [Case("maxpool_3x3_s2_ceil_nan" + suffix, "maxpool2d", pool_attrs(3, 2, ceil_mode=True), [(2, 2, 9, 10)],
+               lambda: nn.MaxPool2d(3, 2, ceil_mode=True), train=train, dist="nan", fd=False)
+          for suffix, train in (("", True), ("_eval", False))]
