@@ -130,7 +130,27 @@ static const Onnx__TensorProto *input_init(const onnx_ctx *c, size_t i, const ch
     return v->init;
 }
 
-/* Element count of an initializer, checking every dimension; -1 with a message. */
+/* Elements the tensor's data fields hold, -1 for a data type without a known size. */
+static int64_t init_data_count(const Onnx__TensorProto *t) {
+    static const struct { Onnx__TensorProto__DataType type; size_t size; } sizes[] = {
+        {ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 4},   {ONNX__TENSOR_PROTO__DATA_TYPE__DOUBLE, 8},
+        {ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT16, 2}, {ONNX__TENSOR_PROTO__DATA_TYPE__BFLOAT16, 2},
+        {ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 8},   {ONNX__TENSOR_PROTO__DATA_TYPE__UINT64, 8},
+        {ONNX__TENSOR_PROTO__DATA_TYPE__INT32, 4},   {ONNX__TENSOR_PROTO__DATA_TYPE__UINT32, 4},
+        {ONNX__TENSOR_PROTO__DATA_TYPE__INT16, 2},   {ONNX__TENSOR_PROTO__DATA_TYPE__UINT16, 2},
+        {ONNX__TENSOR_PROTO__DATA_TYPE__INT8, 1},    {ONNX__TENSOR_PROTO__DATA_TYPE__UINT8, 1},
+        {ONNX__TENSOR_PROTO__DATA_TYPE__BOOL, 1},
+    };
+    size_t size = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (t->has_data_type && t->data_type == (int32_t)sizes[i].type) size = sizes[i].size;
+    if (!size) return -1;
+    if (t->has_raw_data && t->raw_data.len > 0) return t->raw_data.len % size ? -1 : (int64_t)(t->raw_data.len / size);
+    return (int64_t)(t->n_float_data + t->n_double_data + t->n_int64_data + t->n_uint64_data + t->n_int32_data);
+}
+
+/* Element count of an initializer, checking every dimension and that the file holds its data (so a
+ * tiny file cannot make a layer allocate gigabytes for a shape it claims); -1 with a message. */
 static int64_t init_numel(const onnx_ctx *c, const Onnx__TensorProto *t) {
     char buf[128];
     int64_t numel = 1;
@@ -141,6 +161,12 @@ static int64_t init_numel(const onnx_ctx *c, const Onnx__TensorProto *t) {
             return node_fail(c, "initializer '%s' has a bad shape (dimension %zu is %lld)", clean(t->name, buf, sizeof buf), d,
                              (long long)t->dims[d]);
     }
+    if ((t->has_data_location && t->data_location == ONNX__TENSOR_PROTO__DATA_LOCATION__EXTERNAL) || t->n_external_data)
+        return node_fail(c, "initializer '%s' keeps its data in an external file, which is not supported", clean(t->name, buf, sizeof buf));
+    const int64_t held = init_data_count(t);
+    if (held != numel)
+        return node_fail(c, "initializer '%s' has data for %lld elements but its shape needs %lld", clean(t->name, buf, sizeof buf),
+                         (long long)held, (long long)numel);
     return numel;
 }
 
@@ -444,6 +470,12 @@ static cnn_node *map_conv(const onnx_ctx *c) {
     if (has_kernel && (kernel[0] != w->dims[2] || kernel[1] != w->dims[3]))
         return node_fail(c, "kernel_shape %dx%d differs from the weight's %lldx%lld", kernel[0], kernel[1], (long long)w->dims[2],
                          (long long)w->dims[3]), NULL;
+    int64_t xd[CNN_MAX_RANK];
+    cnn_node_shape(x, xd);
+    if (init_numel(c, w) < 0) return NULL;
+    if (cnn_node_rank(x) != 4 || w->dims[1] * group != xd[1]) /* checked before the layer allocates its weight */
+        return node_fail(c, "the weight takes %lld x %lld input channels but the input is %s%lld channels", (long long)w->dims[1],
+                         (long long)group, cnn_node_rank(x) == 4 ? "" : "not N x C x H x W with ", (long long)xd[1]), NULL;
     p.out_channels = w->dims[0];
     p.kernel_h = (int)w->dims[2], p.kernel_w = (int)w->dims[3];
     const int wk[2] = {p.kernel_h, p.kernel_w};
@@ -478,6 +510,13 @@ static cnn_node *map_batchnorm(const onnx_ctx *c) {
     /* (N,C,L) runs as (N,C,L,1) and back. */
     int64_t d[CNN_MAX_RANK];
     cnn_node_shape(x, d);
+    for (int i = 0; i < 4; i++) { /* checked before the layer allocates its parameters */
+        const int64_t numel = init_numel(c, t[i]);
+        if (numel < 0) return NULL;
+        if (cnn_node_rank(x) < 2 || numel != d[1])
+            return node_fail(c, "the %s has %lld values but the input has %lld channels", what[i], (long long)numel,
+                             (long long)(cnn_node_rank(x) < 2 ? 0 : d[1])), NULL;
+    }
     const bool rank3 = cnn_node_rank(x) == 3;
     if (rank3) {
         d[3] = 1;
@@ -531,6 +570,7 @@ static cnn_node *dense_from_matrix(const onnx_ctx *c, cnn_node *x, const Onnx__T
     if (xd[1] != f)
         return node_fail(c, "the weight (B) is %lldx%lld but the input has %lld features", (long long)w->dims[0], (long long)w->dims[1],
                          (long long)xd[1]), NULL;
+    if (init_numel(c, w) < 0) return NULL;
     cnn_node *y = cnn_dense(c->g, x, layer_name(c), out, bias);
     if (!y) return node_fail_lib(c), NULL;
     const cnn_param_entry *e = cnn_node_param_entry(y, 0);
