@@ -479,8 +479,9 @@ cnn_graph *cnn_onnx_load_memory(const void *data, size_t size, const char *name)
 /* Writes the eval-mode part of a graph (what its non-train-only outputs need) as an ONNX model,
  * opset 13, atomically: one Conv, BatchNormalization, Relu, ... node per layer (dropout is left
  * out), the parameters as float32 initializers under their own names, the batch as the symbolic
- * dimension "N". A layer ONNX cannot express (adaptive pooling with unequal bins, an even LRN
- * size) is refused with a message naming it, and no file is written. */
+ * dimension "N". A layer ONNX cannot express (adaptive pooling with unequal bins, LRN centred as
+ * PyTorch centres an even window, softmax over several dims) is refused with a message naming
+ * it, and no file is written. */
 int cnn_onnx_save(const cnn_graph *g, const char *path);
 
 #ifdef __cplusplus

@@ -37,6 +37,20 @@ alexnet_lrn|alexnet_lrn|$Z/alexnet_lrn.weights.safetensors|2x3x224x224
 vgg11_bn|vgg11_bn|$Z/vgg11_bn.weights.safetensors|1x3x224x224
 EOF
 
+# ---- models exported by PyTorch, imported and exported again by cnn: the same checks ----
+# (ops.onnx holds Clip, Mul and Add of constants, Pad, Reshape, MatMul, Softmax on an inner axis.)
+for name in small activations ops googlenet; do
+  O=$REF/onnx
+  if out=$($CNN export "$O/$name.onnx" --onnx "$T/re.onnx" 2>&1) &&
+     out=$($CNN run "$O/$name.onnx" --input "$O/$name.X.npy" --output "$T/re.cnn.npy" --threads 2 2>&1) &&
+     out=$($CNN run "$T/re.onnx" --input "$O/$name.X.npy" --output "$T/re.imported.npy" --threads 2 2>&1) &&
+     out=$($PY tests/ref/export_check.py check "$T/re.onnx" "$O/$name.X.npy" "$T/re.cnn.npy" "$T/re.imported.npy" 2>&1); then
+    ok "export of the imported $name.onnx: $out"
+  else
+    bad "export of the imported $name.onnx" "$(printf '%s' "$out" | tail -n 3)"
+  fi
+done
+
 # ---- an exported file exports again to the same network ----
 $PY tests/ref/export_check.py input 2x1x28x28 2 "$T/l.x.npy"
 if $CNN export lenet5 --weights "$Z/lenet5.weights.safetensors" --onnx "$T/a.onnx" >/dev/null 2>&1 &&

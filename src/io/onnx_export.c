@@ -107,6 +107,25 @@ static const char *add_init(export_ctx *c, const char *name, Onnx__TensorProto__
     return name;
 }
 
+/* A constant input of layer x made here ("<layer>.<suffix>"): the data are copied. */
+static const char *const_init(export_ctx *c, const cnn_node *x, const char *suffix, Onnx__TensorProto__DataType type, int rank,
+                              const int64_t *dims, const void *data, size_t nbytes) {
+    const char *name = arena_printf(c, "%s.%s", x->name, suffix);
+    void *copy = name ? arena_alloc(c, nbytes ? nbytes : 1) : NULL;
+    if (!copy) return NULL;
+    memcpy(copy, data, nbytes);
+    return add_init(c, name, type, rank, dims, copy, nbytes);
+}
+
+static const char *float_init(export_ctx *c, const cnn_node *x, const char *suffix, float v) {
+    return const_init(c, x, suffix, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, &v, sizeof v);
+}
+
+static const char *ints_init(export_ctx *c, const cnn_node *x, const char *suffix, int n, const int64_t *v) {
+    const int64_t dims[1] = {n};
+    return const_init(c, x, suffix, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, dims, v, (size_t)n * sizeof *v);
+}
+
 /* Parameter j of layer x as an initializer named like the parameter. */
 static const char *param_init(export_ctx *c, const cnn_node *x, int j) {
     const cnn_param_entry *e = cnn_node_param_entry(x, j);
@@ -286,30 +305,73 @@ static int export_lrn(export_ctx *c, const cnn_node *x) {
 }
 
 static int export_scale(export_ctx *c, const cnn_node *x) {
-    const scale_attrs *a = x->attrs;
-    const char *factor = arena_printf(c, "%s.factor", x->name);
-    const char *in[2] = {in_value(c, x, 0), factor ? add_init(c, factor, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, 0, NULL, &a->factor,
-                                                               sizeof a->factor) : NULL};
+    const char *in[2] = {in_value(c, x, 0), float_init(c, x, "factor", ((const scale_attrs *)x->attrs)->factor)};
     return in[1] && add_node(c, x, "Mul", 2, in) ? 0 : -1;
+}
+
+/* Pad of the starts of every dim, then their ends (opset 13: the pads are an input). */
+static Onnx__NodeProto *add_pad(export_ctx *c, const cnn_node *x, const int64_t *before, const int64_t *after, float value) {
+    const int rank = x->shape.rank;
+    int64_t pads[2 * CNN_MAX_RANK];
+    for (int d = 0; d < rank; d++) pads[d] = before[d], pads[rank + d] = after[d];
+    const int n = value != 0.0f ? 3 : 2; /* the constant value's default is 0 */
+    const char *in[3] = {in_value(c, x, 0), ints_init(c, x, "pads", 2 * rank, pads), n == 3 ? float_init(c, x, "value", value) : NULL};
+    return in[1] && in[n - 1] ? add_node(c, x, "Pad", n, in) : NULL;
 }
 
 static int export_zero_pad(export_ctx *c, const cnn_node *x) {
     const zero_pad_attrs *a = x->attrs;
-    /* Pad's pads: the starts of N, C, H, W, then their ends. */
-    int64_t *pads = arena_alloc(c, 8 * sizeof *pads);
-    const char *name = arena_printf(c, "%s.pads", x->name);
-    if (!pads || !name) return -1;
-    pads[2] = a->top, pads[3] = a->left, pads[6] = a->bottom, pads[7] = a->right;
-    const int64_t dims[1] = {8};
-    const char *in[2] = {in_value(c, x, 0), add_init(c, name, ONNX__TENSOR_PROTO__DATA_TYPE__INT64, 1, dims, pads, 8 * sizeof *pads)};
-    return in[1] && add_node(c, x, "Pad", 2, in) ? 0 : -1;
+    const int64_t before[4] = {0, 0, a->top, a->left}, after[4] = {0, 0, a->bottom, a->right};
+    return add_pad(c, x, before, after, 0.0f) ? 0 : -1;
 }
 
-static int export_concat(export_ctx *c, const cnn_node *x) {
+static int export_pad(export_ctx *c, const cnn_node *x) {
+    const pad_attrs *a = x->attrs;
+    static const char *const modes[] = {"constant", "reflect", "edge"}; /* cnn_pad_mode's order */
+    Onnx__NodeProto *p = add_pad(c, x, a->before, a->after, a->mode == CNN_PADMODE_CONSTANT ? a->value : 0.0f);
+    Onnx__AttributeProto *mode = new_attr(c, p, "mode", ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__STRING);
+    if (!mode || (unsigned)a->mode >= sizeof modes / sizeof *modes) return mode ? layer_fail(c, x, "unknown padding mode") : -1;
+    mode->has_s = 1, mode->s.len = strlen(modes[a->mode]), mode->s.data = (uint8_t *)modes[a->mode];
+    return 0;
+}
+
+/* A constant layer (an imported graph's constant operand) is an initializer of its per-sample
+ * value with a batch dim of 1, which ONNX broadcasts over N as cnn does; it makes no node. */
+static int export_constant(export_ctx *c, const cnn_node *x) {
+    const cnn_param_entry *e = cnn_node_param_entry(x, 0);
+    int64_t dims[CNN_MAX_RANK] = {1};
+    for (int d = 1; d < x->shape.rank; d++) dims[d] = x->shape.dims[d];
+    const char *name = add_init(c, e->name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, x->shape.rank, dims, cnn_node_param_data(x, 0),
+                                (size_t)e->numel * sizeof(float));
+    c->value[x->id] = name;
+    return name ? 0 : -1;
+}
+
+static int export_reshape(export_ctx *c, const cnn_node *x) {
+    const reshape_attrs *a = x->attrs;
+    int64_t shape[CNN_MAX_RANK] = {0}; /* 0: the batch, copied from the input */
+    for (int d = 1; d < a->rank; d++) shape[d] = a->dims[d];
+    const char *in[2] = {in_value(c, x, 0), ints_init(c, x, "shape", a->rank, shape)};
+    return in[1] && add_node(c, x, "Reshape", 2, in) ? 0 : -1;
+}
+
+static int export_clip(export_ctx *c, const cnn_node *x) {
+    const clip_attrs *a = x->attrs;
+    const char *in[3] = {in_value(c, x, 0), float_init(c, x, "min", a->min), float_init(c, x, "max", a->max)};
+    return in[1] && in[2] && add_node(c, x, "Clip", 3, in) ? 0 : -1;
+}
+
+/* Layers of two inputs that map one to one (NumPy broadcasting on both sides). */
+static int export_binary(export_ctx *c, const cnn_node *x, const char *op) {
+    const char *in[2] = {in_value(c, x, 0), in_value(c, x, 1)};
+    return add_node(c, x, op, 2, in) ? 0 : -1;
+}
+
+static int export_concat(export_ctx *c, const cnn_node *x, int axis) {
     const char **in = arena_alloc(c, (size_t)x->n_inputs * sizeof *in);
     if (!in) return -1;
     for (int i = 0; i < x->n_inputs; i++) in[i] = in_value(c, x, i);
-    return attr_int(c, add_node(c, x, "Concat", x->n_inputs, in), "axis", 1);
+    return attr_int(c, add_node(c, x, "Concat", x->n_inputs, in), "axis", axis);
 }
 
 /* One layer as ONNX nodes; the layer's value is recorded in c->value. */
@@ -323,15 +385,20 @@ static int export_layer(export_ctx *c, const cnn_node *x) {
     if (strcmp(op, "lrn") == 0) return export_lrn(c, x);
     if (strcmp(op, "scale") == 0) return export_scale(c, x);
     if (strcmp(op, "zero_pad") == 0) return export_zero_pad(c, x);
-    if (strcmp(op, "concat") == 0) return export_concat(c, x);
+    if (strcmp(op, "concat") == 0) return export_concat(c, x, 1);
+    if (strcmp(op, "concat_axis") == 0) return export_concat(c, x, ((const concat_axis_attrs *)x->attrs)->axis);
+    if (strcmp(op, "pad") == 0) return export_pad(c, x);
+    if (strcmp(op, "constant") == 0) return export_constant(c, x);
+    if (strcmp(op, "reshape") == 0) return export_reshape(c, x);
+    if (strcmp(op, "clip") == 0) return export_clip(c, x);
+    if (strcmp(op, "add_broadcast") == 0) return export_binary(c, x, "Add");
+    if (strcmp(op, "mul") == 0) return export_binary(c, x, "Mul");
+    if (strcmp(op, "matmul") == 0) return export_binary(c, x, "MatMul");
     if (strcmp(op, "dropout") == 0) { /* the identity in eval mode: no node */
         c->value[x->id] = in_value(c, x, 0);
         return 0;
     }
-    if (strcmp(op, "add") == 0) {
-        const char *in[2] = {in_value(c, x, 0), in_value(c, x, 1)};
-        return add_node(c, x, "Add", 2, in) ? 0 : -1;
-    }
+    if (strcmp(op, "add") == 0) return export_binary(c, x, "Add");
     if (strcmp(op, "softmax") == 0) {
         const softmax_attrs *a = x->attrs;
         if (a->first != a->last) return layer_fail(c, x, "a softmax over several dims at once has no opset-13 ONNX equivalent");
