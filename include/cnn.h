@@ -247,7 +247,8 @@ int cnn_plan_output_count(const cnn_plan *p);
 /* Set d(loss)/d(output i) here before cnn_plan_backward (zeroed by each forward). */
 cnn_tensor *cnn_plan_output_grad(cnn_plan *p, int i);
 const cnn_tensor *cnn_plan_input_grad(const cnn_plan *p, int i);
-/* The value a node computed in the last forward (NULL if the node is not in this plan). */
+/* The value a node computed in the last forward (NULL if the node is not in this plan). Samples
+ * sit stride[0] elements apart: a node feeding only a concatenation is a slice of its output. */
 const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x);
 /* The gradient of a node's output from the last backward (NULL if none is kept for it). */
 const cnn_tensor *cnn_plan_grad(const cnn_plan *p, const cnn_node *x);
@@ -258,6 +259,10 @@ int cnn_plan_forward(cnn_plan *p);
 int cnn_plan_backward(cnn_plan *p);
 /* Bytes held by activations, gradients, states and scratch. */
 size_t cnn_plan_memory(const cnn_plan *p);
+/* Profiling: while on, every forward and backward adds each node's wall time (zeroed when turned
+ * on). cnn_plan_node_seconds reads node i's totals (graph order); -1 when profiling is off. */
+int cnn_plan_set_profiling(cnn_plan *p, bool on);
+int cnn_plan_node_seconds(const cnn_plan *p, int64_t i, double *forward_s, double *backward_s);
 
 /* ------------------------------------------------------------------------------------------------
  * Loss: softmax cross-entropy, mean over the batch, with label smoothing exactly as

@@ -111,6 +111,9 @@ case "$bench" in
 esac
 bench=$($CNN bench minigooglenet --batch 2 --train --runs 2 2>&1)
 case "$bench" in *"training step, batch 2"*"ms per batch"*) ok "bench --train" ;; *) bad "bench --train" "$bench" ;; esac
+prof=$($CNN bench minigooglenet --batch 2 --train --runs 2 --profile 2>&1 >/dev/null)
+case "$prof" in *"fwd ms"*"bwd ms"*"conv2d"*"per op kind:"*"batchnorm"*) ok "bench --profile: per-layer and per-op times" ;;
+  *) bad "bench --profile" "$prof" ;; esac
 
 # ---- ONNX: `cnn run MODEL.onnx` on torch.onnx.export's files equals PyTorch within 1e-4 of max |y| ----
 for name in small googlenet activations resnet50 ops lrn_even; do

@@ -147,6 +147,47 @@ static int eval_plan_drops_train_only_outputs(void *arg) {
     return 0;
 }
 
+/* x -> a = relu(x), b = sigmoid(x), t = tanh(x) -> c = concat(a, b, t), with t also an output:
+ * a and b are computed in place inside c (value and gradient), t keeps its own buffer; the
+ * concat's value and the input gradient are what separate buffers would give. */
+static int concat_inputs_are_slices(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 2, 2, 3);
+    cnn_node *a = cnn_relu(g, x, "a"), *b = cnn_sigmoid(g, x, "b"), *t = cnn_tanh(g, x, "t");
+    cnn_node *parts[3] = {a, b, t};
+    cnn_node *c = cnn_concat(g, 3, parts, "c");
+    cnn_graph_add_output(g, c, 0);
+    cnn_graph_add_output(g, t, 0);
+    cnn_plan *p = cnn_plan_create(g, 2, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
+    CHECK(p, "%s", cnn_last_error());
+    const cnn_tensor *va = cnn_plan_value(p, a), *vb = cnn_plan_value(p, b), *vt = cnn_plan_value(p, t), *vc = cnn_plan_value(p, c);
+    CHECK(va->data == vc->data && vb->data == vc->data + 12 && va->stride[0] == 36 && vb->stride[0] == 36,
+          "a and b are not slices of the concat");
+    CHECK(vt->data != vc->data + 24 && vt->stride[0] == 12, "an output was made a slice");
+    CHECK(cnn_plan_grad(p, a)->data == cnn_plan_grad(p, c)->data, "a's gradient is not the concat's");
+    cnn_tensor *in = cnn_plan_input(p, 0);
+    for (int i = 0; i < 24; i++) in->data[i] = (float)(i % 7) * 0.5f - 1.5f;
+    CHECK(cnn_plan_forward(p) == 0, "%s", cnn_last_error());
+    cnn_tensor *gc = cnn_plan_output_grad(p, 0), *gt = cnn_plan_output_grad(p, 1);
+    for (int i = 0; i < 72; i++) gc->data[i] = (float)(i % 5) - 2.0f;
+    for (int i = 0; i < 24; i++) gt->data[i] = 0.25f;
+    CHECK(cnn_plan_backward(p) == 0, "%s", cnn_last_error());
+    const cnn_tensor *dx = cnn_plan_input_grad(p, 0);
+    for (int s = 0; s < 2; s++)
+        for (int j = 0; j < 12; j++) {
+            float v = in->data[s * 12 + j], sg = 1.0f / (1.0f + expf(-v)), th = tanhf(v);
+            float ya = vc->data[s * 36 + j], yb = vc->data[s * 36 + 12 + j], yt = vc->data[s * 36 + 24 + j];
+            CHECK(ya == (v > 0 ? v : 0.0f) && fabsf(yb - sg) < 1e-6f && fabsf(yt - th) < 1e-6f, "concat value at %d,%d", s, j);
+            float want = (v > 0 ? gc->data[s * 36 + j] : 0.0f) + sg * (1 - sg) * gc->data[s * 36 + 12 + j] +
+                         (1 - th * th) * (gc->data[s * 36 + 24 + j] + 0.25f);
+            CHECK(fabsf(dx->data[s * 12 + j] - want) < 1e-5f, "dx at %d,%d: %g, want %g", s, j, dx->data[s * 12 + j], want);
+        }
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return 0;
+}
+
 /* x -> r = relu(x) -> a = sigmoid(r), b = tanh(r): dx = relu'(x) (sig'(r) ga + tanh'(r) gb). */
 static int gradients_sum_over_consumers(void *arg) {
     (void)arg;
@@ -337,6 +378,7 @@ int main(int argc, char **argv) {
     harness_case("plan: refusals (no output, batch 0, eval backward, changed graph)", plan_refusals, NULL);
     harness_case("plan: eval mode leaves out train-only outputs", eval_plan_drops_train_only_outputs, NULL);
     harness_case("plan: gradients summed over a node's consumers", gradients_sum_over_consumers, NULL);
+    harness_case("plan: concat inputs computed in place (zero-copy), outputs excluded", concat_inputs_are_slices, NULL);
     harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);
     harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
     harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);

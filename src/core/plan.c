@@ -10,6 +10,8 @@ typedef struct node_run {
     bool needs_grad;             /* its gradient is wanted (train mode) */
     bool is_output;              /* a plan output: its gradient is the caller's seed, never zeroed */
     bool grad_zeroed;            /* backward: its gradient was zeroed in this pass */
+    int64_t concat_id;           /* >= 0: value and gradient are a slice of this concat's (zero-copy) */
+    int64_t concat_offset;       /* where the slice starts within each sample of the concat */
     cnn_tensor value, grad;      /* grad.data NULL when not needed */
     const cnn_tensor **in;       /* [n_inputs] */
     cnn_tensor **din;            /* [n_inputs] */
@@ -32,6 +34,7 @@ struct cnn_plan {
     void **pointer_block;        /* all per-node pointer arrays in one allocation */
     uint64_t seed, step;
     int threads;                 /* OpenMP's count when planned: ops size per-thread scratch by it */
+    double *seconds;             /* profiling: [n_nodes][2] forward, backward wall seconds; NULL when off */
 };
 
 #define ALIGN 64
@@ -58,7 +61,52 @@ void cnn_plan_free(cnn_plan *p) {
     free(p->output_nodes);
     free(p->arena);
     free(p->pointer_block);
+    free(p->seconds);
     free(p);
+}
+
+int cnn_plan_set_profiling(cnn_plan *p, bool on) {
+    free(p->seconds);
+    p->seconds = NULL;
+    if (on && !(p->seconds = cnn_calloc((size_t)p->n_nodes * 2, sizeof(double), "plan profile"))) return -1;
+    return 0;
+}
+
+int cnn_plan_node_seconds(const cnn_plan *p, int64_t i, double *forward_s, double *backward_s) {
+    if (!p->seconds) return cnn_fail("plan: profiling is off (cnn_plan_set_profiling)");
+    if (i < 0 || i >= p->n_nodes) return cnn_fail("plan: node index %lld out of range", (long long)i);
+    *forward_s = p->seconds[2 * i];
+    *backward_s = p->seconds[2 * i + 1];
+    return 0;
+}
+
+/* Zero-copy concatenation: a node whose one consumer is a channel concat (and which is no plan
+ * input or output) computes straight into its slice of the concat's buffer, and its gradient is
+ * the same slice of the concat's gradient; the concat then copies nothing for it. Ops take
+ * tensors whose samples sit stride[0] apart, so the producer needs nothing special. */
+static void plan_concat_slices(cnn_plan *p) {
+    cnn_graph *g = p->g;
+    int64_t *uses = calloc((size_t)g->n_nodes, sizeof *uses);
+    for (int64_t i = 0; i < g->n_nodes; i++) p->runs[i].concat_id = -1;
+    if (!uses) return; /* no slices: every node keeps its own buffer */
+    for (int64_t i = 0; i < g->n_nodes; i++)
+        if (p->runs[i].active)
+            for (int k = 0; k < g->nodes[i]->n_inputs; k++) uses[g->nodes[i]->inputs[k]->id]++;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        cnn_node *c = g->nodes[i];
+        if (!p->runs[i].active || strcmp(c->op->name, "concat") != 0) continue;
+        int64_t offset = 0;
+        for (int k = 0; k < c->n_inputs; k++) {
+            cnn_node *x = c->inputs[k];
+            node_run *r = &p->runs[x->id];
+            if (uses[x->id] == 1 && x->input_index < 0 && !r->is_output && r->needs_grad == p->runs[i].needs_grad) {
+                r->concat_id = (int64_t)i;
+                r->concat_offset = offset;
+            }
+            offset += cnn_shape_sample_numel(&x->shape);
+        }
+    }
+    free(uses);
 }
 
 /* Marks the nodes that the plan's outputs depend on. */
@@ -117,6 +165,7 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         if (training(p) || !(g->output_flags[i] & CNN_OUTPUT_TRAIN_ONLY)) p->output_nodes[p->n_outputs++] = (int)g->outputs[i]->id;
     for (int i = 0; i < p->n_outputs; i++) p->runs[p->output_nodes[i]].is_output = true;
     if (training(p) && !cnn_graph_grads(g, NULL)) goto fail;
+    plan_concat_slices(p);
 
     /* Sizes: activations, gradients and states in one arena; pointer arrays in one block. */
     size_t arena = 0, pointers = 0;
@@ -129,8 +178,9 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
             cnn_fail("plan: layer '%s' output too large at batch %lld", n->name, (long long)batch);
             goto fail;
         }
-        if (add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
-        if (r->needs_grad && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
+        const bool own = r->concat_id < 0; /* a concat slice has no buffers of its own */
+        if (own && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
+        if (own && r->needs_grad && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
         if (n->op->state_bytes) {
             size_t st = n->op->state_bytes(n, batch, training(p));
             if (st > SIZE_MAX - ALIGN || add_bytes(&arena, align_up(st), n->name)) {
@@ -169,13 +219,11 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         cnn_node *n = g->nodes[i];
         if (!r->active) continue;
         int64_t numel = cnn_shape_sample_numel(&n->shape) * batch;
-        r->value = cnn_tensor_make((float *)(p->arena + at), &n->shape, batch);
-        at += float_bytes(numel);
-        if (r->needs_grad) {
-            r->grad = cnn_tensor_make((float *)(p->arena + at), &n->shape, batch);
+        if (r->concat_id < 0) { /* a concat slice is set below, once the concat's buffers are known */
+            r->value = cnn_tensor_make((float *)(p->arena + at), &n->shape, batch);
             at += float_bytes(numel);
-        } else {
-            r->grad = cnn_tensor_make(NULL, &n->shape, batch);
+            r->grad = cnn_tensor_make(r->needs_grad ? (float *)(p->arena + at) : NULL, &n->shape, batch);
+            if (r->needs_grad) at += float_bytes(numel);
         }
         if (n->op->state_bytes) {
             r->state = p->arena + at;
@@ -189,6 +237,16 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         ptr += n->n_params;
         r->dparam = (float **)ptr;
         ptr += n->n_params;
+    }
+    /* Concat slices, last first: a concat that is itself a slice of a later one is placed first. */
+    for (int64_t i = g->n_nodes - 1; i >= 0; i--) {
+        node_run *r = &p->runs[i];
+        if (!r->active || r->concat_id < 0) continue;
+        const node_run *c = &p->runs[r->concat_id];
+        r->value = cnn_tensor_make(c->value.data + r->concat_offset, &g->nodes[i]->shape, batch);
+        r->value.stride[0] = c->value.stride[0];
+        r->grad = cnn_tensor_make(c->grad.data ? c->grad.data + r->concat_offset : NULL, &g->nodes[i]->shape, batch);
+        r->grad.stride[0] = c->grad.stride[0];
     }
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
@@ -287,7 +345,9 @@ int cnn_plan_forward(cnn_plan *p) {
     for (int64_t i = 0; i < g->n_nodes; i++) {
         if (!p->runs[i].active || g->nodes[i]->input_index >= 0) continue;
         cnn_op_ctx c = make_ctx(p, i);
+        double t0 = p->seconds ? omp_get_wtime() : 0;
         if (g->nodes[i]->op->forward(&c)) return -1;
+        if (p->seconds) p->seconds[2 * i] += omp_get_wtime() - t0;
     }
     if (training(p)) {
         for (int i = 0; i < p->n_outputs; i++) {
@@ -301,7 +361,8 @@ int cnn_plan_forward(cnn_plan *p) {
 
 /* Zeroes an inner node's gradient once per backward pass. */
 static void zero_grad(node_run *r) {
-    if (!r->active || !r->needs_grad || r->is_output || r->grad_zeroed) return;
+    /* A concat slice's gradient is the concat's, complete before anything reads it. */
+    if (!r->active || !r->needs_grad || r->is_output || r->grad_zeroed || r->concat_id >= 0) return;
     memset(r->grad.data, 0, (size_t)cnn_tensor_numel(&r->grad) * sizeof(float));
     r->grad_zeroed = true;
 }
@@ -327,10 +388,12 @@ int cnn_plan_backward(cnn_plan *p) {
         for (int k = 0; k < n->n_inputs; k++) zero_grad(&p->runs[n->inputs[k]->id]);
         cnn_op_ctx c = make_ctx(p, i);
         c.seed = cnn_hash64(p->seed ^ cnn_hash64((p->step - 1) * 0x100000001b3ull + (uint64_t)i));
+        double t0 = p->seconds ? omp_get_wtime() : 0;
         if (n->op->backward(&c)) {
             rc = -1;
             break;
         }
+        if (p->seconds) p->seconds[2 * i + 1] += omp_get_wtime() - t0;
     }
     /* Gradients no op reached (graph inputs without consumers, or after an error) read zero. */
     for (int64_t i = 0; i < g->n_nodes; i++) zero_grad(&p->runs[i]);

@@ -42,6 +42,11 @@ static int concat_shape(cnn_node *n) {
     return 0;
 }
 
+/* The plan placed x in y's channels from `offset` on (zero-copy concatenation): nothing to move. */
+static bool is_slice(const cnn_tensor *x, const cnn_tensor *y, int64_t offset) {
+    return x->data == y->data + offset && x->stride[0] == y->stride[0];
+}
+
 /* y (N, sum C_i, H, W): input i fills channels [off_i, off_i + C_i) of each sample, a contiguous block. */
 static int concat_forward(const cnn_op_ctx *c) {
     const cnn_tensor *y = c->out;
@@ -49,9 +54,11 @@ static int concat_forward(const cnn_op_ctx *c) {
     for (int i = 0; i < c->n_inputs; i++) {
         const cnn_tensor *x = c->in[i];
         int64_t block = cnn_shape_sample_numel(&c->node->inputs[i]->shape); /* C_i*H*W */
+        if (!is_slice(x, y, offset)) {
 #pragma omp parallel for schedule(static)
-        for (int64_t s = 0; s < n; s++)
-            memcpy(y->data + s * y->stride[0] + offset, x->data + s * x->stride[0], (size_t)block * sizeof(float));
+            for (int64_t s = 0; s < n; s++)
+                memcpy(y->data + s * y->stride[0] + offset, x->data + s * x->stride[0], (size_t)block * sizeof(float));
+        }
         offset += block;
     }
     return 0;
@@ -64,7 +71,7 @@ static int concat_backward(const cnn_op_ctx *c) {
     for (int i = 0; i < c->n_inputs; i++) {
         cnn_tensor *dx = c->din[i];
         int64_t block = cnn_shape_sample_numel(&c->node->inputs[i]->shape);
-        if (dx) {
+        if (dx && !is_slice(dx, dy, offset)) {
             int64_t pieces = (block + PIECE - 1) / PIECE; /* of each sample's block */
 #pragma omp parallel for collapse(2) schedule(static) if (n * block >= PARALLEL_MIN)
             for (int64_t s = 0; s < n; s++)

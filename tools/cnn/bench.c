@@ -31,15 +31,60 @@ static int step(cnn_plan *p, cnn_graph *g, cnn_optimizer *opt, const int64_t *la
     return 0;
 }
 
+/* --profile: each node's share of the timed steps (top 25) and the totals per op kind, on stderr. */
+static void print_profile(const cnn_plan *p, const cnn_graph *g, int steps) {
+    int64_t n = cnn_graph_node_count(g);
+    double *total = calloc((size_t)n, sizeof *total), all = 0;
+    int64_t *order = calloc((size_t)n, sizeof *order);
+    if (!total || !order) goto done;
+    for (int64_t i = 0; i < n; i++) {
+        double f = 0, b = 0;
+        cnn_plan_node_seconds(p, i, &f, &b);
+        total[i] = f + b;
+        all += f + b;
+        order[i] = i;
+    }
+    for (int64_t i = 1; i < n; i++) /* insertion sort by time, largest first */
+        for (int64_t j = i; j > 0 && total[order[j]] > total[order[j - 1]]; j--) {
+            int64_t t = order[j];
+            order[j] = order[j - 1], order[j - 1] = t;
+        }
+    fprintf(stderr, "%-44s %-14s %10s %10s %7s %9s\n", "node", "op", "fwd ms", "bwd ms", "share", "GFLOP/s");
+    for (int64_t k = 0; k < n && k < 25; k++) {
+        int64_t i = order[k];
+        double f = 0, b = 0;
+        cnn_plan_node_seconds(p, i, &f, &b);
+        const cnn_node *x = cnn_graph_node(g, i);
+        double flops = 2.0 * (double)cnn_node_macs(x) * (double)cnn_plan_batch(p) * (b > 0 ? 3.0 : 1.0) * steps;
+        fprintf(stderr, "%-44.44s %-14.14s %10.3f %10.3f %6.1f%% %9.1f\n", cnn_node_name(x), cnn_node_op(x), 1e3 * f / steps,
+                1e3 * b / steps, 100.0 * total[i] / all, total[i] > 0 ? flops / total[i] / 1e9 : 0.0);
+    }
+    fprintf(stderr, "per op kind:\n");
+    for (int64_t i = 0; i < n; i++) { /* the first node of each kind sums its kind */
+        const char *op = cnn_node_op(cnn_graph_node(g, i));
+        bool first = true;
+        for (int64_t j = 0; j < i && first; j++) first = strcmp(op, cnn_node_op(cnn_graph_node(g, j))) != 0;
+        if (!first) continue;
+        double sum = 0;
+        for (int64_t j = i; j < n; j++)
+            if (strcmp(op, cnn_node_op(cnn_graph_node(g, j))) == 0) sum += total[j];
+        if (sum > 0) fprintf(stderr, "  %-14s %10.3f ms %6.1f%%\n", op, 1e3 * sum / steps, 100.0 * sum / all);
+    }
+done:
+    free(total);
+    free(order);
+}
+
 int cmd_bench(int argc, char **argv) {
     cli_model m = {0};
     long long batch = 1, threads = 0, runs = 0;
-    int train = 0, json = 0;
+    int train = 0, json = 0, profile = 0;
     double seconds = 3.0;
     cli_option opts[] = {
         {"--batch", CLI_INT, &batch, "batch size (default 1)"},
         {"--threads", CLI_INT, &threads, "threads (default: all cores)"},
         {"--train", CLI_FLAG, &train, "time forward + backward + SGD update instead of forward"},
+        {"--profile", CLI_FLAG, &profile, "print each layer's time (top 25) and the time per op kind on stderr"},
         {"--json", CLI_FLAG, &json, "print one JSON object {ms, images_per_s, gflops, peak_rss_mb}"},
         {"--runs", CLI_INT, &runs, "timed runs (default: as many as fit in --seconds, at least 5)"},
         {"--seconds", CLI_FLOAT, &seconds, "time budget for the timed runs (default 3)"},
@@ -81,6 +126,10 @@ int cmd_bench(int argc, char **argv) {
     int cap = runs ? (int)runs : 10000, n = 0;
     times = calloc((size_t)cap, sizeof *times);
     if (!times) goto done;
+    if (profile && cnn_plan_set_profiling(p, true)) {
+        cli_fail_lib("bench");
+        goto done;
+    }
     double start = now();
     while (n < cap && (runs ? n < runs : (n < 5 || now() - start < seconds))) {
         double t0 = now();
@@ -90,6 +139,7 @@ int cmd_bench(int argc, char **argv) {
         }
         times[n++] = now() - t0;
     }
+    if (profile) print_profile(p, g, n);
     qsort(times, (size_t)n, sizeof *times, compare_doubles);
     double ms = 1000.0 * (n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]));
     /* 2 FLOPs per multiply-add; training counted as 3 passes (forward, input and weight gradients). */

@@ -20,8 +20,9 @@ static void trace_add(const cnn_graph *g, const cnn_plan *plan, layer_stats *sta
         const cnn_tensor *v = cnn_plan_value(plan, cnn_graph_node(g, i));
         if (!v) continue;
         layer_stats *s = &stats[i];
+        const int64_t per_sample = cnn_tensor_numel(v) / v->shape[0]; /* samples sit stride[0] apart */
         for (int64_t j = 0; j < cnn_tensor_numel(v); j++) {
-            float f = v->data[j];
+            float f = v->data[j / per_sample * v->stride[0] + j % per_sample];
             if (!isfinite(f)) {
                 s->non_finite++;
                 continue;

@@ -138,8 +138,9 @@ static int check_numerics(const trainer *t, cnn_plan *p, bool grads) {
         cnn_node *x = cnn_graph_node(t->g, i);
         const cnn_tensor *v = grads ? cnn_plan_grad(p, x) : cnn_plan_value(p, x);
         if (!v || !v->data) continue;
-        int64_t m = cnn_tensor_numel(v), bad = 0;
-        for (int64_t j = 0; j < m; j++) bad += !isfinite(v->data[j]);
+        int64_t m = cnn_tensor_numel(v) / v->shape[0], bad = 0; /* per sample: samples sit stride[0] apart */
+        for (int64_t b = 0; b < v->shape[0]; b++)
+            for (int64_t j = 0; j < m; j++) bad += !isfinite(v->data[b * v->stride[0] + j]);
         if (bad && strcmp(cnn_node_op(x), "input") == 0)
             return cnn_set_error("step %lld: the input batch holds %lld non-finite values (check the data)", (long long)t->step + 1,
                                  (long long)bad);
