@@ -188,6 +188,48 @@ static int concat_inputs_are_slices(void *arg) {
     return 0;
 }
 
+/* conv -> batchnorm -> relu and conv(bias) -> relu run as one convolution in eval plans: the same
+ * bits as the layers one by one (CNN_PLAN_UNFUSED), the folded layers' values hidden; a conv that
+ * is an output itself, or whose batch norm feeds two layers, is not folded past that point. */
+static int eval_fusion_matches_unfused(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 3, 6, 5);
+    cnn_node *c1 = cnn_conv2d(g, x, "c1", 4, 3, 3, 1, 1, false), *b1 = cnn_batchnorm(g, c1, "b1", 1e-3f, 0.1f);
+    cnn_node *r1 = cnn_relu(g, b1, "r1");
+    cnn_node *c2 = cnn_conv2d(g, r1, "c2", 5, 1, 1, 1, 0, true), *r2 = cnn_relu(g, c2, "r2");
+    cnn_node *c3 = cnn_conv2d(g, r2, "c3", 3, 3, 3, 2, 1, false), *b3 = cnn_batchnorm(g, c3, "b3", 1e-5f, 0.1f);
+    cnn_node *r3 = cnn_relu(g, b3, "r3"), *t3 = cnn_tanh(g, b3, "t3"); /* b3 feeds two: only c3 -> b3 folds */
+    cnn_graph_add_output(g, r3, 0);
+    cnn_graph_add_output(g, t3, 0);
+    CHECK(cnn_graph_init_params(g, 7) == 0, "%s", cnn_last_error());
+    for (int64_t i = 0; i < cnn_param_count(g); i++) { /* running statistics away from 0 and 1 */
+        cnn_param prm;
+        cnn_param_get(g, i, &prm);
+        for (int64_t j = 0; !prm.trainable && j < prm.numel; j++) prm.data[j] = 0.3f + 0.1f * (float)(j % 4);
+    }
+    cnn_plan *fused = cnn_plan_create(g, 2, 0), *plain = cnn_plan_create(g, 2, CNN_PLAN_UNFUSED);
+    CHECK(fused && plain, "%s", cnn_last_error());
+    for (int k = 0; k < 2; k++) {
+        cnn_tensor *in = cnn_plan_input(k ? plain : fused, 0);
+        for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+    }
+    CHECK(cnn_plan_forward(fused) == 0 && cnn_plan_forward(plain) == 0, "%s", cnn_last_error());
+    for (int o = 0; o < 2; o++) {
+        const cnn_tensor *a = cnn_plan_output(fused, o), *b = cnn_plan_output(plain, o);
+        CHECK(memcmp(a->data, b->data, (size_t)cnn_tensor_numel(a) * sizeof(float)) == 0, "output %d differs from unfused", o);
+    }
+    CHECK(!cnn_plan_value(fused, c1) && !cnn_plan_value(fused, b1) && cnn_plan_value(fused, r1) && !cnn_plan_value(fused, c2) &&
+              !cnn_plan_value(fused, c3) && cnn_plan_value(fused, b3),
+          "fused layers' values visible, or a layer feeding two folded");
+    CHECK(cnn_plan_value(plain, c1) && cnn_plan_value(plain, b1) && cnn_plan_value(plain, c2), "unfused plan hides values");
+    CHECK(cnn_plan_memory(fused) < cnn_plan_memory(plain), "fused plan not smaller");
+    cnn_plan_free(fused);
+    cnn_plan_free(plain);
+    cnn_graph_free(g);
+    return 0;
+}
+
 /* x -> r = relu(x) -> a = sigmoid(r), b = tanh(r): dx = relu'(x) (sig'(r) ga + tanh'(r) gb). */
 static int gradients_sum_over_consumers(void *arg) {
     (void)arg;
@@ -379,6 +421,7 @@ int main(int argc, char **argv) {
     harness_case("plan: eval mode leaves out train-only outputs", eval_plan_drops_train_only_outputs, NULL);
     harness_case("plan: gradients summed over a node's consumers", gradients_sum_over_consumers, NULL);
     harness_case("plan: concat inputs computed in place (zero-copy), outputs excluded", concat_inputs_are_slices, NULL);
+    harness_case("plan: eval fusion of conv + batch norm + ReLU, bitwise as unfused", eval_fusion_matches_unfused, NULL);
     harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);
     harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
     harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);

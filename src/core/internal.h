@@ -47,6 +47,11 @@ typedef struct cnn_op_ctx {
     int work_threads;              /* OpenMP's thread count when the plan sized the scratch */
     bool training;
     bool dropout;                  /* train mode with dropout on (off: CNN_PLAN_NO_DROPOUT) */
+    /* Eval-mode fusion (plan.c; only ops that support it are given these): after computing its
+     * output, the op applies y = y * epi_scale[c] + epi_shift[c] per channel c (when not NULL),
+     * then ReLU (when epi_relu): a following batch norm and ReLU folded into it. */
+    const float *epi_scale, *epi_shift;
+    bool epi_relu;
     uint64_t seed;                 /* per node and step: for dropout masks */
 } cnn_op_ctx;
 
@@ -62,6 +67,10 @@ typedef struct cnn_op {
     int (*backward)(const cnn_op_ctx *c);  /* NULL: the op has no gradient (graph inputs) */
     int64_t (*macs)(const cnn_node *node); /* per sample; may be NULL (0) */
 } cnn_op;
+
+/* Eval-mode batch norm as y = x * scale[c] + shift[c], exactly as its eval forward computes it
+ * (norm.c): for folding it into the op before it (plan.c). */
+void cnn_batchnorm_eval_affine(const cnn_node *bn, float *scale, float *shift);
 
 /* ---- graph ---- */
 typedef enum cnn_init_kind {

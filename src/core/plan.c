@@ -12,6 +12,10 @@ typedef struct node_run {
     bool grad_zeroed;            /* backward: its gradient was zeroed in this pass */
     int64_t concat_id;           /* >= 0: value and gradient are a slice of this concat's (zero-copy) */
     int64_t concat_offset;       /* where the slice starts within each sample of the concat */
+    int64_t fused_by;            /* >= 0: this batch norm / ReLU is computed by that conv (eval fusion) */
+    int64_t fuse_bn, fuse_relu;  /* a conv: the batch norm and ReLU folded into it, -1 if none */
+    float *epi;                  /* a conv with a folded batch norm: scale[C], shift[C] */
+    bool hidden;                 /* fused away: its own value is never materialised */
     cnn_tensor value, grad;      /* grad.data NULL when not needed */
     const cnn_tensor **in;       /* [n_inputs] */
     cnn_tensor **din;            /* [n_inputs] */
@@ -84,14 +88,8 @@ int cnn_plan_node_seconds(const cnn_plan *p, int64_t i, double *forward_s, doubl
  * input or output) computes straight into its slice of the concat's buffer, and its gradient is
  * the same slice of the concat's gradient; the concat then copies nothing for it. Ops take
  * tensors whose samples sit stride[0] apart, so the producer needs nothing special. */
-static void plan_concat_slices(cnn_plan *p) {
+static void plan_concat_slices(cnn_plan *p, const int64_t *uses) {
     cnn_graph *g = p->g;
-    int64_t *uses = calloc((size_t)g->n_nodes, sizeof *uses);
-    for (int64_t i = 0; i < g->n_nodes; i++) p->runs[i].concat_id = -1;
-    if (!uses) return; /* no slices: every node keeps its own buffer */
-    for (int64_t i = 0; i < g->n_nodes; i++)
-        if (p->runs[i].active)
-            for (int k = 0; k < g->nodes[i]->n_inputs; k++) uses[g->nodes[i]->inputs[k]->id]++;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         cnn_node *c = g->nodes[i];
         if (!p->runs[i].active || strcmp(c->op->name, "concat") != 0) continue;
@@ -106,6 +104,52 @@ static void plan_concat_slices(cnn_plan *p) {
             offset += cnn_shape_sample_numel(&x->shape);
         }
     }
+}
+
+static bool is_op(const cnn_node *n, const char *name) { return strcmp(n->op->name, name) == 0; }
+
+/* Eval-mode fusion: conv -> batch norm -> ReLU (or conv -> batch norm, or conv -> ReLU), each
+ * layer the one consumer of the one before and none a plan output, runs as the convolution alone,
+ * which applies the batch norm's affine map and the ReLU to its output in place (cnn_op_ctx's
+ * epilogue) and writes straight into the last layer's buffer. Same operations, so the same bits. */
+static void plan_eval_fusion(cnn_plan *p, const int64_t *uses, const int64_t *consumer) {
+    cnn_graph *g = p->g;
+    if (training(p) || (p->flags & CNN_PLAN_UNFUSED)) return;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        if (!r->active || !is_op(g->nodes[i], "conv2d") || r->is_output || uses[i] != 1) continue;
+        int64_t next = consumer[i], bn = -1, relu = -1;
+        if (is_op(g->nodes[next], "batchnorm")) {
+            bn = next;
+            if (!p->runs[bn].is_output && uses[bn] == 1 && is_op(g->nodes[consumer[bn]], "relu")) relu = consumer[bn];
+        } else if (is_op(g->nodes[next], "relu")) {
+            relu = next;
+        }
+        if (bn < 0 && relu < 0) continue;
+        r->fuse_bn = bn, r->fuse_relu = relu, r->hidden = true;
+        if (bn >= 0) p->runs[bn].fused_by = i, p->runs[bn].hidden = relu >= 0;
+        if (relu >= 0) p->runs[relu].fused_by = i;
+    }
+}
+
+/* Zero-copy concatenation and eval fusion, from who uses whom. */
+static void plan_sharing(cnn_plan *p) {
+    cnn_graph *g = p->g;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        r->concat_id = r->fused_by = r->fuse_bn = r->fuse_relu = -1;
+    }
+    int64_t *uses = calloc((size_t)g->n_nodes * 2, sizeof *uses);
+    if (!uses) return; /* nothing shared: every node keeps its own buffer */
+    int64_t *consumer = uses + g->n_nodes; /* the last one; the only one where uses is 1 */
+    for (int64_t i = 0; i < g->n_nodes; i++)
+        if (p->runs[i].active)
+            for (int k = 0; k < g->nodes[i]->n_inputs; k++) {
+                uses[g->nodes[i]->inputs[k]->id]++;
+                consumer[g->nodes[i]->inputs[k]->id] = i;
+            }
+    plan_concat_slices(p, uses);
+    plan_eval_fusion(p, uses, consumer);
     free(uses);
 }
 
@@ -165,7 +209,7 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         if (training(p) || !(g->output_flags[i] & CNN_OUTPUT_TRAIN_ONLY)) p->output_nodes[p->n_outputs++] = (int)g->outputs[i]->id;
     for (int i = 0; i < p->n_outputs; i++) p->runs[p->output_nodes[i]].is_output = true;
     if (training(p) && !cnn_graph_grads(g, NULL)) goto fail;
-    plan_concat_slices(p);
+    plan_sharing(p);
 
     /* Sizes: activations, gradients and states in one arena; pointer arrays in one block. */
     size_t arena = 0, pointers = 0;
@@ -178,9 +222,10 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
             cnn_fail("plan: layer '%s' output too large at batch %lld", n->name, (long long)batch);
             goto fail;
         }
-        const bool own = r->concat_id < 0; /* a concat slice has no buffers of its own */
+        const bool own = r->concat_id < 0 && !r->hidden; /* slices and fused-away layers have none */
         if (own && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
         if (own && r->needs_grad && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
+        if (r->fuse_bn >= 0 && add_bytes(&arena, float_bytes(2 * n->shape.dims[1]), n->name)) goto fail;
         if (n->op->state_bytes) {
             size_t st = n->op->state_bytes(n, batch, training(p));
             if (st > SIZE_MAX - ALIGN || add_bytes(&arena, align_up(st), n->name)) {
@@ -219,7 +264,11 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         cnn_node *n = g->nodes[i];
         if (!r->active) continue;
         int64_t numel = cnn_shape_sample_numel(&n->shape) * batch;
-        if (r->concat_id < 0) { /* a concat slice is set below, once the concat's buffers are known */
+        if (r->fuse_bn >= 0) {
+            r->epi = (float *)(p->arena + at);
+            at += float_bytes(2 * n->shape.dims[1]);
+        }
+        if (r->concat_id < 0 && !r->hidden) { /* slices and fused layers are set below */
             r->value = cnn_tensor_make((float *)(p->arena + at), &n->shape, batch);
             at += float_bytes(numel);
             r->grad = cnn_tensor_make(r->needs_grad ? (float *)(p->arena + at) : NULL, &n->shape, batch);
@@ -247,6 +296,14 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         r->value.stride[0] = c->value.stride[0];
         r->grad = cnn_tensor_make(c->grad.data ? c->grad.data + r->concat_offset : NULL, &g->nodes[i]->shape, batch);
         r->grad.stride[0] = c->grad.stride[0];
+    }
+    /* A fused conv (and a batch norm before a fused ReLU) writes into the last fused layer's buffer. */
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        if (!r->active || (r->fuse_bn < 0 && r->fuse_relu < 0)) continue;
+        const node_run *last = &p->runs[r->fuse_relu >= 0 ? r->fuse_relu : r->fuse_bn];
+        r->value = last->value;
+        if (r->fuse_bn >= 0) p->runs[r->fuse_bn].value = last->value;
     }
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
@@ -296,7 +353,7 @@ const cnn_tensor *cnn_plan_input_grad(const cnn_plan *p, int i) {
 }
 
 const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x) {
-    if (!x || x->graph != p->g || x->id >= p->n_nodes || !p->runs[x->id].active) return NULL;
+    if (!x || x->graph != p->g || x->id >= p->n_nodes || !p->runs[x->id].active || p->runs[x->id].hidden) return NULL;
     return &p->runs[x->id].value;
 }
 
@@ -343,8 +400,14 @@ int cnn_plan_forward(cnn_plan *p) {
     if (check_graph_unchanged(p)) return -1;
     cnn_graph *g = p->g;
     for (int64_t i = 0; i < g->n_nodes; i++) {
-        if (!p->runs[i].active || g->nodes[i]->input_index >= 0) continue;
+        const node_run *r = &p->runs[i];
+        if (!r->active || g->nodes[i]->input_index >= 0 || r->fused_by >= 0) continue;
         cnn_op_ctx c = make_ctx(p, i);
+        if (r->fuse_bn >= 0) {
+            cnn_batchnorm_eval_affine(g->nodes[r->fuse_bn], r->epi, r->epi + g->nodes[i]->shape.dims[1]);
+            c.epi_scale = r->epi, c.epi_shift = r->epi + g->nodes[i]->shape.dims[1];
+        }
+        c.epi_relu = r->fuse_relu >= 0;
         double t0 = p->seconds ? omp_get_wtime() : 0;
         if (g->nodes[i]->op->forward(&c)) return -1;
         if (p->seconds) p->seconds[2 * i] += omp_get_wtime() - t0;

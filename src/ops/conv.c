@@ -166,6 +166,21 @@ static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
         cnn_sgemm(false, false, oc_per_group, cols, rows, 1.0f, weight + g * oc_per_group * rows, rows, direct ? xg : col, cols,
                   bias ? 1.0f : 0.0f, yb + g * oc_per_group * cols, cols);
     }
+    /* A folded batch norm and ReLU (eval plans), while the sample's output is still in cache: the
+     * same operations as those layers would do, so the same bits. */
+    if (c->epi_scale || c->epi_relu)
+        for (int64_t o = 0; o < a->out_channels; o++) {
+            float *yo = yb + o * cols;
+            if (c->epi_scale) {
+                const float scale = c->epi_scale[o], shift = c->epi_shift[o];
+#pragma omp simd
+                for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] * scale + shift;
+            }
+            if (c->epi_relu) {
+#pragma omp simd
+                for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] <= 0.0f ? 0.0f : yo[i]; /* as relu_fwd: NaN stays */
+            }
+        }
 }
 
 /* y = conv(x, W) + b.  x (N,C,H,W), W (OC, C/G, KH, KW), b (OC), y (N,OC,OH,OW); per sample and

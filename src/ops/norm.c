@@ -47,6 +47,22 @@ static void batchnorm_apply(const cnn_tensor *x, const cnn_tensor *y, int64_t k,
     }
 }
 
+/* Eval: y = x * scale + shift with scale = weight / sqrt(running_var + eps) and shift = bias -
+ * running_mean * scale, both from double. */
+static void eval_affine(const batchnorm_attrs *a, float weight, float bias, float mean, float var, float *scale, float *shift) {
+    double s = weight / sqrt((double)var + a->eps);
+    *scale = (float)s;
+    *shift = (float)(bias - mean * s);
+}
+
+void cnn_batchnorm_eval_affine(const cnn_node *bn, float *scale, float *shift) {
+    int64_t channels, plane;
+    batchnorm_layout(&bn->shape, &channels, &plane);
+    const float *weight = cnn_node_param_data(bn, BN_WEIGHT), *bias = cnn_node_param_data(bn, BN_BIAS);
+    const float *mean = cnn_node_param_data(bn, BN_RUNNING_MEAN), *var = cnn_node_param_data(bn, BN_RUNNING_VAR);
+    for (int64_t k = 0; k < channels; k++) eval_affine(bn->attrs, weight[k], bias[k], mean[k], var[k], &scale[k], &shift[k]);
+}
+
 /* Train: y = (x - mean_batch) / sqrt(var_batch + eps) * weight + bias with the biased variance, and
  * running = (1 - momentum) * running + momentum * stat with the unbiased one. Eval: the running stats.
  * Each channel is reduced in double by one thread in a fixed order: the same bits for any thread count. */
@@ -60,8 +76,9 @@ static int batchnorm_forward(const cnn_op_ctx *c) {
     if (!c->training) {
 #pragma omp parallel for schedule(static)
         for (int64_t k = 0; k < channels; k++) {
-            double scale = weight[k] / sqrt((double)running_var[k] + a->eps);
-            batchnorm_apply(x, y, k, plane, (float)scale, (float)(bias[k] - running_mean[k] * scale));
+            float scale, shift;
+            eval_affine(a, weight[k], bias[k], running_mean[k], running_var[k], &scale, &shift);
+            batchnorm_apply(x, y, k, plane, scale, shift);
         }
         return 0;
     }
