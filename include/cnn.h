@@ -237,7 +237,7 @@ typedef struct cnn_plan cnn_plan;
 #define CNN_PLAN_INPUT_GRAD 2u  /* also compute gradients with respect to the graph inputs */
 #define CNN_PLAN_NO_DROPOUT 4u  /* train mode with dropout as the identity (deterministic training) */
 #define CNN_PLAN_UNFUSED    8u  /* eval mode without folding batch norm / ReLU into the convolution
-                                   before them: every layer's value is kept (for inspection) */
+                                   before them or sharing buffers: every layer's value is kept */
 
 cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags);
 void cnn_plan_free(cnn_plan *p);
@@ -249,8 +249,13 @@ int cnn_plan_output_count(const cnn_plan *p);
 /* Set d(loss)/d(output i) here before cnn_plan_backward (zeroed by each forward). */
 cnn_tensor *cnn_plan_output_grad(cnn_plan *p, int i);
 const cnn_tensor *cnn_plan_input_grad(const cnn_plan *p, int i);
-/* The value a node computed in the last forward (NULL if the node is not in this plan). Samples
- * sit stride[0] elements apart: a node feeding only a concatenation is a slice of its output. */
+/* Whether the plan computes this node (in one way or another: its value may not be kept). */
+bool cnn_plan_computes(const cnn_plan *p, const cnn_node *x);
+/* The value a node computed in the last forward; NULL if the node is not in this plan, or if its
+ * value is not kept: eval plans fold layers into the convolution before them and reuse the
+ * buffers of layers whose values are no longer needed (CNN_PLAN_UNFUSED keeps every value). Plan
+ * outputs and graph inputs are always kept. Samples sit stride[0] elements apart: a node feeding
+ * only a concatenation is a slice of its output. */
 const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x);
 /* The gradient of a node's output from the last backward (NULL if none is kept for it). */
 const cnn_tensor *cnn_plan_grad(const cnn_plan *p, const cnn_node *x);

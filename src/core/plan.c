@@ -16,6 +16,8 @@ typedef struct node_run {
     int64_t fuse_bn, fuse_relu;  /* a conv: the batch norm and ReLU folded into it, -1 if none */
     float *epi;                  /* a conv with a folded batch norm: scale[C], shift[C] */
     bool hidden;                 /* fused away: its own value is never materialised */
+    bool reused;                 /* eval: its buffer is shared with layers that run later */
+    size_t pool_offset;          /* eval: where its value sits in the activation pool */
     cnn_tensor value, grad;      /* grad.data NULL when not needed */
     const cnn_tensor **in;       /* [n_inputs] */
     cnn_tensor **din;            /* [n_inputs] */
@@ -153,6 +155,100 @@ static void plan_sharing(cnn_plan *p) {
     free(uses);
 }
 
+/* The node whose buffer holds node i's value: itself, or the concat it is a slice of, or the last
+ * layer of the fusion it was folded into (which may be a slice in turn). */
+static int64_t buffer_owner(const cnn_plan *p, int64_t i) {
+    for (;;) {
+        const node_run *r = &p->runs[i];
+        if (r->concat_id >= 0) {
+            i = r->concat_id;
+        } else if (r->hidden) {
+            const node_run *conv = r->fused_by >= 0 ? &p->runs[r->fused_by] : r;
+            i = conv->fuse_relu >= 0 ? conv->fuse_relu : conv->fuse_bn;
+        } else {
+            return i;
+        }
+    }
+}
+
+static bool runs_forward(const cnn_plan *p, int64_t i) {
+    return p->runs[i].active && p->g->nodes[i]->input_index < 0 && p->runs[i].fused_by < 0;
+}
+
+/* Eval plans: activation buffers shared by lifetime. A buffer lives from the first layer that
+ * writes it (graph inputs: before the forward) to the last layer that reads it (plan outputs: for
+ * ever); buffers whose lives overlap never share bytes. Placed largest first, each at the lowest
+ * offset free of the buffers already placed whose lives overlap its own. Sets pool_offset of every
+ * buffer owner and returns the pool's size (SIZE_MAX: out of memory). */
+static size_t plan_value_pool(cnn_plan *p) {
+    cnn_graph *g = p->g;
+    const int64_t n = g->n_nodes, forever = n;
+    int64_t *first = malloc((size_t)n * 4 * sizeof(int64_t));
+    if (!first) return SIZE_MAX;
+    int64_t *last = first + n, *order = first + 2 * n, *placed = first + 3 * n;
+    for (int64_t i = 0; i < n; i++) first[i] = forever, last[i] = -1;
+    for (int64_t i = 0; i < n; i++) {
+        node_run *r = &p->runs[i];
+        if (!r->active) continue;
+        int64_t o = buffer_owner(p, i);
+        /* Graph inputs are written before the forward and kept (a caller may run it again on them). */
+        if (g->nodes[i]->input_index >= 0) first[o] = -1, last[o] = forever;
+        if (r->is_output) last[o] = forever;
+        if (!runs_forward(p, i)) continue;
+        if (i < first[o]) first[o] = i;
+        if (i > last[o]) last[o] = i;
+        for (int k = 0; k < g->nodes[i]->n_inputs; k++) {
+            int64_t src = buffer_owner(p, g->nodes[i]->inputs[k]->id);
+            if (i > last[src]) last[src] = i;
+        }
+    }
+    int64_t owners = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (p->runs[i].active && buffer_owner(p, i) == i) order[owners++] = i;
+    /* largest first (insertion sort: stable, so ties keep graph order) */
+    for (int64_t a = 1; a < owners; a++)
+        for (int64_t b = a; b > 0; b--) {
+            int64_t x = order[b], y = order[b - 1];
+            if (float_bytes(cnn_shape_sample_numel(&g->nodes[x]->shape) * p->batch) <=
+                float_bytes(cnn_shape_sample_numel(&g->nodes[y]->shape) * p->batch))
+                break;
+            order[b] = y, order[b - 1] = x;
+        }
+    size_t pool = 0;
+    for (int64_t a = 0; a < owners; a++) {
+        int64_t x = order[a];
+        size_t size = float_bytes(cnn_shape_sample_numel(&g->nodes[x]->shape) * p->batch), at = 0;
+        /* the lowest offset clear of every placed buffer alive at the same time: retry until stable */
+        for (bool moved = true; moved;) {
+            moved = false;
+            for (int64_t b = 0; b < a; b++) {
+                int64_t y = placed[b];
+                if (last[y] < first[x] || last[x] < first[y]) continue;
+                size_t ys = float_bytes(cnn_shape_sample_numel(&g->nodes[y]->shape) * p->batch), yo = p->runs[y].pool_offset;
+                if (at < yo + ys && yo < at + size) at = yo + ys, moved = true;
+            }
+        }
+        p->runs[x].pool_offset = at;
+        placed[a] = x;
+        if (at + size > pool) pool = at + size;
+    }
+    /* A value can be read back after the forward only if nothing later reuses its bytes. */
+    for (int64_t a = 0; a < owners; a++) {
+        int64_t x = placed[a];
+        size_t xs = float_bytes(cnn_shape_sample_numel(&g->nodes[x]->shape) * p->batch);
+        for (int64_t b = 0; b < owners && !p->runs[x].reused; b++) {
+            int64_t y = placed[b];
+            size_t ys = float_bytes(cnn_shape_sample_numel(&g->nodes[y]->shape) * p->batch);
+            p->runs[x].reused = y != x && first[y] > last[x] && p->runs[x].pool_offset < p->runs[y].pool_offset + ys &&
+                                p->runs[y].pool_offset < p->runs[x].pool_offset + xs;
+        }
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (p->runs[i].active) p->runs[i].reused = p->runs[buffer_owner(p, i)].reused;
+    free(first);
+    return pool;
+}
+
 /* Marks the nodes that the plan's outputs depend on. */
 static void mark_active(cnn_plan *p) {
     cnn_graph *g = p->g;
@@ -211,7 +307,9 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
     if (training(p) && !cnn_graph_grads(g, NULL)) goto fail;
     plan_sharing(p);
 
-    /* Sizes: activations, gradients and states in one arena; pointer arrays in one block. */
+    /* Sizes: activations, gradients and states in one arena; pointer arrays in one block. Eval
+     * plans share activation buffers by lifetime (a pool at the arena's start). */
+    const bool pooled = !training(p) && !(flags & CNN_PLAN_UNFUSED);
     size_t arena = 0, pointers = 0;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
@@ -223,7 +321,7 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
             goto fail;
         }
         const bool own = r->concat_id < 0 && !r->hidden; /* slices and fused-away layers have none */
-        if (own && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
+        if (own && !pooled && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
         if (own && r->needs_grad && add_bytes(&arena, float_bytes(numel), n->name)) goto fail;
         if (r->fuse_bn >= 0 && add_bytes(&arena, float_bytes(2 * n->shape.dims[1]), n->name)) goto fail;
         if (n->op->state_bytes) {
@@ -243,6 +341,12 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         }
         pointers += 2 * (size_t)n->n_inputs + 2 * (size_t)n->n_params;
     }
+    size_t pool = pooled ? plan_value_pool(p) : 0;
+    if (pool == SIZE_MAX) {
+        cnn_fail("out of memory (planning activation buffers)");
+        goto fail;
+    }
+    if (add_bytes(&arena, pool, "activations")) goto fail;
     size_t work_offset = arena;
     if (add_bytes(&arena, align_up(p->work_bytes), "scratch")) goto fail;
     p->arena_bytes = arena;
@@ -256,8 +360,8 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
     p->pointer_block = cnn_calloc(pointers ? pointers : 1, sizeof(void *), "plan");
     if (!p->pointer_block) goto fail;
 
-    /* Carve the arena. */
-    size_t at = 0;
+    /* Carve the arena: the pool first, then everything else in node order. */
+    size_t at = pool;
     void **ptr = p->pointer_block;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
@@ -268,7 +372,10 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
             r->epi = (float *)(p->arena + at);
             at += float_bytes(2 * n->shape.dims[1]);
         }
-        if (r->concat_id < 0 && !r->hidden) { /* slices and fused layers are set below */
+        if (r->concat_id < 0 && !r->hidden && pooled) { /* slices and fused layers are set below */
+            r->value = cnn_tensor_make((float *)(p->arena + r->pool_offset), &n->shape, batch);
+            r->grad = cnn_tensor_make(NULL, &n->shape, batch);
+        } else if (r->concat_id < 0 && !r->hidden) {
             r->value = cnn_tensor_make((float *)(p->arena + at), &n->shape, batch);
             at += float_bytes(numel);
             r->grad = cnn_tensor_make(r->needs_grad ? (float *)(p->arena + at) : NULL, &n->shape, batch);
@@ -352,8 +459,12 @@ const cnn_tensor *cnn_plan_input_grad(const cnn_plan *p, int i) {
     return &p->runs[p->g->inputs[i]->id].grad;
 }
 
+bool cnn_plan_computes(const cnn_plan *p, const cnn_node *x) {
+    return x && x->graph == p->g && x->id < p->n_nodes && p->runs[x->id].active;
+}
+
 const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x) {
-    if (!x || x->graph != p->g || x->id >= p->n_nodes || !p->runs[x->id].active || p->runs[x->id].hidden) return NULL;
+    if (!cnn_plan_computes(p, x) || p->runs[x->id].hidden || p->runs[x->id].reused) return NULL;
     return &p->runs[x->id].value;
 }
 

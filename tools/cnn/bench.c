@@ -117,7 +117,7 @@ int cmd_bench(int argc, char **argv) {
     for (int64_t i = 0; i < cnn_tensor_numel(x); i++) x->data[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     int64_t macs = 0;
     for (int64_t i = 0; i < cnn_graph_node_count(g); i++)
-        if (cnn_plan_value(p, cnn_graph_node(g, i))) macs += cnn_node_macs(cnn_graph_node(g, i));
+        if (cnn_plan_computes(p, cnn_graph_node(g, i))) macs += cnn_node_macs(cnn_graph_node(g, i));
     for (int w = 0; w < 2; w++)
         if (step(p, g, opt, labels, train)) {
             cli_fail_lib("bench");
