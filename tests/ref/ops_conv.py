@@ -101,4 +101,11 @@ CASES = [
     conv_case("conv_batch9_1x1_stride2", (9, 4, 5, 6), 3, (1, 1), stride=(2, 2)),
     conv_case("conv_batch4_1x1", (4, 6, 3, 5), 5, (1, 1)),
     conv_case("conv_batch11_groups2", (11, 4, 5, 5), 6, (3, 3), padding=(1, 1), groups=2),
+    # Planes of 576+ pixels with stride 1: the input gradient as a convolution of dy with the
+    # flipped kernel (conv.c, dx_as_conv), incl. dilation, groups, asymmetric and oversized pads.
+    conv_case("conv_large_3x3_pad1", (2, 2, 24, 25), 3, (3, 3), padding=(1, 1)),
+    conv_case("conv_large_batch5_3x3", (5, 2, 24, 24), 3, (3, 3), padding=(1, 1)),
+    conv_case("conv_large_dilated_groups2", (2, 4, 25, 24), 4, (3, 3), padding=(2, 2), dilation=(2, 2), groups=2),
+    conv_case("conv_large_pad_exceeds_half", (1, 2, 24, 24), 2, (2, 2), padding=(2, 2)),
+    padded_case("conv_large_asym_pads", (1, 2, 24, 26), 3, (3, 2), pads=(0, 2, 1, 0)),
 ]
