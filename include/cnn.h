@@ -113,6 +113,7 @@ typedef struct cnn_pool2d_params {
     bool ceil_mode;                 /* PyTorch: the last window must start inside input or left pad */
     bool count_include_pad;         /* average pool only; PyTorch's default is true */
     bool large_pads;                /* pads up to kernel - 1 (ONNX) rather than PyTorch's kernel / 2 */
+    int dilation_h, dilation_w;     /* max pool only; 0 means 1 */
 } cnn_pool2d_params;
 
 cnn_node *cnn_maxpool2d(cnn_graph *g, cnn_node *x, const char *name, int kernel, int stride, int pad,

@@ -98,6 +98,7 @@ static cnn_node *build_op(cnn_graph *g, const fixture *fx, int n, cnn_node **xs)
             .pad_top = (int)jnum(a, "pad_top", jnum(a, "padding", 0)), .pad_bottom = (int)jnum(a, "pad_bottom", jnum(a, "padding", 0)),
             .pad_left = (int)jnum(a, "pad_left", jnum(a, "padding", 0)), .pad_right = (int)jnum(a, "pad_right", jnum(a, "padding", 0)),
             .ceil_mode = jnum(a, "ceil_mode", 0) != 0, .count_include_pad = jnum(a, "count_include_pad", 1) != 0,
+            .dilation_h = (int)jnum(a, "dilation_h", 1), .dilation_w = (int)jnum(a, "dilation_w", 1),
         };
         return op[0] == 'm' ? cnn_maxpool2d_ex(g, xs[0], name, &p) : cnn_avgpool2d_ex(g, xs[0], name, &p);
     }

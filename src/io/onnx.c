@@ -276,7 +276,7 @@ static int attr_ints(const onnx_ctx *c, const char *name, size_t n, int64_t lo, 
     *given = false;
     if (!a) return 0;
     if (a->has_type && a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS) return node_fail(c, "attribute '%s' must be a list of integers", name);
-    if (a->n_ints != n) return node_fail(c, "attribute '%s' has %zu values; %zu expected (2-D only)", name, a->n_ints, n);
+    if (a->n_ints != n) return node_fail(c, "attribute '%s' has %zu values; %zu expected", name, a->n_ints, n);
     for (size_t i = 0; i < n; i++) {
         if (a->ints[i] < lo || a->ints[i] > hi)
             return node_fail(c, "attribute %s[%zu]=%lld is outside [%lld, %lld]", name, i, (long long)a->ints[i], (long long)lo, (long long)hi);
@@ -447,38 +447,88 @@ static int resolve_auto_pad(const onnx_ctx *c, int mode, const cnn_node *x, cons
     return 0;
 }
 
+/* ---- 1-D as 2-D ---- */
+
+/* The spatial dims of a Conv / pool input: 2 for (N,C,H,W), 1 for (N,C,L) (run as (N,C,1,L)); 0
+ * with a message otherwise. */
+static int spatial_dims(const onnx_ctx *c, const cnn_node *x) {
+    const int rank = cnn_node_rank(x);
+    if (rank != 3 && rank != 4) return node_fail(c, "the input has rank %d; only 1-D and 2-D inputs (rank 3 or 4) are supported", rank), 0;
+    return rank - 2;
+}
+
+/* A window attribute (kernel_shape, strides, dilations: one value per spatial dim; pads: two) as
+ * its 2-D form: a 1-D value v is (fill, v) and 1-D pads [b, e] are [0, b, 0, e]. */
+static int attr_window_ints(const onnx_ctx *c, const char *name, int spatial, int64_t lo, int64_t hi, int fill, int *out, bool *given) {
+    const bool pads = strcmp(name, "pads") == 0;
+    const size_t n = (size_t)spatial * (pads ? 2 : 1);
+    int v[4];
+    if (attr_ints(c, name, n, lo, hi, v, given)) return -1;
+    if (!*given) return 0;
+    if (spatial == 2) memcpy(out, v, n * sizeof *v);
+    else if (pads) out[0] = 0, out[1] = v[0], out[2] = 0, out[3] = v[1];
+    else out[0] = fill, out[1] = v[0];
+    return 0;
+}
+
+/* x (N,C,L) as (N,C,1,L) for a 2-D layer (x itself when 4-D); NULL with a message. */
+static cnn_node *as_2d(const onnx_ctx *c, cnn_node *x) {
+    if (cnn_node_rank(x) != 3) return x;
+    int64_t d[CNN_MAX_RANK];
+    cnn_node_shape(x, d);
+    const int64_t dims[CNN_MAX_RANK] = {0, d[1], 1, d[2]};
+    cnn_node *y = cnn_reshape(c->g, x, NULL, 4, dims);
+    if (!y) return node_fail_lib(c), NULL;
+    return y;
+}
+
+/* The 2-D layer's output y (N,C,1,L') back as (N,C,L') when the input was 1-D. */
+static cnn_node *as_1d(const onnx_ctx *c, cnn_node *y, int spatial) {
+    if (!y || spatial != 1) return y;
+    int64_t d[CNN_MAX_RANK];
+    cnn_node_shape(y, d);
+    const int64_t dims[CNN_MAX_RANK] = {0, d[1], d[3]};
+    cnn_node *z = cnn_reshape(c->g, y, NULL, 3, dims);
+    if (!z) return node_fail_lib(c), NULL;
+    return z;
+}
+
 /* ---- operators ---- */
 
+/* Conv over (N,C,H,W), or (N,C,L) with a (OC, C/group, K) weight as a 1 x K convolution. */
 static cnn_node *map_conv(const onnx_ctx *c) {
     int64_t group;
     int kernel[2], strides[2] = {1, 1}, dil[2] = {1, 1}, pads[4] = {0, 0, 0, 0}, auto_pad;
     bool has_kernel, has_strides, has_dil, has_pads;
     cnn_conv2d_params p = {0};
-    if (check_attrs(c, "auto_pad,dilations,group,kernel_shape,pads,strides") || attr_auto_pad(c, &auto_pad) ||
-        attr_int(c, "group", 1, 1, INT32_MAX, &group) || attr_ints(c, "kernel_shape", 2, 1, ONNX_MAX_DIM, kernel, &has_kernel) ||
-        attr_ints(c, "strides", 2, 1, ONNX_MAX_DIM, strides, &has_strides) ||
-        attr_ints(c, "dilations", 2, 1, ONNX_MAX_DIM, dil, &has_dil) || attr_ints(c, "pads", 4, 0, ONNX_MAX_DIM, pads, &has_pads) ||
-        check_outputs(c, 1))
-        return NULL;
     cnn_node *x = input_node(c, 0);
-    const Onnx__TensorProto *w = x ? input_const(c, 1, "weight") : NULL;
+    const int spatial = x ? spatial_dims(c, x) : 0;
+    if (!spatial || check_attrs(c, "auto_pad,dilations,group,kernel_shape,pads,strides") || attr_auto_pad(c, &auto_pad) ||
+        attr_int(c, "group", 1, 1, INT32_MAX, &group) ||
+        attr_window_ints(c, "kernel_shape", spatial, 1, ONNX_MAX_DIM, 1, kernel, &has_kernel) ||
+        attr_window_ints(c, "strides", spatial, 1, ONNX_MAX_DIM, 1, strides, &has_strides) ||
+        attr_window_ints(c, "dilations", spatial, 1, ONNX_MAX_DIM, 1, dil, &has_dil) ||
+        attr_window_ints(c, "pads", spatial, 0, ONNX_MAX_DIM, 0, pads, &has_pads) || check_outputs(c, 1))
+        return NULL;
+    const Onnx__TensorProto *w = input_const(c, 1, "weight");
     if (!w) return NULL;
-    if (w->n_dims != 4) return node_fail(c, "the weight has rank %zu; only 2-D convolutions (rank 4) are supported", w->n_dims), NULL;
-    for (int d = 0; d < 4; d++)
+    if (w->n_dims != (size_t)spatial + 2)
+        return node_fail(c, "the weight has rank %zu; a %d-D convolution needs rank %d", w->n_dims, spatial, spatial + 2), NULL;
+    for (size_t d = 0; d < w->n_dims; d++)
         if (w->dims[d] < 1 || w->dims[d] > (d < 2 ? INT32_MAX : ONNX_MAX_DIM))
-            return node_fail(c, "the weight has a bad dimension %d (%lld)", d, (long long)w->dims[d]), NULL;
-    if (has_kernel && (kernel[0] != w->dims[2] || kernel[1] != w->dims[3]))
-        return node_fail(c, "kernel_shape %dx%d differs from the weight's %lldx%lld", kernel[0], kernel[1], (long long)w->dims[2],
-                         (long long)w->dims[3]), NULL;
+            return node_fail(c, "the weight has a bad dimension %zu (%lld)", d, (long long)w->dims[d]), NULL;
+    const int wk[2] = {spatial == 2 ? (int)w->dims[2] : 1, (int)w->dims[spatial + 1]}; /* 1-D: 1 x K */
+    if (has_kernel && (kernel[0] != wk[0] || kernel[1] != wk[1]))
+        return node_fail(c, "kernel_shape %dx%d differs from the weight's %dx%d", kernel[0], kernel[1], wk[0], wk[1]), NULL;
     int64_t xd[CNN_MAX_RANK];
     cnn_node_shape(x, xd);
     if (init_numel(c, w) < 0) return NULL;
-    if (cnn_node_rank(x) != 4 || w->dims[1] * group != xd[1]) /* checked before the layer allocates its weight */
-        return node_fail(c, "the weight takes %lld x %lld input channels but the input is %s%lld channels", (long long)w->dims[1],
-                         (long long)group, cnn_node_rank(x) == 4 ? "" : "not N x C x H x W with ", (long long)xd[1]), NULL;
+    if (w->dims[1] * group != xd[1]) /* checked before the layer allocates its weight */
+        return node_fail(c, "the weight takes %lld x %lld input channels but the input has %lld channels", (long long)w->dims[1],
+                         (long long)group, (long long)xd[1]), NULL;
+    if (!(x = as_2d(c, x))) return NULL;
     p.out_channels = w->dims[0];
-    p.kernel_h = (int)w->dims[2], p.kernel_w = (int)w->dims[3];
-    const int wk[2] = {p.kernel_h, p.kernel_w};
+    p.kernel_h = wk[0], p.kernel_w = wk[1];
     if (resolve_auto_pad(c, auto_pad, x, wk, strides, dil, has_pads, pads)) return NULL;
     p.stride_h = strides[0], p.stride_w = strides[1];
     p.dilation_h = dil[0], p.dilation_w = dil[1];
@@ -490,8 +540,9 @@ static cnn_node *map_conv(const onnx_ctx *c) {
     if (p.bias && !b) return NULL;
     cnn_node *y = cnn_conv2d_ex(c->g, x, layer_name(c), &p);
     if (!y) return node_fail_lib(c), NULL;
-    if (set_param(c, y, 0, w, false) || (b && set_param(c, y, 1, b, false))) return NULL;
-    return y;
+    /* A 1-D weight (OC, C/group, K) holds the 1 x K kernels in the same order. */
+    if (set_param(c, y, 0, w, spatial == 1) || (b && set_param(c, y, 1, b, false))) return NULL;
+    return as_1d(c, y, spatial);
 }
 
 static cnn_node *map_batchnorm(const onnx_ctx *c) {
@@ -537,26 +588,30 @@ static cnn_node *map_pool(const onnx_ctx *c, bool avg) {
     int64_t ceil_mode, include_pad = 0, storage_order = 0;
     int auto_pad;
     cnn_pool2d_params p = {0};
-    if (check_attrs(c, avg ? "auto_pad,ceil_mode,count_include_pad,kernel_shape,pads,strides"
+    cnn_node *x = input_node(c, 0);
+    const int spatial = x ? spatial_dims(c, x) : 0;
+    if (!spatial ||
+        check_attrs(c, avg ? "auto_pad,ceil_mode,count_include_pad,kernel_shape,pads,strides"
                            : "auto_pad,ceil_mode,dilations,kernel_shape,pads,storage_order,strides") ||
         attr_auto_pad(c, &auto_pad) || attr_int(c, "ceil_mode", 0, 0, 1, &ceil_mode) ||
         (avg && attr_int(c, "count_include_pad", 0, 0, 1, &include_pad)) || attr_int(c, "storage_order", 0, 0, 0, &storage_order) ||
-        attr_ints(c, "kernel_shape", 2, 1, ONNX_MAX_DIM, kernel, &has_kernel) ||
-        attr_ints(c, "strides", 2, 1, ONNX_MAX_DIM, strides, &has_strides) || attr_ints(c, "dilations", 2, 1, 1, dil, &has_dil) ||
-        attr_ints(c, "pads", 4, 0, ONNX_MAX_DIM, pads, &has_pads) || check_outputs(c, 1))
+        attr_window_ints(c, "kernel_shape", spatial, 1, ONNX_MAX_DIM, 1, kernel, &has_kernel) ||
+        attr_window_ints(c, "strides", spatial, 1, ONNX_MAX_DIM, 1, strides, &has_strides) ||
+        attr_window_ints(c, "dilations", spatial, 1, ONNX_MAX_DIM, 1, dil, &has_dil) ||
+        attr_window_ints(c, "pads", spatial, 0, ONNX_MAX_DIM, 0, pads, &has_pads) || check_outputs(c, 1))
         return NULL;
     if (!has_kernel) return node_fail(c, "attribute 'kernel_shape' is required"), NULL;
-    cnn_node *x = input_node(c, 0);
-    if (!x || resolve_auto_pad(c, auto_pad, x, kernel, strides, dil, has_pads, pads)) return NULL;
+    if (!(x = as_2d(c, x)) || resolve_auto_pad(c, auto_pad, x, kernel, strides, dil, has_pads, pads)) return NULL;
     p.kernel_h = kernel[0], p.kernel_w = kernel[1];
     p.stride_h = strides[0], p.stride_w = strides[1]; /* ONNX's default stride is 1, not the kernel */
     p.pad_top = pads[0], p.pad_left = pads[1], p.pad_bottom = pads[2], p.pad_right = pads[3];
+    p.dilation_h = dil[0], p.dilation_w = dil[1]; /* AveragePool has none before opset 19 */
     p.ceil_mode = ceil_mode != 0;
     p.count_include_pad = include_pad != 0;
     p.large_pads = true;
     cnn_node *y = avg ? cnn_avgpool2d_ex(c->g, x, layer_name(c), &p) : cnn_maxpool2d_ex(c->g, x, layer_name(c), &p);
     if (!y) return node_fail_lib(c), NULL;
-    return y;
+    return as_1d(c, y, spatial);
 }
 
 /* A dense layer y = x W (+ bias) from a constant matrix w: (F, out), or (out, F) with trans_w; the
@@ -595,11 +650,20 @@ static cnn_node *map_gemm(const onnx_ctx *c) {
         attr_float(c, "beta", 1.0f, &beta) || attr_int(c, "transA", 0, 0, 1, &trans_a) || attr_int(c, "transB", 0, 0, 1, &trans_b) ||
         attr_int(c, "broadcast", 0, 0, 1, &legacy) || check_outputs(c, 1))
         return NULL;
-    if (trans_a) return node_fail(c, "transA=1 is not supported (A's rows are the batch)"), NULL;
+    if (trans_a) return node_fail(c, "transA=1 is not supported (A's rows are the batch, which transA would contract)"), NULL;
     cnn_node *x = input_node(c, 0);
     const Onnx__TensorProto *w = x ? input_const(c, 1, "weight (B)") : NULL;
     if (!w) return NULL;
     const bool bias = has_input(c->node, 2);
+    const onnx_value *cv = bias ? find_value(c, c->node->input[2]) : NULL;
+    if (cv && cv->node) { /* a computed C (N, out) or (N, 1): the product, then beta * C added with broadcasting */
+        cnn_node *y = dense_from_matrix(c, x, w, trans_b != 0, alpha, false), *z = cv->node;
+        if (y && cnn_node_rank(z) != 2)
+            return node_fail(c, "the bias (C) is computed with rank %d; a matrix (N x out or N x 1) is needed", cnn_node_rank(z)), NULL;
+        if (y && beta != 1.0f && !(z = cnn_scale(c->g, z, NULL, beta))) return node_fail_lib(c), NULL;
+        if (y && !(y = cnn_add_broadcast(c->g, y, z, NULL))) return node_fail_lib(c), NULL;
+        return y;
+    }
     const Onnx__TensorProto *b = bias ? input_const(c, 2, "bias (C)") : NULL;
     if (bias && !b) return NULL;
     cnn_node *y = dense_from_matrix(c, x, w, trans_b != 0, alpha, bias);
@@ -882,6 +946,9 @@ static cnn_node *map_unary(const onnx_ctx *c, const char *op) {
         return NULL;
     cnn_node *x = input_node(c, 0);
     if (!x) return NULL;
+    const bool global = strncmp(op, "Global", 6) == 0;
+    const int spatial = global ? spatial_dims(c, x) : 0;
+    if (global && (!spatial || !(x = as_2d(c, x)))) return NULL; /* (N,C,L) pools as (N,C,1,L) */
     const char *name = layer_name(c);
     cnn_node *y = strcmp(op, "Relu") == 0          ? cnn_relu(c->g, x, name)
                   : strcmp(op, "Sigmoid") == 0     ? cnn_sigmoid(c->g, x, name)
@@ -890,7 +957,7 @@ static cnn_node *map_unary(const onnx_ctx *c, const char *op) {
                   : strcmp(op, "GlobalMaxPool") == 0 ? cnn_global_maxpool(c->g, x, name)
                                                    : cnn_global_avgpool(c->g, x, name);
     if (!y) return node_fail_lib(c), NULL;
-    return y;
+    return as_1d(c, y, spatial);
 }
 
 /* One node: the cnn node its (first) output names, NULL with a message. */

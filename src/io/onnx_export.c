@@ -250,14 +250,16 @@ static int export_pool(export_ctx *c, const cnn_node *x) {
     const int64_t in[2] = {x->inputs[0]->shape.dims[2], x->inputs[0]->shape.dims[3]};
     const int64_t out[2] = {x->shape.dims[2], x->shape.dims[3]};
     const int kernel[2] = {q->kernel_h, q->kernel_w}, stride[2] = {q->stride_h, q->stride_w};
+    const int64_t dil[2] = {q->dilation_h, q->dilation_w};
+    const int64_t extent[2] = {(kernel[0] - 1) * dil[0] + 1, (kernel[1] - 1) * dil[1] + 1}; /* a dilated window's */
     int64_t pads[4] = {a->pad[0], a->pad[1], a->pad[2], a->pad[3]}, grown[4];
     memcpy(grown, pads, sizeof grown);
     bool floor_fits = true, ceil_fits = true;
     for (int d = 0; d < 2; d++) {
-        const int64_t before = pads[2 * d], after = pads[2 * d + 1], span = in[d] + before + after - kernel[d];
+        const int64_t before = pads[2 * d], after = pads[2 * d + 1], span = in[d] + before + after - extent[d];
         floor_fits &= floor_div(span, stride[d]) + 1 == out[d];
         ceil_fits &= -floor_div(-span, stride[d]) + 1 == out[d];
-        const int64_t need = (out[d] - 1) * stride[d] + kernel[d] - in[d] - before; /* trailing pad of the last window */
+        const int64_t need = (out[d] - 1) * stride[d] + extent[d] - in[d] - before; /* trailing pad of the last window */
         if (need > grown[2 * d + 1]) grown[2 * d + 1] = need;
     }
     bool ceil_mode = false;
@@ -270,7 +272,8 @@ static int export_pool(export_ctx *c, const cnn_node *x) {
     }
     const char *input = in_value(c, x, 0);
     Onnx__NodeProto *p = add_node(c, x, a->kind == POOL_MAX ? "MaxPool" : "AveragePool", 1, &input);
-    if (attr_window(c, p, kernel[0], kernel[1], stride[0], stride[1], pads) || attr_int(c, p, "ceil_mode", ceil_mode))
+    if (attr_window(c, p, kernel[0], kernel[1], stride[0], stride[1], pads) || attr_int(c, p, "ceil_mode", ceil_mode) ||
+        ((dil[0] > 1 || dil[1] > 1) && attr_ints(c, p, "dilations", 2, dil)))
         return -1;
     return a->kind == POOL_AVG ? attr_int(c, p, "count_include_pad", a->include_pad) : 0;
 }

@@ -21,6 +21,21 @@ static pool_span window_span(int64_t out_index, int kernel, int stride, int pad_
     return s;
 }
 
+/* The rows (or columns) a dilated max-pool window reads: start + t*dilation for t < kernel, those
+ * inside [0, in) as r = lo, lo + dilation, ... < hi; lo >= hi when none is (only possible when the
+ * dilation exceeds the input). With dilation 1 the same as window_span's lo and hi. */
+static pool_span dilated_span(int64_t out_index, int kernel, int stride, int dilation, int pad_before, int64_t in) {
+    const int64_t start = out_index * stride - pad_before;
+    const int64_t first = start < 0 ? (-start + dilation - 1) / dilation : 0;      /* first t inside */
+    int64_t last = (in - start + dilation - 1) / dilation;                          /* t past the input */
+    if (last > kernel) last = kernel;
+    pool_span s = {start + first * dilation, start + (last > first ? last : first) * dilation, 0};
+    return s;
+}
+
+/* (kernel - 1) * dilation + 1: the extent of a dilated window. */
+static int64_t dilated_extent(int kernel, int dilation) { return (int64_t)(kernel - 1) * dilation + 1; }
+
 /* PyTorch's adaptive bin i of `out` over `in`: [floor(i*in/out), ceil((i+1)*in/out)). */
 static pool_span adaptive_span(int64_t i, int64_t out, int64_t in) {
     pool_span s = {i * in / out, ((i + 1) * in + out - 1) / out, 0};
@@ -31,7 +46,7 @@ static pool_span adaptive_span(int64_t i, int64_t out, int64_t in) {
 /* Output length along one axis; in ceil mode the last window must start inside the input or the
  * leading pad (PyTorch's pooling_output_shape, whose division rounds towards minus infinity: in
  * ceil mode the kernel may be larger than the padded input, e.g. 3x3/2 on 2x2 gives 1x1). */
-static int64_t pool_out_size(int64_t in, int kernel, int stride, int pad_before, int pad_after, bool ceil_mode) {
+static int64_t pool_out_size(int64_t in, int64_t kernel, int stride, int pad_before, int pad_after, bool ceil_mode) {
     int64_t span = in + pad_before + pad_after - kernel + (ceil_mode ? stride - 1 : 0);
     int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
     if (ceil_mode && (out - 1) * stride >= in + pad_before) out--;
@@ -60,6 +75,13 @@ static int window_pool_shape(cnn_node *n) {
         return cnn_fail("%s '%s': kernel %dx%d must be at least 1x1 (input %s)", op, n->name, p->kernel_h, p->kernel_w, s);
     if (p->stride_h < 1 || p->stride_w < 1)
         return cnn_fail("%s '%s': stride %dx%d must be at least 1x1 (input %s)", op, n->name, p->stride_h, p->stride_w, s);
+    if (p->dilation_h < 1 || p->dilation_w < 1)
+        return cnn_fail("%s '%s': dilation %dx%d must be at least 1x1 (input %s)", op, n->name, p->dilation_h, p->dilation_w, s);
+    if (a->kind != POOL_MAX && (p->dilation_h != 1 || p->dilation_w != 1))
+        return cnn_fail("%s '%s': dilation %dx%d is supported by max pooling only (input %s)", op, n->name, p->dilation_h,
+                        p->dilation_w, s);
+    /* The window's extent; the pad limit below is on the kernel itself, as PyTorch's. */
+    const int64_t ext_h = dilated_extent(p->kernel_h, p->dilation_h), ext_w = dilated_extent(p->kernel_w, p->dilation_w);
     int64_t h = in->dims[2], w = in->dims[3];
     const int explicit_pads[4] = {p->pad_top, p->pad_bottom, p->pad_left, p->pad_right};
     if (cnn_resolve_padding(p->padding, explicit_pads, h, w, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, a->pad)) {
@@ -76,12 +98,13 @@ static int window_pool_shape(cnn_node *n) {
                         "with kernel %dx%d (input %s)",
                         op, n->name, p->large_pads ? "one less than" : "half", pad[0], pad[1], pad[2], pad[3], p->kernel_h, p->kernel_w, s);
     int64_t padded_h = h + pad[0] + pad[1], padded_w = w + pad[2] + pad[3];
-    if (!p->ceil_mode && (p->kernel_h > padded_h || p->kernel_w > padded_w))
-        return cnn_fail("%s '%s': kernel %dx%d larger than the padded input %lldx%lld: the output size would "
+    if (!p->ceil_mode && (ext_h > padded_h || ext_w > padded_w))
+        return cnn_fail("%s '%s': kernel %dx%d%s larger than the padded input %lldx%lld: the output size would "
                         "reach zero (input %s)", op, n->name, p->kernel_h,
-                        p->kernel_w, (long long)padded_h, (long long)padded_w, s);
-    int64_t out_h = pool_out_size(h, p->kernel_h, p->stride_h, pad[0], pad[1], p->ceil_mode);
-    int64_t out_w = pool_out_size(w, p->kernel_w, p->stride_w, pad[2], pad[3], p->ceil_mode);
+                        p->kernel_w, p->dilation_h > 1 || p->dilation_w > 1 ? " (dilated)" : "", (long long)padded_h,
+                        (long long)padded_w, s);
+    int64_t out_h = pool_out_size(h, ext_h, p->stride_h, pad[0], pad[1], p->ceil_mode);
+    int64_t out_w = pool_out_size(w, ext_w, p->stride_w, pad[2], pad[3], p->ceil_mode);
     if (out_h < 1 || out_w < 1)
         return cnn_fail("%s '%s': output size %lldx%lld reaches zero (input %s, kernel %dx%d, stride %dx%d)", op, n->name,
                         (long long)out_h, (long long)out_w, s, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w);
@@ -148,17 +171,17 @@ static inline float max_nan(float best, float v) { return v > best || isnan(v) ?
 static void maxpool_plane_eval(const pool_attrs *a, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh, int64_t ow,
                                float *cm) {
     const cnn_pool2d_params *p = &a->p;
-    const int64_t sw = p->stride_w, kw = p->kernel_w, pl = a->pad[2];
-    const int64_t len = (ow - 1) * sw + kw, cols = w < len - pl ? w : len - pl;
+    const int64_t sw = p->stride_w, kw = p->kernel_w, dw = p->dilation_w, dh = p->dilation_h, pl = a->pad[2];
+    const int64_t len = (ow - 1) * sw + dilated_extent(p->kernel_w, p->dilation_w), cols = w < len - pl ? w : len - pl;
     for (int64_t q = 0; q < len; q++) cm[q] = -INFINITY;
     float *row = cm + pl;
     for (int64_t i = 0; i < oh; i++) {
-        pool_span rs = window_span(i, p->kernel_h, p->stride_h, a->pad[0], a->pad[1], h);
+        pool_span rs = dilated_span(i, p->kernel_h, p->stride_h, p->dilation_h, a->pad[0], h);
         if (rs.lo >= rs.hi) {
             for (int64_t q = 0; q < cols; q++) row[q] = -INFINITY;
         } else {
             memcpy(row, xp + rs.lo * w, (size_t)cols * sizeof(float));
-            for (int64_t r = rs.lo + 1; r < rs.hi; r++) {
+            for (int64_t r = rs.lo + dh; r < rs.hi; r += dh) {
                 const float *xr = xp + r * w;
 #pragma omp simd
                 for (int64_t q = 0; q < cols; q++) row[q] = max_nan(row[q], xr[q]);
@@ -167,7 +190,7 @@ static void maxpool_plane_eval(const pool_attrs *a, const float *xp, float *yp, 
         float *yr = yp + i * ow;
         for (int64_t j = 0; j < ow; j++) yr[j] = cm[j * sw];
         for (int64_t t = 1; t < kw; t++) {
-            const float *ct = cm + t;
+            const float *ct = cm + t * dw;
             if (sw == 1) {
 #pragma omp simd
                 for (int64_t j = 0; j < ow; j++) yr[j] = max_nan(yr[j], ct[j]);
@@ -178,8 +201,9 @@ static void maxpool_plane_eval(const pool_attrs *a, const float *xp, float *yp, 
     }
 }
 
-/* y = max over each window of x, padding as -infinity; x is (N,C,H,W), y and argmax (N,C,OH,OW).
- * PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). */
+/* y = max over each (dilated) window of x, padding as -infinity; x is (N,C,H,W), y and argmax
+ * (N,C,OH,OW). PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). A
+ * window with no input element (a dilation wider than the input) gives -infinity and argmax -1. */
 static int maxpool_forward(const cnn_op_ctx *c) {
     const pool_attrs *a = c->attrs;
     const cnn_pool2d_params *p = &a->p;
@@ -187,7 +211,7 @@ static int maxpool_forward(const cnn_op_ctx *c) {
     int32_t *argmax = c->training ? c->state : NULL;
     int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t oh = y->shape[2], ow = y->shape[3];
-    if (!argmax && (ow - 1) * p->stride_w + p->kernel_w <= MAXPOOL_ROW_MAX) {
+    if (!argmax && (ow - 1) * p->stride_w + dilated_extent(p->kernel_w, p->dilation_w) <= MAXPOOL_ROW_MAX) {
 #pragma omp parallel
         {
             float cm[MAXPOOL_ROW_MAX];
@@ -206,13 +230,13 @@ static int maxpool_forward(const cnn_op_ctx *c) {
             float *yp = y->data + b * y->stride[0] + k * oh * ow;      /* (OH,OW) */
             int32_t *ap = argmax ? argmax + (b * ch + k) * oh * ow : NULL;
             for (int64_t i = 0; i < oh; i++) {
-                pool_span rs = window_span(i, p->kernel_h, p->stride_h, a->pad[0], a->pad[1], h);
+                pool_span rs = dilated_span(i, p->kernel_h, p->stride_h, p->dilation_h, a->pad[0], h);
                 for (int64_t j = 0; j < ow; j++) {
-                    pool_span cs = window_span(j, p->kernel_w, p->stride_w, a->pad[2], a->pad[3], w);
+                    pool_span cs = dilated_span(j, p->kernel_w, p->stride_w, p->dilation_w, a->pad[2], w);
                     float best = -INFINITY;
-                    int64_t at = rs.lo * w + cs.lo;
-                    for (int64_t r = rs.lo; r < rs.hi; r++)
-                        for (int64_t q = cs.lo; q < cs.hi; q++) {
+                    int64_t at = rs.lo < rs.hi && cs.lo < cs.hi ? rs.lo * w + cs.lo : -1;
+                    for (int64_t r = rs.lo; r < rs.hi; r += p->dilation_h)
+                        for (int64_t q = cs.lo; q < cs.hi; q += p->dilation_w) {
                             float v = xp[r * w + q];
                             if (v > best || isnan(v)) {
                                 best = v;
@@ -241,7 +265,8 @@ static int maxpool_backward(const cnn_op_ctx *c) {
             float *dxp = dx->data + b * dx->stride[0] + k * hw;          /* (H,W) */
             const float *dyp = dy->data + b * dy->stride[0] + k * ohw;   /* (OH,OW) */
             const int32_t *ap = argmax + (b * ch + k) * ohw;
-            for (int64_t i = 0; i < ohw; i++) dxp[ap[i]] += dyp[i];
+            for (int64_t i = 0; i < ohw; i++)
+                if (ap[i] >= 0) dxp[ap[i]] += dyp[i];
         }
     return 0;
 }
@@ -333,6 +358,8 @@ static cnn_node *window_pool(cnn_graph *g, cnn_node *x, const char *name, const 
     pool_attrs a = {.kind = kind, .p = *p};
     if (a.p.stride_h == 0) a.p.stride_h = a.p.kernel_h;
     if (a.p.stride_w == 0) a.p.stride_w = a.p.kernel_w;
+    if (a.p.dilation_h == 0) a.p.dilation_h = 1;
+    if (a.p.dilation_w == 0) a.p.dilation_w = 1;
     a.include_pad = kind == POOL_AVG && p->count_include_pad && p->padding != CNN_PAD_SAME;
     return cnn_graph_add_node(g, op, name, 1, &x, &a, sizeof a);
 }

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from common import Case, Fn
 
 
-def pool_attrs(kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=None):
+def pool_attrs(kernel, stride=None, padding=0, ceil_mode=False, count_include_pad=None, dilation=None):
     kh, kw = kernel if isinstance(kernel, tuple) else (kernel, kernel)
     sh, sw = stride if isinstance(stride, tuple) else (stride or kh, stride or kw)
     a = {"kernel_h": kh, "kernel_w": kw, "stride_h": sh, "stride_w": sw, "ceil_mode": ceil_mode}
@@ -22,6 +22,8 @@ def pool_attrs(kernel, stride=None, padding=0, ceil_mode=False, count_include_pa
         a["padding"] = padding
     if count_include_pad is not None:
         a["count_include_pad"] = count_include_pad
+    if dilation is not None:
+        a["dilation_h"], a["dilation_w"] = dilation if isinstance(dilation, tuple) else (dilation, dilation)
     return a
 
 
@@ -75,6 +77,11 @@ CASES = [
          lambda: nn.MaxPool2d((3, 2), (2, 3)), dist="distinct"),
     Case("maxpool_3x3_s2_pad_asym", "maxpool2d", pool_attrs(3, 2, padding=(1, 0, 0, 1)), [(2, 2, 8, 9)],
          padded_max((1, 0, 0, 1), 3, 2), dist="distinct"),
+    # Dilated windows (ONNX's MaxPool dilations): pads, ceil mode, a dilation wider than the stride.
+    Case("maxpool_3x3_s2_pad1_dil2", "maxpool2d", pool_attrs(3, 2, padding=1, dilation=2), [(2, 3, 11, 12)],
+         lambda: nn.MaxPool2d(3, 2, padding=1, dilation=2), dist="distinct"),
+    Case("maxpool_2x3_s1x2_dil3x2_ceil", "maxpool2d", pool_attrs((2, 3), (1, 2), padding=1, ceil_mode=True, dilation=(3, 2)),
+         [(2, 2, 8, 10)], lambda: nn.MaxPool2d((2, 3), (1, 2), padding=1, dilation=(3, 2), ceil_mode=True), dist="distinct"),
     Case("maxpool_3x3_s2_same", "maxpool2d", pool_attrs(3, 2, padding="same"), [(2, 3, 8, 7)],
          padded_max(same_pads((8, 7), (3, 3), (2, 2)), 3, 2), dist="distinct"),
     Case("maxpool_2x2_s2_same_odd", "maxpool2d", pool_attrs(2, 2, padding="same"), [(1, 2, 7, 5)],
