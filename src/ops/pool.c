@@ -195,6 +195,7 @@ static void maxpool_plane_eval(const pool_attrs *a, const float *xp, float *yp, 
 #pragma omp simd
                 for (int64_t j = 0; j < ow; j++) yr[j] = max_nan(yr[j], ct[j]);
             } else {
+#pragma omp simd
                 for (int64_t j = 0; j < ow; j++) yr[j] = max_nan(yr[j], ct[j * sw]);
             }
         }
