@@ -482,9 +482,10 @@ int cnn_graph_save_weights_meta(const cnn_graph *g, const char *path, int n_meta
  * value a fixed one). Graph inputs are float tensors of rank 1 to 4, the batch first and the other
  * dims fixed; the graph's outputs are the graph outputs, in order. Opsets 1 to 17. Operators: Conv,
  * BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, Clip, Softmax, LRN, MaxPool, AveragePool,
- * GlobalAveragePool, GlobalMaxPool, Gemm, MatMul, Flatten, Reshape, Concat, Add, Mul, Sum, Pad,
- * Dropout, Identity, Constant. NULL with a one-line message naming the file (and the node and its
- * operator, for a node that cannot be mapped) on failure.
+ * GlobalAveragePool, GlobalMaxPool (2-D, and 1-D as N x C x 1 x L), Gemm, MatMul, Flatten, Reshape,
+ * Concat, Add, Mul, Sum, Pad, Dropout, Identity, Constant; integer shape arithmetic (Shape,
+ * ConstantOfShape, Slice, Gather, Cast, ...) on constants is folded at import. NULL with a one-line
+ * message naming the file (and the node and its operator, for a node that cannot be mapped) on failure.
  * ---------------------------------------------------------------------------------------------- */
 cnn_graph *cnn_onnx_load(const char *path);
 /* The same from size bytes in memory; `name` stands for the file in messages. */

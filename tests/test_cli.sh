@@ -116,7 +116,7 @@ case "$prof" in *"fwd ms"*"bwd ms"*"conv2d"*"per op kind:"*"batchnorm"*) ok "ben
   *) bad "bench --profile" "$prof" ;; esac
 
 # ---- ONNX: `cnn run MODEL.onnx` on torch.onnx.export's files equals PyTorch within 1e-4 of max |y| ----
-for name in small googlenet activations resnet50 ops lrn_even; do
+for name in small googlenet activations resnet50 ops lrn_even pad13 fold_ops; do
   R=$REF/onnx
   if out=$($CNN run "$R/$name.onnx" --input "$R/$name.X.npy" --output "$T/$name.onnx.npy" --threads 2 2>&1) &&
      cmp=$($PY -c "
@@ -201,6 +201,7 @@ expect_error "input of the wrong size for an .onnx" "takes N x 3 x 20 x 20" $CNN
 expect_error "--input count differs from the graph's inputs" "small.onnx: the model has 1 input and 1 output but 2 --input and 1 --output" $CNN run "$O/small.onnx" --input "$O/small.X.npy" --input "$O/small.X.npy" --output "$T/never.safetensors"
 expect_error "--output count differs from the graph's outputs" "two.onnx: the model has 2 inputs and 2 outputs but 2 --input and 1 --output" $CNN run "$O/two.onnx" --input "$O/two.A.npy" --input "$O/two.B.npy" --output "$T/never.safetensors"
 expect_error "ONNX Reshape with a computed shape" "reshape_dynamic.onnx: node 'reshape_by_value' (Reshape): the shape 's' is computed by the graph" $CNN run "$O/reshape_dynamic.onnx" --input "$O/lrn_even.X.npy" --output "$T/never.safetensors"
+expect_error "ONNX Pad whose pads depend on the batch size" "pad_batch.onnx: node '/Pad' (Pad): pads '[^']*': element 7 depends on the batch size" $CNN run "$O/pad_batch.onnx" --input "$O/pad_batch.X.npy" --output "$T/never.safetensors"
 expect_error "ONNX Pad mode wrap" "pad_wrap.onnx: node 'pad_wrap' (Pad): mode 'wrap' is not supported" $CNN run "$O/pad_wrap.onnx" --input "$O/lrn_even.X.npy" --output "$T/never.safetensors"
 expect_error "ONNX Add of shapes that do not broadcast" "bad_broadcast.onnx: node 'add_mismatch' (Add): .*do not broadcast" $CNN run "$O/bad_broadcast.onnx" --input "$O/lrn_even.X.npy" --input "$O/lrn_even.X.npy" --output "$T/never.safetensors"
 

@@ -38,8 +38,9 @@ vgg11_bn|vgg11_bn|$Z/vgg11_bn.weights.safetensors|1x3x224x224
 EOF
 
 # ---- models exported by PyTorch, imported and exported again by cnn: the same checks ----
-# (ops.onnx holds Clip, Mul and Add of constants, Pad, Reshape, MatMul, Softmax on an inner axis.)
-for name in small activations ops googlenet; do
+# (ops.onnx holds Clip, Mul and Add of constants, Pad, Reshape, MatMul, Softmax on an inner axis;
+# pad13.onnx a dilated MaxPool and 1-D layers.)
+for name in small activations ops googlenet pad13; do
   O=$REF/onnx
   if out=$($CNN export "$O/$name.onnx" --onnx "$T/re.onnx" 2>&1) &&
      out=$($CNN run "$O/$name.onnx" --input "$O/$name.X.npy" --output "$T/re.cnn.npy" --threads 2 2>&1) &&

@@ -1,8 +1,10 @@
 /* onnx.c — ONNX import: a ModelProto (parsed by the protobuf-c code generated at build time from
  * Debian's onnx.proto) becomes an ordinary cnn graph. Nodes are mapped in file order onto the
- * builder calls, which infer and check the shapes; initializers become the layers' parameters.
+ * builder calls, which infer and check the shapes; initializers become the layers' parameters;
+ * integer shape arithmetic is folded into constants (onnx_fold.c).
  * Every count, size and attribute taken from the file is checked before use. */
 #include "../core/internal.h"
+#include "onnx_fold.h"
 
 #include "onnx.pb-c.h"
 
@@ -14,12 +16,24 @@
 #define ONNX_MAX_FILE ((size_t)2147483647) /* protobuf's own 2 GiB limit */
 #define ONNX_MAX_DIM 65536                 /* kernel sizes, strides, pads, dilations */
 
+/* A value computed by constant folding: an int64 tensor (t views dims and v) and what each element
+ * depends on (FOLD_CLEAN, FOLD_BATCH, FOLD_DERIVED). */
+typedef struct folded_value {
+    Onnx__TensorProto t;
+    int64_t dims[FOLD_MAX_RANK];
+    unsigned char *taint;
+    int64_t v[]; /* t.n_int64_data values, then their taints */
+} folded_value;
+
+#define FOLD_MAX_TOTAL ((int64_t)1 << 20) /* elements over all folded values of one file */
+
 /* A named value of the ONNX graph: a cnn node (a graph input or a layer's output) or an initializer. */
 typedef struct onnx_value {
     const char *name;
     cnn_node *node;
     const Onnx__TensorProto *init;
     bool fixed; /* a Constant node's value: a buffer, not a trainable parameter, when it becomes a layer */
+    const folded_value *fold; /* init is this folded value's tensor */
 } onnx_value;
 
 /* A tensor made for a Constant's value_float(s) / value_int(s): the struct and its dims are ours,
@@ -35,8 +49,9 @@ typedef struct onnx_ctx {
     int64_t opset;
     onnx_value *vals;
     size_t n_vals, cap_vals;
-    owned_tensor **owned;
+    void **owned; /* owned_tensor and folded_value blocks */
     size_t n_owned;
+    int64_t folded_total; /* elements folded so far */
     int64_t batch; /* the first graph input's fixed batch size, -2 when symbolic */
     const Onnx__NodeProto *node; /* the node being mapped, for messages */
 } onnx_ctx;
@@ -84,7 +99,8 @@ static onnx_value *find_value(const onnx_ctx *c, const char *name) {
     return NULL;
 }
 
-static int add_value_ex(onnx_ctx *c, const char *name, cnn_node *node, const Onnx__TensorProto *init, bool fixed) {
+static int add_value_ex(onnx_ctx *c, const char *name, cnn_node *node, const Onnx__TensorProto *init, bool fixed,
+                        const folded_value *fold) {
     if (!name || !name[0]) return 0; /* an optional output left unnamed */
     if (find_value(c, name)) {
         char buf[128];
@@ -97,12 +113,22 @@ static int add_value_ex(onnx_ctx *c, const char *name, cnn_node *node, const Onn
         c->vals = v;
         c->cap_vals = cap;
     }
-    c->vals[c->n_vals++] = (onnx_value){.name = name, .node = node, .init = init, .fixed = fixed};
+    c->vals[c->n_vals++] = (onnx_value){.name = name, .node = node, .init = init, .fixed = fixed, .fold = fold};
     return 0;
 }
 
 static int add_value(onnx_ctx *c, const char *name, cnn_node *node, const Onnx__TensorProto *init) {
-    return add_value_ex(c, name, node, init, false);
+    return add_value_ex(c, name, node, init, false, NULL);
+}
+
+/* A zeroed block freed with the context; NULL with a message. */
+static void *own(onnx_ctx *c, size_t size, const char *what) {
+    void **list = realloc(c->owned, (c->n_owned + 1) * sizeof *list);
+    if (!list) return cnn_fail_null("out of memory for %s", what);
+    c->owned = list;
+    void *p = cnn_calloc(1, size, what);
+    if (p) c->owned[c->n_owned++] = p;
+    return p;
 }
 
 /* Input i of the current node as a layer output; NULL with a message otherwise. */
@@ -343,16 +369,30 @@ static int init_ints(const onnx_ctx *c, const Onnx__TensorProto *t, const char *
     return 0;
 }
 
-/* Input i as a constant (an initializer or a Constant's value); NULL with a message when it is
- * computed. `what` names its role in messages. */
-static const Onnx__TensorProto *input_const(const onnx_ctx *c, size_t i, const char *what) {
+/* Input i as a constant (an initializer, a Constant's value or a folded value); NULL with a message
+ * when it is computed or depends on the batch size. With batch_first, element 0 may be exactly the
+ * batch size (*batch_first says whether it is). `what` names its role in messages. */
+static const Onnx__TensorProto *input_const_ex(const onnx_ctx *c, size_t i, const char *what, bool *batch_first) {
     const onnx_value *v = has_input(c->node, i) ? find_value(c, c->node->input[i]) : NULL;
     char buf[128];
     if (v && v->node && !v->init)
         return node_fail(c, "the %s '%s' is computed by the graph; only a constant (an initializer or a Constant) is supported", what,
                          clean(c->node->input[i], buf, sizeof buf)), NULL;
+    if (batch_first) *batch_first = false;
+    for (int64_t k = 0; v && v->fold && k < (int64_t)v->fold->t.n_int64_data; k++) {
+        if (!v->fold->taint[k]) continue;
+        if (k == 0 && batch_first && v->fold->taint[0] == FOLD_BATCH) {
+            *batch_first = true;
+            continue;
+        }
+        return node_fail(c, "%s '%s': element %lld depends on the batch size (it is computed from dim 0 of a Shape); only what "
+                         "the other dims determine can be folded into a constant", what, clean(c->node->input[i], buf, sizeof buf),
+                         (long long)k), NULL;
+    }
     return input_init(c, i, what);
 }
+
+static const Onnx__TensorProto *input_const(const onnx_ctx *c, size_t i, const char *what) { return input_const_ex(c, i, what, NULL); }
 
 /* The rank an operand has as a layer: a computed value's, or a constant's own (at least 1). */
 static int operand_rank(const onnx_ctx *c, size_t i) {
@@ -704,10 +744,12 @@ static cnn_node *map_reshape(const onnx_ctx *c) {
     int64_t allowzero;
     if (check_attrs(c, "allowzero") || attr_int(c, "allowzero", 0, 0, 1, &allowzero) || check_outputs(c, 1)) return NULL;
     cnn_node *x = input_node(c, 0);
-    const Onnx__TensorProto *t = x ? input_const(c, 1, "shape") : NULL;
+    bool batch_first; /* shape[0] is the batch size itself (Shape's dim 0 of a value, moved unchanged) */
+    const Onnx__TensorProto *t = x ? input_const_ex(c, 1, "shape", &batch_first) : NULL;
     int64_t shape[8], in[CNN_MAX_RANK], dims[CNN_MAX_RANK] = {0};
     size_t rank;
     if (!t || init_ints(c, t, "shape", shape, 8, &rank)) return NULL;
+    if (batch_first) shape[0] = 0;
     cnn_node_shape(x, in);
     const int in_rank = cnn_node_rank(x);
     if (rank < 1 || rank > CNN_MAX_RANK) return node_fail(c, "a target shape of rank %zu is not supported (1 to %d)", rank, CNN_MAX_RANK), NULL;
@@ -960,6 +1002,211 @@ static cnn_node *map_unary(const onnx_ctx *c, const char *op) {
     return as_1d(c, y, spatial);
 }
 
+/* ---- constant folding ---- */
+
+/* Integer shape arithmetic (what torch.onnx.export writes for F.pad's pads, or x.view(x.size(0), -1))
+ * is evaluated at import when its inputs are integer constants or the Shape of a value: every dim
+ * of a value is fixed but the batch, so a result that depends on the batch size is marked and
+ * refused where it is used (a Reshape may keep it as its first dim: the batch stays). */
+static const char *const fold_only_ops[] = {"Shape", "ConstantOfShape", "Slice", "Transpose", "Cast", "Gather",
+                                            "Unsqueeze", "Squeeze", "Sub", "Div", "Neg"};
+static const char *const fold_layer_ops[] = {"Concat", "Reshape", "Add", "Mul"}; /* layers too, on computed values */
+
+static bool in_list(const char *op, const char *const *list, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(op, list[i]) == 0) return true;
+    return false;
+}
+
+/* Input i as a folded tensor: 1 when it is a constant integer tensor (an int64 / int32 initializer
+ * or Constant, or a folded value), 0 when it is not (computed, or not integer), -1 on error. */
+static int fold_input(const onnx_ctx *c, size_t i, fold_tensor *out) {
+    const onnx_value *v = find_value(c, c->node->input[i]);
+    if (!v || v->node || !v->init) return 0;
+    const Onnx__TensorProto *t = v->init;
+    const int type = t->has_data_type ? (int)t->data_type : 0;
+    if (type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && type != ONNX__TENSOR_PROTO__DATA_TYPE__INT32) return 0;
+    char buf[128];
+    if (t->n_dims > FOLD_MAX_RANK) return node_fail(c, "the integer constant '%s' has rank %zu", clean(c->node->input[i], buf, sizeof buf), t->n_dims);
+    size_t count;
+    if (init_numel(c, t) < 0) return -1;
+    if (fold_set_shape(out, (int)t->n_dims, t->dims)) return node_fail_lib(c);
+    if (init_ints(c, t, "input", out->v, FOLD_MAX_NUMEL, &count)) return -1;
+    if (v->fold) memcpy(out->taint, v->fold->taint, count);
+    return 1;
+}
+
+/* Shape (opset 15: start, end) of a computed value (dim 0 the batch: FOLD_BATCH) or a constant. */
+static int fold_shape(const onnx_ctx *c, fold_tensor *out) {
+    int64_t start, end, d[FOLD_MAX_RANK] = {0};
+    if (check_attrs(c, "start,end") || attr_int(c, "start", 0, -INT64_MAX, INT64_MAX, &start) ||
+        attr_int(c, "end", INT64_MAX, -INT64_MAX, INT64_MAX, &end) || check_outputs(c, 1)) /* clamped to [0, rank] below */
+        return -1;
+    const onnx_value *v = has_input(c->node, 0) ? find_value(c, c->node->input[0]) : NULL;
+    if (!v) return input_node(c, 0) ? 0 : -1; /* its message */
+    int rank = v->node ? cnn_node_rank(v->node) : (int)v->init->n_dims;
+    if (rank > FOLD_MAX_RANK) return node_fail(c, "the input has rank %d", rank);
+    if (v->node) {
+        cnn_node_shape(v->node, d);
+        d[0] = c->batch > 0 ? c->batch : 1; /* a stand-in, marked */
+    } else {
+        memcpy(d, v->init->dims, (size_t)rank * sizeof *d);
+    }
+    if (start < 0) start = start + rank < 0 ? 0 : start + rank;
+    if (end < 0) end = end + rank < 0 ? 0 : end + rank;
+    if (start > rank) start = rank;
+    if (end > rank) end = rank;
+    const int64_t len = end > start ? end - start : 0;
+    if (fold_set_shape(out, 1, &len)) return node_fail_lib(c);
+    for (int64_t k = 0; k < len; k++) out->v[k] = d[start + k];
+    if (v->node && start == 0 && len > 0) out->taint[0] = FOLD_BATCH;
+    return 0;
+}
+
+/* An INTS attribute of at most max values into out; *count -1 when absent. */
+static int attr_int64s(const onnx_ctx *c, const char *name, int64_t *out, int max, int *count) {
+    const Onnx__AttributeProto *a = attr(c->node, name);
+    *count = -1;
+    if (!a) return 0;
+    if ((a->has_type && a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS) || a->n_ints > (size_t)max)
+        return node_fail(c, "attribute '%s' must be a list of at most %d integers", name, max);
+    if (a->n_ints) memcpy(out, a->ints, a->n_ints * sizeof *out);
+    *count = (int)a->n_ints;
+    return 0;
+}
+
+/* The axes of Unsqueeze / Squeeze: an attribute before opset 13, input 1 since. */
+static int fold_axes(const onnx_ctx *c, const fold_tensor *in, int64_t *axes, int *count) {
+    if (c->opset < 13) return check_attrs(c, "axes") || attr_int64s(c, "axes", axes, FOLD_MAX_RANK, count);
+    if (check_attrs(c, "")) return -1;
+    *count = -1;
+    if (!has_input(c->node, 1)) return 0;
+    if (in[1].rank != 1 || in[1].numel > FOLD_MAX_RANK) return node_fail(c, "the axes must be a vector of at most %d values", FOLD_MAX_RANK);
+    memcpy(axes, in[1].v, (size_t)in[1].numel * sizeof *axes);
+    *count = (int)in[1].numel;
+    return 0;
+}
+
+/* The node's result into out: 1 when folded, 0 when it is not foldable (an input is computed or
+ * not integer: the node is then mapped as a layer, or refused), -1 on error. in has a slot per input. */
+static int fold_compute(const onnx_ctx *c, const char *op, fold_tensor *in, fold_tensor *out) {
+    const Onnx__NodeProto *n = c->node;
+    if (strcmp(op, "Shape") == 0) return fold_shape(c, out) ? -1 : 1;
+    for (size_t i = 0; i < n->n_input; i++) {
+        int got = has_input(n, i) ? fold_input(c, i, &in[i]) : 1;
+        if (got <= 0) return got;
+    }
+    if (check_outputs(c, 1)) return -1;
+    const size_t n_in = n->n_input;
+    int64_t v, axes[FOLD_MAX_RANK];
+    int count, rc;
+    static const char *const binary[] = {"Add", "Sub", "Mul", "Div"};
+    for (int k = 0; k < 4; k++)
+        if (strcmp(op, binary[k]) == 0) {
+            if (check_attrs(c, "")) return -1;
+            if (n_in != 2) return node_fail(c, "%zu inputs; 2 expected", n_in);
+            return fold_binary((fold_binary_op)k, &in[0], &in[1], out) ? node_fail_lib(c) : 1;
+        }
+    if (n_in < 1 || !has_input(n, 0)) return node_fail(c, "input 0 is missing");
+    if (strcmp(op, "Neg") == 0) {
+        rc = check_attrs(c, "") ? -1 : fold_neg(&in[0], out);
+    } else if (strcmp(op, "Cast") == 0) {
+        if (check_attrs(c, "to") || attr_int(c, "to", 0, 0, 64, &v)) return -1;
+        if (v != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && v != ONNX__TENSOR_PROTO__DATA_TYPE__INT32) return 0;
+        for (int64_t k = 0; k < in[0].numel; k++)
+            if (v == ONNX__TENSOR_PROTO__DATA_TYPE__INT32 && (in[0].v[k] < INT32_MIN || in[0].v[k] > INT32_MAX))
+                return node_fail(c, "%lld does not fit in int32", (long long)in[0].v[k]);
+        *out = in[0]; /* int32 values are kept as int64 */
+        rc = 0;
+    } else if (strcmp(op, "ConstantOfShape") == 0) {
+        const Onnx__AttributeProto *a = attr(n, "value");
+        if (check_attrs(c, "value")) return -1;
+        if (!a || !a->t) return 0; /* float 0 by default: not an integer value */
+        const int type = a->t->has_data_type ? (int)a->t->data_type : 0;
+        if (type != ONNX__TENSOR_PROTO__DATA_TYPE__INT64 && type != ONNX__TENSOR_PROTO__DATA_TYPE__INT32) return 0;
+        size_t got;
+        if (init_ints(c, a->t, "value", &v, 1, &got)) return -1;
+        if (got != 1) return node_fail(c, "the value must hold one element");
+        rc = fold_constant_of_shape(&in[0], v, out);
+    } else if (strcmp(op, "Slice") == 0) {
+        if (c->opset < 10) {
+            fold_tensor se[3];
+            int nk[3];
+            const char *names[3] = {"starts", "ends", "axes"};
+            if (check_attrs(c, "starts,ends,axes")) return -1;
+            for (int k = 0; k < 3; k++) {
+                if (attr_int64s(c, names[k], se[k].v, FOLD_MAX_RANK, &nk[k])) return -1;
+                const int64_t len = nk[k] < 0 ? 0 : nk[k];
+                if (fold_set_shape(&se[k], 1, &len)) return node_fail_lib(c);
+            }
+            if (nk[0] < 0 || nk[1] < 0) return node_fail(c, "attributes 'starts' and 'ends' are required");
+            rc = fold_slice(&in[0], &se[0], &se[1], nk[2] < 0 ? NULL : &se[2], NULL, out);
+        } else {
+            if (check_attrs(c, "")) return -1;
+            if (n_in < 3 || n_in > 5) return node_fail(c, "%zu inputs; 3 to 5 expected", n_in);
+            rc = fold_slice(&in[0], &in[1], &in[2], n_in > 3 && has_input(n, 3) ? &in[3] : NULL, n_in > 4 && has_input(n, 4) ? &in[4] : NULL, out);
+        }
+    } else if (strcmp(op, "Concat") == 0) {
+        const fold_tensor *xs[16];
+        if (check_attrs(c, "axis") || attr_int(c, "axis", 0, -FOLD_MAX_RANK, FOLD_MAX_RANK - 1, &v)) return -1;
+        if (!attr(n, "axis")) return node_fail(c, "attribute 'axis' is required");
+        for (size_t i = 0; i < n_in; i++) xs[i] = &in[i];
+        rc = fold_concat((int)n_in, xs, v, out);
+    } else if (strcmp(op, "Reshape") == 0) {
+        if (check_attrs(c, "allowzero") || attr_int(c, "allowzero", 0, 0, 1, &v)) return -1;
+        if (n_in != 2) return node_fail(c, "%zu inputs; 2 expected", n_in);
+        rc = fold_reshape(&in[0], &in[1], v != 0, out);
+    } else if (strcmp(op, "Transpose") == 0) {
+        if (check_attrs(c, "perm") || attr_int64s(c, "perm", axes, FOLD_MAX_RANK, &count)) return -1;
+        rc = fold_transpose(&in[0], count < 0 ? NULL : axes, count, out);
+    } else if (strcmp(op, "Gather") == 0) {
+        if (check_attrs(c, "axis") || attr_int(c, "axis", 0, -FOLD_MAX_RANK, FOLD_MAX_RANK - 1, &v)) return -1;
+        if (n_in != 2) return node_fail(c, "%zu inputs; 2 expected", n_in);
+        rc = fold_gather(&in[0], &in[1], v, out);
+    } else { /* Unsqueeze, Squeeze */
+        const bool squeeze = strcmp(op, "Squeeze") == 0;
+        if (fold_axes(c, in, axes, &count)) return -1;
+        if (!squeeze && count < 0) return node_fail(c, "the axes are required");
+        rc = squeeze ? fold_squeeze(&in[0], axes, count, out) : fold_unsqueeze(&in[0], axes, count, out);
+    }
+    return rc ? node_fail_lib(c) : 1;
+}
+
+/* Keeps a folded result as the node's output value (an int64 constant). */
+static int store_folded(onnx_ctx *c, const fold_tensor *f) {
+    if (c->folded_total + f->numel > FOLD_MAX_TOTAL)
+        return node_fail(c, "constant folding would hold more than %lld elements", (long long)FOLD_MAX_TOTAL);
+    c->folded_total += f->numel;
+    folded_value *o = own(c, sizeof *o + (size_t)f->numel * (sizeof(int64_t) + 1), "a folded value");
+    if (!o) return node_fail_lib(c);
+    onnx__tensor_proto__init(&o->t);
+    o->t.name = c->node->output[0];
+    o->t.has_data_type = true;
+    o->t.data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT64;
+    memcpy(o->dims, f->dims, (size_t)f->rank * sizeof *o->dims);
+    o->t.dims = o->dims, o->t.n_dims = (size_t)f->rank;
+    memcpy(o->v, f->v, (size_t)f->numel * sizeof *o->v);
+    o->t.int64_data = o->v, o->t.n_int64_data = (size_t)f->numel;
+    o->taint = (unsigned char *)(o->v + f->numel);
+    memcpy(o->taint, f->taint, (size_t)f->numel);
+    return add_value_ex(c, c->node->output[0], NULL, &o->t, true, o);
+}
+
+/* 1 when the node was folded into a constant, 0 when it is left to map_node, -1 on error. */
+static int fold_node(onnx_ctx *c) {
+    const Onnx__NodeProto *n = c->node;
+    const char *op = n->op_type ? n->op_type : "";
+    const bool known = in_list(op, fold_only_ops, sizeof fold_only_ops / sizeof *fold_only_ops) ||
+                       in_list(op, fold_layer_ops, sizeof fold_layer_ops / sizeof *fold_layer_ops);
+    if (!known || (n->domain && n->domain[0] && strcmp(n->domain, "ai.onnx") != 0) || n->n_input > 16) return 0;
+    fold_tensor *t = cnn_calloc(n->n_input + 1, sizeof *t, "constant folding");
+    if (!t) return node_fail_lib(c);
+    int r = fold_compute(c, op, t, &t[n->n_input]);
+    if (r == 1 && store_folded(c, &t[n->n_input])) r = -1;
+    free(t);
+    return r;
+}
+
 /* One node: the cnn node its (first) output names, NULL with a message. */
 static cnn_node *map_node(onnx_ctx *c) {
     const Onnx__NodeProto *n = c->node;
@@ -986,6 +1233,9 @@ static cnn_node *map_node(onnx_ctx *c) {
     static const char *const unary[] = {"Relu", "Sigmoid", "Tanh", "LeakyRelu", "GlobalAveragePool", "GlobalMaxPool"};
     for (size_t i = 0; i < sizeof unary / sizeof *unary; i++)
         if (strcmp(op, unary[i]) == 0) return map_unary(c, op);
+    if (in_list(op, fold_only_ops, sizeof fold_only_ops / sizeof *fold_only_ops))
+        return node_fail(c, "supported only on integer constants (initializers, Constants, the Shape of a value), which are "
+                                "folded at import; here an input is computed or not an integer"), NULL;
     return node_fail(c, "unsupported operator"), NULL;
 }
 
@@ -1001,19 +1251,16 @@ static int map_alias(onnx_ctx *c) {
             input_node(c, 0); /* its message */
             return -1;
         }
-        return add_value_ex(c, n->output[0], v->node, v->init, v->fixed) ? -1 : 1;
+        return add_value_ex(c, n->output[0], v->node, v->init, v->fixed, v->fold) ? -1 : 1;
     }
     if (strcmp(op, "Constant") != 0) return 0;
     if (check_outputs(c, 1)) return -1;
     if (n->n_attribute != 1) return node_fail(c, "%zu attributes; exactly one value attribute expected", n->n_attribute);
     const Onnx__AttributeProto *a = n->attribute[0];
     const char *name = a->name ? a->name : "";
-    if (strcmp(name, "value") == 0 && a->t) return add_value_ex(c, n->output[0], NULL, a->t, true) ? -1 : 1;
-    owned_tensor **list = realloc(c->owned, (c->n_owned + 1) * sizeof *list);
-    owned_tensor *o = list ? cnn_calloc(1, sizeof *o, "a Constant's value") : NULL;
-    if (list) c->owned = list;
+    if (strcmp(name, "value") == 0 && a->t) return add_value_ex(c, n->output[0], NULL, a->t, true, NULL) ? -1 : 1;
+    owned_tensor *o = own(c, sizeof *o, "a Constant's value");
     if (!o) return node_fail_lib(c);
-    c->owned[c->n_owned++] = o;
     onnx__tensor_proto__init(&o->t);
     o->t.name = n->output[0];
     o->t.has_data_type = true;
@@ -1032,7 +1279,7 @@ static int map_alias(onnx_ctx *c) {
         char buf[64];
         return node_fail(c, "a Constant given by '%s' is not supported (value, value_float(s), value_int(s))", clean(name, buf, sizeof buf));
     }
-    return add_value_ex(c, n->output[0], NULL, &o->t, true) ? -1 : 1;
+    return add_value_ex(c, n->output[0], NULL, &o->t, true, NULL) ? -1 : 1;
 }
 
 /* Graph inputs that are not initializers become cnn inputs: float tensors (N, C, H, W). */
@@ -1101,6 +1348,9 @@ static cnn_graph *build(onnx_ctx *c, const Onnx__ModelProto *m) {
 
     for (size_t i = 0; i < gp->n_node; i++) {
         c->node = gp->node[i];
+        int folded = fold_node(c);
+        if (folded < 0) return NULL;
+        if (folded) continue;
         int alias = map_alias(c);
         if (alias < 0) return NULL;
         if (alias) continue;

@@ -14,6 +14,13 @@ outputs on them, for `cnn run MODEL.onnx` (tests/test_cli.sh):
   lrn_even.onnx   LRN of size 4 (ONNX's window, 1 channel before and 2 after), made with onnx.helper;
                   its output from a NumPy transcription of ONNX's definition
   reshape_dynamic.onnx, pad_wrap.onnx, bad_broadcast.onnx  nodes the importer refuses (onnx.helper)
+  pad13.onnx      (opset 13) F.pad in its three modes (the pads computed by a Shape / ConstantOfShape /
+                  Concat / Reshape / Slice / Transpose / Cast subgraph the importer folds), a dilated
+                  MaxPool, x.view(x.size(0), ...) (Shape / Gather / Unsqueeze / Concat), Conv1d,
+                  BatchNorm1d and MaxPool1d on (N, C, L)
+  pad_batch.onnx  (opset 13) a pad computed from the batch size, which the importer refuses
+  fold_ops.onnx   (onnx.helper) Pad's pads from Shape / Slice (negative step) / Div / Sub / Neg /
+                  Gather / Unsqueeze / Transpose / Squeeze / Concat; its output from np.pad
 
 NAME.X.npy is the input and NAME.Y.npy PyTorch's output. The exports need only torch (its own
 serializer writes the protobuf); the hand-made files use Debian's python3-onnx.
@@ -96,6 +103,31 @@ class Ops(nn.Module):
         return torch.cat([torch.flatten(c, 1), torch.flatten(g, 1)], 1)
 
 
+class Pad13(nn.Module):
+    """What opset 13 exports compute in subgraphs: F.pad's pads, and view's sizes from x.size(0)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.conv1d = nn.Conv1d(4, 5, 3, padding=1)
+        self.bn1d = nn.BatchNorm1d(5)
+        self.pool1d = nn.MaxPool1d(3, 2, padding=1)
+
+    def forward(self, x):                                              # N x 3 x 8 x 8
+        x = nn.functional.pad(x, (1, 2, 0, 3), value=0.5)              # N x 3 x 11 x 11
+        x = nn.functional.pad(self.conv(x), (2, 1, 1, 1), mode="reflect")  # N x 4 x 11 x 12
+        x = nn.functional.pad(x, (1, 1, 1, 1), mode="replicate")      # N x 4 x 13 x 14
+        x = nn.functional.max_pool2d(x, 3, 1, padding=1, dilation=2)  # N x 4 x 11 x 12
+        s = x.view(x.size(0), 4, -1)                                  # N x 4 x 132
+        s = self.pool1d(torch.relu(self.bn1d(self.conv1d(s))))        # N x 5 x 66
+        return s.view(s.size(0), -1)
+
+
+class PadBatch(nn.Module):
+    def forward(self, x):
+        return nn.functional.pad(x, (0, x.size(0)))
+
+
 class Two(nn.Module):
     def forward(self, a, b):
         return a * b + a, torch.clamp(torch.cat([a, b], 1), -1.0, 1.0)
@@ -137,6 +169,25 @@ def hand_made(out, gen):
     save("pad_wrap", [helper.make_node("Pad", ["x", "p"], ["y"], name="pad_wrap", mode="wrap")],
          [vi("x", 6, 3, 4)], [vi("y", 6, 5, 6)],
          [numpy_helper.from_array(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64), "p")])
+    # Pad's pads by integer arithmetic on Shape(x) = [N, 6, 3, 4]: dims 3..1 reversed [4, 3, 6], halved
+    # [2, 1, 3], h - (1 - h) = [3, 1, 5]; p[2], p[0] = [5, 3] as the leading pads of H and W.
+    ints = {"st": [-1], "en": [0], "ax": [0], "sp": [-1], "two": [2], "one": 1, "gi": [2, 0], "ua": [0], "sa": [1],
+            "z2": [0, 0], "z4": [0, 0, 0, 0]}
+    save("fold_ops", [helper.make_node("Shape", ["x"], ["s"]),
+                      helper.make_node("Slice", ["s", "st", "en", "ax", "sp"], ["r"]),
+                      helper.make_node("Div", ["r", "two"], ["h"]),
+                      helper.make_node("Sub", ["h", "one"], ["h1"]),
+                      helper.make_node("Neg", ["h1"], ["nh"]),
+                      helper.make_node("Sub", ["h", "nh"], ["p"]),
+                      helper.make_node("Gather", ["p", "gi"], ["g"], axis=0),
+                      helper.make_node("Unsqueeze", ["g", "ua"], ["gu"]),
+                      helper.make_node("Transpose", ["gu"], ["gt"], perm=[1, 0]),
+                      helper.make_node("Squeeze", ["gt", "sa"], ["gs"]),
+                      helper.make_node("Concat", ["z2", "gs", "z4"], ["pads"], axis=0),
+                      helper.make_node("Pad", ["x", "pads"], ["y"], name="pad_folded", mode="constant")],
+         [vi("x", 6, 3, 4)], [vi("y", 6, 8, 7)], [numpy_helper.from_array(np.array(v, np.int64), k) for k, v in ints.items()])
+    np.save(os.path.join(out, "fold_ops.X.npy"), x)
+    np.save(os.path.join(out, "fold_ops.Y.npy"), np.pad(x, ((0, 0), (0, 0), (5, 0), (3, 0))))
     save("bad_broadcast", [helper.make_node("Add", ["x", "z"], ["y"], name="add_mismatch")],
          [vi("x", 6, 3, 4), vi("z", 4, 1, 1)], [vi("y", 6, 3, 4)])
 
@@ -204,10 +255,16 @@ def main():
 
     torch.manual_seed(6)
     # opset 10: Pad's pads and Clip's bounds as attributes (opset 13 exports of F.pad compute the
-    # pads in a subgraph of Shape/Slice/Transpose nodes; the conformance test covers the inputs form)
+    # pads in a subgraph the importer folds: pad13.onnx)
     export(out, "ops", Ops(), torch.randn(2, 3, 8, 8, generator=gen), opset=10)
     export_two(out, gen)
     hand_made(out, gen)
+
+    torch.manual_seed(7)
+    pad13 = Pad13()
+    randomize_bn(pad13, gen)
+    export(out, "pad13", pad13, torch.randn(2, 3, 8, 8, generator=gen))
+    export(out, "pad_batch", PadBatch(), torch.randn(2, 3, 4, 5, generator=gen))
 
 
 if __name__ == "__main__":
