@@ -175,6 +175,17 @@ static bool runs_forward(const cnn_plan *p, int64_t i) {
     return p->runs[i].active && p->g->nodes[i]->input_index < 0 && p->runs[i].fused_by < 0;
 }
 
+/* Bytes of node i's value in the pool. */
+static size_t value_bytes(const cnn_plan *p, int64_t i) {
+    return float_bytes(cnn_shape_sample_numel(&p->g->nodes[i]->shape) * p->batch);
+}
+
+/* Whether the pool places the values of x and y on common bytes (x at offset at). */
+static bool pool_overlap(const cnn_plan *p, int64_t x, size_t at, int64_t y) {
+    size_t yo = p->runs[y].pool_offset;
+    return at < yo + value_bytes(p, y) && yo < at + value_bytes(p, x);
+}
+
 /* Eval plans: activation buffers shared by lifetime. A buffer lives from the first layer that
  * writes it (graph inputs: before the forward) to the last layer that reads it (plan outputs: for
  * ever); buffers whose lives overlap never share bytes. Placed largest first, each at the lowest
@@ -209,38 +220,33 @@ static size_t plan_value_pool(cnn_plan *p) {
     for (int64_t a = 1; a < owners; a++)
         for (int64_t b = a; b > 0; b--) {
             int64_t x = order[b], y = order[b - 1];
-            if (float_bytes(cnn_shape_sample_numel(&g->nodes[x]->shape) * p->batch) <=
-                float_bytes(cnn_shape_sample_numel(&g->nodes[y]->shape) * p->batch))
-                break;
+            if (value_bytes(p, x) <= value_bytes(p, y)) break;
             order[b] = y, order[b - 1] = x;
         }
     size_t pool = 0;
     for (int64_t a = 0; a < owners; a++) {
         int64_t x = order[a];
-        size_t size = float_bytes(cnn_shape_sample_numel(&g->nodes[x]->shape) * p->batch), at = 0;
+        size_t at = 0;
         /* the lowest offset clear of every placed buffer alive at the same time: retry until stable */
         for (bool moved = true; moved;) {
             moved = false;
             for (int64_t b = 0; b < a; b++) {
                 int64_t y = placed[b];
-                if (last[y] < first[x] || last[x] < first[y]) continue;
-                size_t ys = float_bytes(cnn_shape_sample_numel(&g->nodes[y]->shape) * p->batch), yo = p->runs[y].pool_offset;
-                if (at < yo + ys && yo < at + size) at = yo + ys, moved = true;
+                if (last[y] < first[x] || last[x] < first[y] || !pool_overlap(p, x, at, y)) continue;
+                at = p->runs[y].pool_offset + value_bytes(p, y);
+                moved = true;
             }
         }
         p->runs[x].pool_offset = at;
         placed[a] = x;
-        if (at + size > pool) pool = at + size;
+        if (at + value_bytes(p, x) > pool) pool = at + value_bytes(p, x);
     }
     /* A value can be read back after the forward only if nothing later reuses its bytes. */
     for (int64_t a = 0; a < owners; a++) {
         int64_t x = placed[a];
-        size_t xs = float_bytes(cnn_shape_sample_numel(&g->nodes[x]->shape) * p->batch);
         for (int64_t b = 0; b < owners && !p->runs[x].reused; b++) {
             int64_t y = placed[b];
-            size_t ys = float_bytes(cnn_shape_sample_numel(&g->nodes[y]->shape) * p->batch);
-            p->runs[x].reused = y != x && first[y] > last[x] && p->runs[x].pool_offset < p->runs[y].pool_offset + ys &&
-                                p->runs[y].pool_offset < p->runs[x].pool_offset + xs;
+            p->runs[x].reused = y != x && first[y] > last[x] && pool_overlap(p, x, p->runs[x].pool_offset, y);
         }
     }
     for (int64_t i = 0; i < n; i++)
