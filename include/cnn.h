@@ -28,13 +28,13 @@ int cnn_get_threads(void);
  * of a concatenation), so code walks it through `stride` (in elements), never assuming
  * stride[0] == C*H*W. Within one sample (dims 1..rank-1) data is contiguous.
  * ---------------------------------------------------------------------------------------------- */
-#define CNN_MAX_RANK 4
+#define CNN_MAX_RANK 5
 
 typedef enum cnn_device { CNN_DEVICE_CPU = 0, CNN_DEVICE_CUDA = 1 } cnn_device;
 
 typedef struct cnn_tensor {
     float *data;
-    int rank;                        /* 2: (N,F); 4: (N,C,H,W) */
+    int rank;                        /* 2: (N,F); 4: (N,C,H,W); 5: (N,C,D,H,W) */
     int64_t shape[CNN_MAX_RANK];     /* unused trailing dims are 1 */
     int64_t stride[CNN_MAX_RANK];
     cnn_device device;
@@ -68,7 +68,7 @@ void cnn_scope_pop(cnn_graph *g);
 
 /* A graph input of per-sample shape (C,H,W). Inputs are numbered in creation order. */
 cnn_node *cnn_input(cnn_graph *g, const char *name, int64_t channels, int64_t height, int64_t width);
-/* A graph input of any rank 1..4 (the batch included): per-sample dims dims[1..rank-1]; dims[0]
+/* A graph input of any rank 1..5 (the batch included): per-sample dims dims[1..rank-1]; dims[0]
  * is ignored. cnn_input is rank 4. */
 cnn_node *cnn_input_nd(cnn_graph *g, const char *name, int rank, const int64_t *dims);
 
@@ -92,7 +92,20 @@ cnn_node *cnn_conv2d(cnn_graph *g, cnn_node *x, const char *name, int64_t out_ch
                      int kernel_h, int kernel_w, int stride, int pad, bool bias);
 cnn_node *cnn_conv2d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_conv2d_params *p);
 
-/* Batch normalisation over channels of (N,C,H,W) or features of (N,F).
+typedef struct cnn_conv3d_params {
+    int64_t out_channels;
+    int kernel[3];                  /* D, H, W */
+    int stride[3];                  /* 0 means 1 */
+    int dilation[3];                /* 0 means 1 */
+    int64_t groups;                 /* 0 means 1 */
+    int pad_before[3], pad_after[3]; /* zero padding: front, top, left / back, bottom, right */
+    bool bias;
+} cnn_conv3d_params;
+
+/* 3-D convolution of (N,C,D,H,W) (PyTorch's Conv3d); weight (OC, C/groups, KD, KH, KW), bias (OC). */
+cnn_node *cnn_conv3d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_conv3d_params *p);
+
+/* Batch normalisation over channels of (N,C,H,W), (N,C,D,H,W) or (N,C,L), or features of (N,F).
  * Parameters weight, bias; buffers running_mean, running_var. PyTorch semantics: train mode
  * normalises with the biased batch variance and updates running stats with `momentum` (0.1 in
  * PyTorch) using the unbiased variance; eval mode uses the running stats. */
@@ -122,6 +135,20 @@ cnn_node *cnn_maxpool2d_ex(cnn_graph *g, cnn_node *x, const char *name, const cn
 cnn_node *cnn_avgpool2d(cnn_graph *g, cnn_node *x, const char *name, int kernel, int stride, int pad,
                         bool ceil_mode, bool count_include_pad);
 cnn_node *cnn_avgpool2d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_pool2d_params *p);
+/* Max / average pooling of (N,C,D,H,W) (PyTorch's MaxPool3d / AvgPool3d) by the rules of the 2-D
+ * pools along each axis: ceil mode, count_include_pad, pad limits, asymmetric pads. Dims D,H,W. */
+typedef struct cnn_pool3d_params {
+    int kernel[3];
+    int stride[3];                  /* 0: the kernel size */
+    int pad_before[3], pad_after[3];
+    bool ceil_mode;
+    bool count_include_pad;         /* average pool only */
+    bool large_pads;                /* pads up to kernel - 1 (ONNX) rather than PyTorch's kernel / 2 */
+    int dilation[3];                /* max pool only; 0 means 1 */
+} cnn_pool3d_params;
+
+cnn_node *cnn_maxpool3d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_pool3d_params *p);
+cnn_node *cnn_avgpool3d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_pool3d_params *p);
 /* (N,C,H,W) -> (N,C,1,1) */
 cnn_node *cnn_global_avgpool(cnn_graph *g, cnn_node *x, const char *name);
 /* PyTorch AdaptiveAvgPool2d: bin i spans [floor(i*H/OH), ceil((i+1)*H/OH)). */
@@ -148,7 +175,7 @@ cnn_node *cnn_scale(cnn_graph *g, cnn_node *x, const char *name, float factor);
 /* Zero padding of the spatial dims (Keras ZeroPadding2D). */
 cnn_node *cnn_zero_pad(cnn_graph *g, cnn_node *x, const char *name, int top, int bottom, int left, int right);
 
-/* Tensor-shaped ops (ONNX import needs them; any rank 1..4 unless said otherwise). */
+/* Tensor-shaped ops (ONNX import needs them; any rank 1..5 unless said otherwise). */
 /* min(max(x, min), max); the gradient passes where min <= x <= max (PyTorch's clamp). */
 cnn_node *cnn_clip(cnn_graph *g, cnn_node *x, const char *name, float min, float max);
 /* Softmax over the joint dims first..last (1 <= first <= last < rank); cnn_softmax is (1, 1). */
@@ -174,6 +201,9 @@ cnn_node *cnn_mul(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name);
 typedef enum cnn_pad_mode { CNN_PADMODE_CONSTANT = 0, CNN_PADMODE_REFLECT, CNN_PADMODE_EDGE } cnn_pad_mode;
 cnn_node *cnn_pad(cnn_graph *g, cnn_node *x, const char *name, cnn_pad_mode mode, const int64_t before[CNN_MAX_RANK],
                   const int64_t after[CNN_MAX_RANK], float value);
+/* Permutes the per-sample dims: output dim d is input dim perm[d] (perm has `rank` entries, the
+ * input's rank; perm[0] must be 0, the batch). PyTorch's x.permute(perm). */
+cnn_node *cnn_transpose(cnn_graph *g, cnn_node *x, const char *name, int rank, const int *perm);
 /* Matrix products over the last two dims: a (N,...,M,K) b (N,...,K,P) -> (N,...,M,P), ranks 3 or 4;
  * the dims between must be equal, or all 1 in one of them (broadcast). */
 cnn_node *cnn_matmul(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name);
@@ -182,6 +212,14 @@ cnn_node *cnn_matmul(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name);
  * nodes only it needs are left out of eval-mode plans. */
 #define CNN_OUTPUT_TRAIN_ONLY 1u
 int cnn_graph_add_output(cnn_graph *g, cnn_node *x, unsigned flags);
+
+/* An unbatched graph computes whole tensors: dim 0 of its values is a batch of exactly 1, and the
+ * dims after it are the model's own (ONNX import makes one of a model whose dims are all fixed and
+ * that mixes dim 0 with the others: a Flatten at axis 0, a Concat or Softmax along it, a Reshape
+ * that changes it, Gemm with transA). Plans of it take batch 1, it may have no input, and the
+ * command line reads and writes its tensors without that batch dim. */
+void cnn_graph_set_unbatched(cnn_graph *g, bool unbatched);
+bool cnn_graph_unbatched(const cnn_graph *g);
 
 /* Introspection. */
 int64_t cnn_graph_node_count(const cnn_graph *g);
@@ -479,7 +517,7 @@ int cnn_graph_save_weights_meta(const cnn_graph *g, const char *path, int n_meta
 /* ------------------------------------------------------------------------------------------------
  * ONNX (src/io/onnx.c): a model file becomes an ordinary graph, its initializers the layers'
  * parameters (an initializer used as an operand becomes a trainable constant layer, a Constant's
- * value a fixed one). Graph inputs are float tensors of rank 1 to 4, the batch first and the other
+ * value a fixed one). Graph inputs are float tensors of rank 1 to 5, the batch first and the other
  * dims fixed; the graph's outputs are the graph outputs, in order. Opsets 1 to 17. Operators: Conv,
  * BatchNormalization, Relu, LeakyRelu, Sigmoid, Tanh, Clip, Softmax, LRN, MaxPool, AveragePool,
  * GlobalAveragePool, GlobalMaxPool (2-D, and 1-D as N x C x 1 x L), Gemm, MatMul, Flatten, Reshape,

@@ -116,7 +116,7 @@ case "$prof" in *"fwd ms"*"bwd ms"*"conv2d"*"per op kind:"*"batchnorm"*) ok "ben
   *) bad "bench --profile" "$prof" ;; esac
 
 # ---- ONNX: `cnn run MODEL.onnx` on torch.onnx.export's files equals PyTorch within 1e-4 of max |y| ----
-for name in small googlenet activations resnet50 ops lrn_even pad13 fold_ops; do
+for name in small googlenet activations resnet50 ops lrn_even pad13 fold_ops whole; do
   R=$REF/onnx
   if out=$($CNN run "$R/$name.onnx" --input "$R/$name.X.npy" --output "$T/$name.onnx.npy" --threads 2 2>&1) &&
      cmp=$($PY -c "
@@ -198,6 +198,11 @@ expect_error "truncated .onnx" "trunc.onnx: not an ONNX model" $CNN run "$T/trun
 expect_error "random .onnx" "random.onnx: not an ONNX model" $CNN run "$T/random.onnx" --input "$O/small.X.npy" --output "$T/never.safetensors"
 expect_error "unsupported ONNX operator" "unsupported.onnx: node '[^']*' (Sin): unsupported operator" $CNN run "$O/unsupported.onnx" --input "$O/unsupported.X.npy" --output "$T/never.safetensors"
 expect_error "input of the wrong size for an .onnx" "takes N x 3 x 20 x 20" $CNN run "$O/small.onnx" --input "$O/googlenet.X.npy" --output "$T/never.safetensors"
+expect_error "input of another shape for an unbatched .onnx" "whole.onnx takes 2 x 3 x 4 (float32) for input 'x'" $CNN run "$O/whole.onnx" --input "$O/small.X.npy" --output "$T/never.safetensors"
+expect_error "a batch of 2 for an unbatched .onnx" "whole tensors (an unbatched graph); its batch size is 1, not 2" $CNN bench "$O/whole.onnx" --batch 2
+out=$($CNN summary "$O/whole.onnx" 2>&1)
+case "$out" in *"input 2x3x4, whole tensors: batch 1"*"/Reshape (reshape)"*"(6,8)"*) ok "summary of an unbatched .onnx shows the model's own shapes" ;;
+  *) bad "summary of whole.onnx" "$(printf '%s' "$out" | head -n 8)" ;; esac
 expect_error "--input count differs from the graph's inputs" "small.onnx: the model has 1 input and 1 output but 2 --input and 1 --output" $CNN run "$O/small.onnx" --input "$O/small.X.npy" --input "$O/small.X.npy" --output "$T/never.safetensors"
 expect_error "--output count differs from the graph's outputs" "two.onnx: the model has 2 inputs and 2 outputs but 2 --input and 1 --output" $CNN run "$O/two.onnx" --input "$O/two.A.npy" --input "$O/two.B.npy" --output "$T/never.safetensors"
 expect_error "ONNX Reshape with a computed shape" "reshape_dynamic.onnx: node 'reshape_by_value' (Reshape): the shape 's' is computed by the graph" $CNN run "$O/reshape_dynamic.onnx" --input "$O/lrn_even.X.npy" --output "$T/never.safetensors"

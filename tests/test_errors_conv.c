@@ -1,5 +1,5 @@
-/* test_errors_conv.c — conv2d refusals and their messages, graphs left unchanged by a refused layer,
- * builder defaults, and bitwise-equal results for 1 and 2 threads. */
+/* test_errors_conv.c — conv2d and conv3d refusals and their messages, graphs left unchanged by a refused layer,
+ * builder defaults, bitwise-equal results for 1 and 2 threads, and conv3d's eval fusion. */
 #include "cnn.h"
 #include "harness.h"
 
@@ -131,7 +131,7 @@ static int shapes_params_macs(void *arg) {
     cnn_conv2d_params dp = {.out_channels = 6, .kernel_h = 3, .kernel_w = 3, .groups = 0, .dilation_h = 2, .padding = 0,
                             .pad_top = 2, .pad_bottom = 2};
     cnn_node *dilated = cnn_conv2d_ex(g, x, "dilated", &dp);                         /* (6,7,7), groups 0 means 1 */
-    int64_t d[6][4];
+    int64_t d[6][CNN_MAX_RANK];
     cnn_node *nodes[6] = {same2, valid, pad1, stride0, grouped, dilated};
     for (int i = 0; i < 6; i++) {
         if (!nodes[i]) {
@@ -249,6 +249,255 @@ static int same_bits_for_1_and_2_threads(void *arg) {
     return result;
 }
 
+/* ---- conv3d ---- */
+
+typedef struct refusal3d {
+    const char *label;
+    int64_t c, d, h, w;    /* the input, per sample */
+    bool four_d;          /* feed it an (N,C,H,W) node instead */
+    cnn_conv3d_params p;
+    const char *expect;   /* must occur in the message */
+} refusal3d;
+
+#define C3(oc, k, ...) {.out_channels = oc, .kernel = {k, k, k}, __VA_ARGS__}
+static const refusal3d refusals3d[] = {
+    {"rank-4 input", 3, 1, 6, 6, true, C3(4, 1), "conv3d 'b1.conv': input must be (N,C,D,H,W), got (N,3,6,6)"},
+    {"kernel larger than the padded input", 3, 2, 5, 5, false, C3(4, 3, .pad_before = {0, 1, 1}, .pad_after = {0, 1, 1}),
+     "conv3d 'b1.conv': kernel 3x3x3 larger than padded input 2x7x7 (input (N,3,2,5,5), pads before 0,1,1 after 0,1,1)"},
+    {"kernel wider than the asymmetrically padded input", 2, 4, 4, 4, false,
+     {.out_channels = 2, .kernel = {1, 3, 7}, .pad_before = {0, 0, 1}, .pad_after = {0, 1, 1}},
+     "kernel 1x3x7 larger than padded input 4x5x6 (input (N,2,4,4,4), pads before 0,0,1 after 0,1,1)"},
+    {"dilated kernel larger than the input", 3, 5, 9, 9, false, C3(4, 3, .dilation = {3, 1, 1}),
+     "conv3d 'b1.conv': kernel 3x3x3 dilated to 7x3x3 larger than padded input 5x9x9"},
+    {"in_channels not divisible by groups", 3, 4, 4, 4, false, C3(4, 3, .groups = 2),
+     "conv3d 'b1.conv': in_channels 3 not divisible by groups 2 (input (N,3,4,4,4))"},
+    {"out_channels not divisible by groups", 4, 4, 4, 4, false, C3(3, 1, .groups = 2),
+     "conv3d 'b1.conv': out_channels 3 not divisible by groups 2 (input (N,4,4,4,4))"},
+    {"negative groups", 4, 4, 4, 4, false, C3(4, 1, .groups = -2), "conv3d 'b1.conv': groups -2 must be at least 1"},
+    {"zero kernel depth", 3, 4, 4, 4, false, {.out_channels = 4, .kernel = {0, 3, 3}},
+     "conv3d 'b1.conv': kernel 0x3x3 must be at least 1x1x1"},
+    {"negative stride", 3, 4, 4, 4, false, C3(4, 1, .stride = {1, -1, 1}), "conv3d 'b1.conv': stride 1x-1x1 must be at least 1"},
+    {"negative dilation", 3, 4, 4, 4, false, C3(4, 3, .dilation = {1, 1, -2}), "conv3d 'b1.conv': dilation 1x1x-2 must be at least 1"},
+    {"zero out_channels", 3, 4, 4, 4, false, C3(0, 1), "conv3d 'b1.conv': out_channels 0 must be positive"},
+    {"negative pad", 3, 4, 4, 4, false, C3(4, 3, .pad_after = {0, -1, 0}),
+     "conv3d 'b1.conv': negative padding (pads before 0,0,0 after 0,-1,0; input (N,3,4,4,4))"},
+    /* The column matrix would have 2^20 * 4096 rows: more than BLAS takes. */
+    {"column matrix too large", 1 << 20, 1, 64, 64, false, {.out_channels = 4, .kernel = {1, 64, 64}},
+     "conv3d 'b1.conv': too large"},
+    /* Passes the shape checks; the weight cannot be held, so the builder takes its node back out. */
+    {"weight too large to allocate", INT_MAX, 1, 1, 1, false, C3(INT_MAX, 1), "out of memory"},
+};
+
+static int refuse3d(void *arg) {
+    const refusal3d *r = arg;
+    cnn_graph *g = cnn_graph_create();
+    CHECK(g, "graph: %s", cnn_last_error());
+    cnn_scope_push(g, "b1");
+    const int64_t dims[5] = {0, r->c, r->d, r->h, r->w};
+    cnn_node *x = r->four_d ? cnn_input(g, "x", r->c, r->h, r->w) : cnn_input_nd(g, "x", 5, dims);
+    /* A layer that is accepted, so the counts below start from a graph with parameters. */
+    cnn_conv3d_params good_p = C3(2, 1, .bias = true);
+    cnn_node *good = x && !r->four_d && r->c < 1024 ? cnn_conv3d_ex(g, x, "good", &good_p) : x;
+    if (!good) {
+        harness_message(__FILE__, __LINE__, "setup failed: %s", cnn_last_error());
+        cnn_graph_free(g);
+        return -1;
+    }
+    int64_t nodes = cnn_graph_node_count(g), params = cnn_param_count(g), numel;
+    cnn_graph_params(g, &numel);
+    cnn_clear_error();
+    cnn_node *y = cnn_conv3d_ex(g, x, "conv", &r->p);
+    int64_t nodes_after = cnn_graph_node_count(g), params_after = cnn_param_count(g), numel_after;
+    cnn_graph_params(g, &numel_after);
+    cnn_node *again = cnn_relu(g, x, "conv");
+    cnn_graph_free(g);
+    CHECK(!y, "accepted");
+    CHECK(has(r->expect), "message \"%s\" lacks \"%s\"", cnn_last_error(), r->expect);
+    CHECK(nodes_after == nodes && params_after == params && numel_after == numel,
+          "the graph changed: %lld -> %lld nodes, %lld -> %lld parameters, %lld -> %lld values", (long long)nodes,
+          (long long)nodes_after, (long long)params, (long long)params_after, (long long)numel, (long long)numel_after);
+    CHECK(again, "the name of the refused layer stayed taken: %s", cnn_last_error());
+    return 0;
+}
+
+/* Shapes, parameter names and shapes, MACs, defaults (0 stride / dilation / groups), the init bound. */
+static int conv3d_shapes_params_macs(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_scope_push(g, "stem");
+    const int64_t dims[5] = {0, 6, 5, 7, 9};
+    cnn_node *x = cnn_input_nd(g, "x", 5, dims);
+    cnn_conv3d_params pp = C3(8, 3, .stride = {1, 2, 2}, .pad_before = {1, 1, 1}, .pad_after = {1, 1, 1}, .bias = true);
+    cnn_node *padded = cnn_conv3d_ex(g, x, "padded", &pp); /* (8,5,4,5) */
+    cnn_conv3d_params gp = {.out_channels = 4, .kernel = {2, 1, 3}, .groups = 2, .dilation = {2, 0, 1}};
+    cnn_node *grouped = cnn_conv3d_ex(g, x, "grouped", &gp); /* (4,3,7,7), weight (4,3,2,1,3), no bias */
+    cnn_node *none = cnn_conv3d_ex(g, x, "none", NULL);
+    char why[512];
+    snprintf(why, sizeof why, "%s", cnn_last_error());
+    int64_t dp[CNN_MAX_RANK] = {0}, dg[CNN_MAX_RANK] = {0};
+    cnn_node_shape(padded, dp), cnn_node_shape(grouped, dg);
+    const int64_t macs_padded = cnn_node_macs(padded), macs_grouped = cnn_node_macs(grouped);
+    const int64_t count_padded = cnn_node_param_count(padded), count_grouped = cnn_node_param_count(grouped);
+    cnn_param w, b;
+    int found = cnn_param_find(g, "stem.grouped.weight", &w) || cnn_param_find(g, "stem.padded.bias", &b);
+    bool grouped_has_bias = cnn_param_find(g, "stem.grouped.bias", &b) == 0;
+    cnn_graph_init_params(g, 3);
+    /* PyTorch's default bound 1/sqrt(C/groups*KD*KH*KW) = 1/sqrt(18) for the grouped weight. */
+    double bound = 1.0 / sqrt(18.0), largest = 0;
+    for (int64_t i = 0; found == 0 && i < w.numel; i++) largest = fmax(largest, fabs(w.data[i]));
+    const char *op = padded ? cnn_node_op(padded) : "";
+    const bool ranks = cnn_node_rank(padded) == 5 && cnn_node_rank(grouped) == 5;
+    cnn_graph_free(g);
+    CHECK(padded && grouped, "refused: %s", why);
+    CHECK(!none && strstr(why, "'none'") && strstr(why, "NULL"), "NULL parameters: %s", why);
+    CHECK(ranks && dp[1] == 8 && dp[2] == 5 && dp[3] == 4 && dp[4] == 5, "padded gives (%lld,%lld,%lld,%lld)", (long long)dp[1],
+          (long long)dp[2], (long long)dp[3], (long long)dp[4]);
+    CHECK(dg[1] == 4 && dg[2] == 3 && dg[3] == 7 && dg[4] == 7, "grouped gives (%lld,%lld,%lld,%lld)", (long long)dg[1],
+          (long long)dg[2], (long long)dg[3], (long long)dg[4]);
+    CHECK(macs_padded == 8 * 5 * 4 * 5 * (6 * 27), "padded MACs %lld", (long long)macs_padded);
+    CHECK(macs_grouped == 4 * 3 * 7 * 7 * (3 * 6), "grouped MACs %lld", (long long)macs_grouped);
+    CHECK(count_padded == 8 * 6 * 27 + 8 && count_grouped == 4 * 3 * 6, "parameter counts %lld, %lld", (long long)count_padded,
+          (long long)count_grouped);
+    CHECK(found == 0, "parameter names");
+    CHECK(!grouped_has_bias, "a conv3d built without bias has one");
+    CHECK(w.rank == 5 && w.shape[0] == 4 && w.shape[1] == 3 && w.shape[2] == 2 && w.shape[3] == 1 && w.shape[4] == 3,
+          "grouped weight shape");
+    CHECK(largest <= bound * (1 + 1e-6) && largest > bound / 2, "weights span %.4g, PyTorch's bound is %.4g", largest, bound);
+    CHECK(strcmp(op, "conv3d") == 0, "op name %s", op);
+    return 0;
+}
+
+/* x (4,5,6,7) -> a = conv3d 3x3x3 pad 1 and b = 1x1x1 -> concat(a, b) -> c = strided grouped conv3d.
+ * With `slices`, a and b compute into channel slices of the concat (and read their gradients from
+ * slices of its gradient); without, a and b are plan outputs too (own buffers, zero gradients). One
+ * forward and backward at `batch`; copies out c, the input gradient and all parameter gradients. */
+static int run_conv3d(int threads, int64_t batch, bool slices, run_result *r) {
+    cnn_set_threads(threads);
+    cnn_graph *g = cnn_graph_create();
+    const int64_t dims[5] = {0, 4, 5, 6, 7};
+    cnn_node *x = cnn_input_nd(g, "x", 5, dims);
+    cnn_conv3d_params ap = C3(6, 3, .pad_before = {1, 1, 1}, .pad_after = {1, 1, 1}, .bias = true);
+    cnn_conv3d_params bp = C3(2, 1, .bias = true);
+    cnn_conv3d_params cp = {.out_channels = 4, .kernel = {2, 3, 3}, .stride = {2, 2, 1}, .groups = 2,
+                            .pad_before = {0, 1, 1}, .pad_after = {1, 0, 1}, .bias = true};
+    cnn_node *a = cnn_conv3d_ex(g, x, "a", &ap), *b = cnn_conv3d_ex(g, x, "b", &bp);
+    cnn_node *ab[2] = {a, b};
+    cnn_node *c = cnn_conv3d_ex(g, cnn_concat(g, 2, ab, "cat"), "c", &cp);
+    if (!c || cnn_graph_add_output(g, c, 0) || (!slices && (cnn_graph_add_output(g, a, 0) || cnn_graph_add_output(g, b, 0))) ||
+        cnn_graph_init_params(g, 7))
+        goto fail;
+    cnn_plan *p = cnn_plan_create(g, batch, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
+    if (!p) goto fail;
+    uint64_t state = 12345;
+    cnn_tensor *in = cnn_plan_input(p, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = pseudo_random(&state);
+    cnn_graph_zero_grad(g);
+    if (cnn_plan_forward(p)) goto fail_plan;
+    cnn_tensor *dy = cnn_plan_output_grad(p, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(dy); i++) dy->data[i] = pseudo_random(&state);
+    for (int o = 1; o < cnn_graph_output_count(g); o++) {
+        cnn_tensor *d = cnn_plan_output_grad(p, o);
+        memset(d->data, 0, (size_t)cnn_tensor_numel(d) * sizeof(float));
+    }
+    if (cnn_plan_backward(p)) goto fail_plan;
+    const cnn_tensor *y = cnn_plan_output(p, 0), *dx = cnn_plan_input_grad(p, 0);
+    float *grads = cnn_graph_grads(g, &r->ngrads);
+    r->ny = cnn_tensor_numel(y);
+    r->ndx = cnn_tensor_numel(dx);
+    r->y = malloc((size_t)r->ny * sizeof(float));
+    r->dx = malloc((size_t)r->ndx * sizeof(float));
+    r->grads = malloc((size_t)r->ngrads * sizeof(float));
+    if (r->y && r->dx && r->grads) {
+        memcpy(r->y, y->data, (size_t)r->ny * sizeof(float));
+        memcpy(r->dx, dx->data, (size_t)r->ndx * sizeof(float));
+        memcpy(r->grads, grads, (size_t)r->ngrads * sizeof(float));
+    }
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return r->y && r->dx && r->grads ? 0 : -1;
+fail_plan:
+    cnn_plan_free(p);
+fail:
+    cnn_graph_free(g);
+    return -1;
+}
+
+static const char *first_difference(const run_result *one, const run_result *two) {
+    if (one->ny != two->ny || memcmp(one->y, two->y, (size_t)one->ny * sizeof(float)) != 0) return "outputs";
+    if (one->ndx != two->ndx || memcmp(one->dx, two->dx, (size_t)one->ndx * sizeof(float)) != 0) return "input gradients";
+    if (one->ngrads != two->ngrads || memcmp(one->grads, two->grads, (size_t)one->ngrads * sizeof(float)) != 0)
+        return "parameter gradients";
+    return NULL;
+}
+
+/* Batch 3 (one sum over samples, GEMMs shared by threads) and 5 (sample-parallel, chunked weight
+ * gradients): 1 and 2 threads give the same bits, and so do channel-slice outputs and own buffers. */
+static int conv3d_same_bits(void *arg) {
+    (void)arg;
+    const int64_t batches[2] = {3, 5};
+    for (int i = 0; i < 2; i++) {
+        run_result one = {0}, two = {0}, own = {0};
+        int rc = run_conv3d(1, batches[i], true, &one) || run_conv3d(2, batches[i], true, &two) ||
+                 run_conv3d(2, batches[i], false, &own);
+        const char *threads = rc ? NULL : first_difference(&one, &two), *slices = rc ? NULL : first_difference(&two, &own);
+        free(one.y), free(one.dx), free(one.grads), free(two.y), free(two.dx), free(two.grads);
+        free(own.y), free(own.dx), free(own.grads);
+        cnn_set_threads(0);
+        CHECK(!rc, "batch %lld: run failed: %s", (long long)batches[i], cnn_last_error());
+        CHECK(!threads, "batch %lld: %s differ between 1 and 2 threads", (long long)batches[i], threads);
+        CHECK(!slices, "batch %lld: %s differ between slice and own-buffer outputs", (long long)batches[i], slices);
+    }
+    return 0;
+}
+
+/* Eval: conv3d -> batchnorm -> relu folded into the convolution gives the bits of the unfused
+ * layers (and the plan does fold it: the batch norm's value is no separate buffer then). */
+static int conv3d_eval_fusion(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    const int64_t dims[5] = {0, 3, 4, 5, 6};
+    cnn_conv3d_params cp = C3(5, 3, .pad_before = {1, 1, 1}, .pad_after = {1, 1, 1}, .bias = true);
+    cnn_node *conv = cnn_conv3d_ex(g, cnn_input_nd(g, "x", 5, dims), "conv", &cp);
+    cnn_node *bn = cnn_batchnorm(g, conv, "bn", 1e-5f, 0.1f), *y = cnn_relu(g, bn, "relu");
+    CHECK(y && cnn_graph_add_output(g, y, 0) == 0 && cnn_graph_init_params(g, 5) == 0, "build: %s", cnn_last_error());
+    uint64_t state = 99;
+    cnn_param prm;
+    for (int64_t i = 0; i < cnn_param_count(g); i++) /* running stats away from 0 and 1 */
+        if (cnn_param_get(g, i, &prm) == 0 && !prm.trainable)
+            for (int64_t k = 0; k < prm.numel; k++)
+                prm.data[k] = (strstr(prm.name, "running_var") ? 1.0f : 0.0f) + 0.2f * pseudo_random(&state);
+    cnn_plan *fused = cnn_plan_create(g, 2, 0), *unfused = cnn_plan_create(g, 2, CNN_PLAN_UNFUSED);
+    int result = -1;
+    if (!fused || !unfused) {
+        harness_message(__FILE__, __LINE__, "plans: %s", cnn_last_error());
+        goto done;
+    }
+    cnn_tensor *a = cnn_plan_input(fused, 0), *b = cnn_plan_input(unfused, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(a); i++) a->data[i] = b->data[i] = pseudo_random(&state);
+    if (cnn_plan_forward(fused) || cnn_plan_forward(unfused)) {
+        harness_message(__FILE__, __LINE__, "forward: %s", cnn_last_error());
+        goto done;
+    }
+    const cnn_tensor *ya = cnn_plan_output(fused, 0), *yb = cnn_plan_output(unfused, 0);
+    int64_t positive = 0;
+    for (int64_t i = 0; i < cnn_tensor_numel(ya); i++) positive += ya->data[i] > 0;
+    if (memcmp(ya->data, yb->data, (size_t)cnn_tensor_numel(ya) * sizeof(float)) != 0) {
+        harness_message(__FILE__, __LINE__, "fused and unfused outputs differ");
+    } else if (cnn_plan_value(fused, conv) || cnn_plan_value(fused, bn) || !cnn_plan_value(unfused, conv)) {
+        harness_message(__FILE__, __LINE__, "the eval plan did not fold the batch norm and ReLU into the conv3d");
+    } else if (positive == 0 || positive == cnn_tensor_numel(ya)) {
+        harness_message(__FILE__, __LINE__, "degenerate test: %lld of %lld outputs positive", (long long)positive,
+                        (long long)cnn_tensor_numel(ya));
+    } else {
+        result = 0;
+    }
+done:
+    cnn_plan_free(fused);
+    cnn_plan_free(unfused);
+    cnn_graph_free(g);
+    return result;
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
@@ -260,5 +509,14 @@ int main(int argc, char **argv) {
     harness_case("conv2d: NULL input keeps the first error; NULL parameters refused", null_arguments, NULL);
     harness_case("conv2d: shapes, parameter names and counts, MACs, PyTorch init bound", shapes_params_macs, NULL);
     harness_case("conv2d: bitwise identical forward and backward with 1 and 2 threads", same_bits_for_1_and_2_threads, NULL);
+    for (size_t i = 0; i < sizeof refusals3d / sizeof refusals3d[0]; i++) {
+        char label[160];
+        snprintf(label, sizeof label, "conv3d refuses: %s", refusals3d[i].label);
+        harness_case(label, refuse3d, (void *)&refusals3d[i]);
+    }
+    harness_case("conv3d: shapes, parameter names and counts, MACs, defaults, PyTorch init bound", conv3d_shapes_params_macs,
+                 NULL);
+    harness_case("conv3d: bitwise identical with 1 and 2 threads, and with channel-slice outputs", conv3d_same_bits, NULL);
+    harness_case("conv3d -> batchnorm -> relu: eval fusion gives the unfused bits", conv3d_eval_fusion, NULL);
     return harness_finish();
 }

@@ -44,6 +44,27 @@ static int test_lrn_rank(void *arg) {
     return rc;
 }
 
+/* Batch norm takes ranks 2 to 5 (channels in dim 1); a rank-1 input has no channels and is refused. */
+static int test_batchnorm_rank(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    const int64_t d1[1] = {0}, d3[3] = {0, 3, 7}, d5[5] = {0, 3, 2, 4, 5};
+    cnn_node *x1 = cnn_input_nd(g, "x1", 1, d1), *x3 = cnn_input_nd(g, "x3", 3, d3), *x5 = cnn_input_nd(g, "x5", 5, d5);
+    int rc = x1 && x3 && x5 ? refused("batchnorm on (N)", cnn_batchnorm(g, x1, "bn", 1e-5f, 0.1f),
+                                      "batchnorm 'bn': input 'x1' has shape (N); expected (N,F), (N,C,L), (N,C,H,W) or (N,C,D,H,W)",
+                                      g, 3)
+                            : -1;
+    cnn_node *b3 = rc == 0 ? cnn_batchnorm(g, x3, "bn3", 1e-5f, 0.1f) : NULL;
+    cnn_node *b5 = b3 ? cnn_batchnorm(g, x5, "bn5", 1e-5f, 0.1f) : NULL;
+    cnn_param prm;
+    if (rc == 0 && (!b3 || !b5 || cnn_param_find(g, "bn5.running_var", &prm) || prm.numel != 3 || cnn_node_rank(b5) != 5)) {
+        harness_message(__FILE__, __LINE__, "(N,C,L) or (N,C,D,H,W) refused or wrong: %s", cnn_last_error());
+        rc = -1;
+    }
+    cnn_graph_free(g);
+    return rc;
+}
+
 static int test_batchnorm_attrs(void *arg) {
     (void)arg;
     cnn_graph *g = cnn_graph_create();
@@ -211,6 +232,7 @@ int main(int argc, char **argv) {
     (void)argv;
     harness_case("lrn: size < 1 refused", test_lrn_size, NULL);
     harness_case("lrn: (N,F) input refused", test_lrn_rank, NULL);
+    harness_case("batchnorm: ranks 2 to 5 accepted, rank 1 refused", test_batchnorm_rank, NULL);
     harness_case("batchnorm: bad eps and momentum refused", test_batchnorm_attrs, NULL);
     harness_case("batchnorm: one value per channel refused in train mode", test_batchnorm_one_value, NULL);
     harness_case("batchnorm + lrn: bitwise identical with 1 and 2 threads", test_threads, NULL);

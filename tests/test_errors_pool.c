@@ -1,4 +1,5 @@
-/* test_errors_pool.c — pooling refusals and their messages, max-pool tie and eval paths, and thread-count determinism. */
+/* test_errors_pool.c — pooling (2-D and 3-D) refusals and their messages, max-pool tie and eval paths, and thread-count
+ * determinism. */
 #include "cnn.h"
 #include "harness.h"
 
@@ -81,6 +82,91 @@ static const refusal refusals[] = {
     {"adaptive: output too large", ADAPTIVE, .out_h = INT64_MAX / 4, .out_w = 1, .expect = {"too large"}},
 };
 
+/* 3-D pools: refusals on an (N,3,4,8,8) input (or the (N,3,8,8) one, `four_d`). */
+typedef struct refusal3d {
+    const char *label;
+    bool max, four_d;
+    cnn_pool3d_params p;
+    const char *expect[3];
+} refusal3d;
+
+static int check_refusal3d(void *arg) {
+    const refusal3d *r = arg;
+    cnn_graph *g = cnn_graph_create();
+    CHECK(g, "graph: %s", cnn_last_error());
+    const int64_t dims[5] = {0, 3, 4, 8, 8};
+    cnn_node *x = r->four_d ? cnn_input(g, "x", 3, 8, 8) : cnn_input_nd(g, "x", 5, dims);
+    int64_t nodes = cnn_graph_node_count(g);
+    cnn_clear_error();
+    cnn_node *got = r->max ? cnn_maxpool3d_ex(g, x, "bad_pool", &r->p) : cnn_avgpool3d_ex(g, x, "bad_pool", &r->p);
+    const char *msg = cnn_last_error();
+    int64_t after = cnn_graph_node_count(g);
+    cnn_graph_free(g);
+    CHECK(!got, "the layer was accepted");
+    CHECK(after == nodes, "the graph grew from %lld to %lld nodes", (long long)nodes, (long long)after);
+    CHECK(strstr(msg, "'bad_pool'"), "message does not name the layer: %s", msg);
+    CHECK(!strchr(msg, '\n'), "message is not one line: %s", msg);
+    for (int i = 0; i < 3 && r->expect[i]; i++) CHECK(strstr(msg, r->expect[i]), "message lacks \"%s\": %s", r->expect[i], msg);
+    return 0;
+}
+
+#define K333(...) {.kernel = {3, 3, 3}, __VA_ARGS__}
+static const refusal3d refusals3d[] = {
+    {"maxpool3d: rank-4 input", true, true, K333(), {"maxpool3d", "5-D input (N,C,D,H,W)", "(N,3,8,8)"}},
+    {"avgpool3d: rank-4 input", false, true, K333(), {"avgpool3d", "5-D", "(N,3,8,8)"}},
+    {"maxpool3d: kernel 0", true, false, {.kernel = {3, 0, 3}}, {"kernel 3x0x3 must be at least 1x1x1", "(N,3,4,8,8)"}},
+    {"avgpool3d: stride -1", false, false, K333(.stride = {1, 1, -1}), {"avgpool3d", "stride 1x1x-1"}},
+    {"maxpool3d: dilation -1", true, false, K333(.dilation = {-1, 1, 1}), {"dilation -1x1x1"}},
+    {"avgpool3d: dilation 2", false, false, K333(.dilation = {1, 2, 1}), {"dilation 1x2x1", "max pooling only"}},
+    {"maxpool3d: negative pad", true, false, K333(.pad_after = {0, -1, 0}), {"negative padding", "after 0,-1,0"}},
+    {"maxpool3d: pad 2 with kernel 3", true, false, K333(.pad_before = {0, 2, 0}),
+     {"pad should be at most half of kernel size", "before 0,2,0 after 0,0,0", "kernel 3x3x3"}},
+    {"avgpool3d: pad 1 with kernel depth 1", false, false, {.kernel = {1, 3, 3}, .pad_after = {1, 0, 0}},
+     {"pad should be at most half of kernel size"}},
+    {"maxpool3d: large pads, pad 3 with kernel 3", true, false, K333(.pad_before = {3, 0, 0}, .large_pads = true),
+     {"pad should be at most one less than the kernel size"}},
+    {"maxpool3d: kernel deeper than the input", true, false, {.kernel = {5, 1, 1}},
+     {"kernel 5x1x1 larger than the padded input 4x8x8", "reach zero", "(N,3,4,8,8)"}},
+    {"avgpool3d: kernel larger than the padded input", false, false,
+     {.kernel = {2, 2, 11}, .pad_before = {0, 0, 1}, .pad_after = {0, 0, 1}},
+     {"kernel 2x2x11 larger than the padded input 4x8x10", "reach zero"}},
+    {"maxpool3d: dilated kernel larger than the input", true, false, K333(.dilation = {2, 1, 1}),
+     {"kernel 3x3x3 (dilated) larger than the padded input 4x8x8"}},
+};
+
+/* What the 3-D pools build: output shapes (ceil mode, large pads), op names, counts, NULL parameters. */
+static int pool3d_shapes(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    const int64_t dims[5] = {0, 3, 5, 8, 7};
+    cnn_node *x = cnn_input_nd(g, "x", 5, dims);
+    cnn_pool3d_params ceil = K333(.stride = {2, 2, 2}, .ceil_mode = true);                /* 5,8,7 -> 2,4,3 */
+    cnn_pool3d_params large = K333(.pad_before = {2, 2, 0}, .large_pads = true);         /* stride 0: 3 -> 2,3,2 */
+    cnn_pool3d_params avg = {.kernel = {1, 2, 2}, .stride = {1, 2, 2}};                   /* 5,4,3 */
+    cnn_node *m = cnn_maxpool3d_ex(g, x, "ceil", &ceil), *l = cnn_maxpool3d_ex(g, x, "large", &large);
+    cnn_node *a = cnn_avgpool3d_ex(g, x, "avg", &avg);
+    cnn_node *none = cnn_avgpool3d_ex(g, x, "none", NULL);
+    char why[512];
+    snprintf(why, sizeof why, "%s", cnn_last_error());
+    int64_t dm[CNN_MAX_RANK] = {0}, dl[CNN_MAX_RANK] = {0}, da[CNN_MAX_RANK] = {0};
+    cnn_node_shape(m, dm), cnn_node_shape(l, dl), cnn_node_shape(a, da);
+    const bool names = m && a && strcmp(cnn_node_op(m), "maxpool3d") == 0 && strcmp(cnn_node_op(a), "avgpool3d") == 0;
+    const int64_t macs_m = cnn_node_macs(m), macs_a = cnn_node_macs(a);
+    const int rank_m = cnn_node_rank(m);
+    cnn_graph_free(g);
+    CHECK(m && l && a, "building: %s", why);
+    CHECK(!none && strstr(why, "'none'") && strstr(why, "NULL"), "NULL parameters: %s", why);
+    CHECK(rank_m == 5 && dm[1] == 3 && dm[2] == 2 && dm[3] == 4 && dm[4] == 3, "ceil pool gives %lldx%lldx%lld",
+          (long long)dm[2], (long long)dm[3], (long long)dm[4]);
+    CHECK(dl[2] == 2 && dl[3] == 3 && dl[4] == 2, "large-pad pool gives %lldx%lldx%lld", (long long)dl[2], (long long)dl[3],
+          (long long)dl[4]);
+    CHECK(da[2] == 5 && da[3] == 4 && da[4] == 3, "avg pool gives %lldx%lldx%lld", (long long)da[2], (long long)da[3],
+          (long long)da[4]);
+    CHECK(names, "op names");
+    CHECK(macs_m == 3 * 2 * 4 * 3 * 27 && macs_a == 3 * 5 * 4 * 3 * 4, "macs %lld, %lld", (long long)macs_m, (long long)macs_a);
+    return 0;
+}
+
 /* A NULL input returns NULL and keeps the first error. */
 static int null_input_keeps_error(void *arg) {
     (void)arg;
@@ -106,9 +192,17 @@ typedef struct pool_case {
     bool max;
     cnn_pool2d_params p;
     int64_t n, c, h, w;
+    int64_t d;               /* > 0: a 3-D pool (p3) of (N,C,D,H,W) */
+    cnn_pool3d_params p3;
 } pool_case;
 
 static cnn_node *build_pool(cnn_graph *g, const pool_case *pc) {
+    if (pc->d > 0) {
+        const int64_t dims[5] = {0, pc->c, pc->d, pc->h, pc->w};
+        cnn_node *x = cnn_input_nd(g, "x", 5, dims);
+        cnn_node *y = pc->max ? cnn_maxpool3d_ex(g, x, "pool", &pc->p3) : cnn_avgpool3d_ex(g, x, "pool", &pc->p3);
+        return y && cnn_graph_add_output(g, y, 0) == 0 ? y : NULL;
+    }
     cnn_node *x = cnn_input(g, "x", pc->c, pc->h, pc->w);
     cnn_node *y = pc->max ? cnn_maxpool2d_ex(g, x, "pool", &pc->p) : cnn_avgpool2d_ex(g, x, "pool", &pc->p);
     if (!y || cnn_graph_add_output(g, y, 0)) return NULL;
@@ -188,10 +282,15 @@ done:
 
 static const pool_case determinism_cases[] = {
     {"maxpool 3x3 s2 pad 1 ceil", true, K3(.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1,
-                                           .pad_right = 1, .ceil_mode = true), 5, 7, 17, 14},
+                                           .pad_right = 1, .ceil_mode = true), 5, 7, 17, 14, .d = 0},
     {"avgpool 3x3 s1 pad 1 exclude pad", false, K3(.stride_h = 1, .stride_w = 1, .pad_top = 1, .pad_bottom = 1,
-                                                   .pad_left = 1, .pad_right = 1), 5, 7, 13, 12},
-    {"avgpool 3x3 s2 same", false, K3(.stride_h = 2, .stride_w = 2, .padding = CNN_PAD_SAME), 3, 6, 16, 11},
+                                                   .pad_left = 1, .pad_right = 1), 5, 7, 13, 12, .d = 0},
+    {"avgpool 3x3 s2 same", false, K3(.stride_h = 2, .stride_w = 2, .padding = CNN_PAD_SAME), 3, 6, 16, 11, .d = 0},
+    {"maxpool3d 3x3x3 s2 pad 1 ceil, dilation 1x2x1", true, .n = 5, .c = 4, .d = 7, .h = 9, .w = 8,
+     .p3 = {.kernel = {3, 3, 3}, .stride = {2, 2, 2}, .pad_before = {1, 1, 1}, .pad_after = {1, 1, 1}, .ceil_mode = true,
+            .dilation = {1, 2, 1}}},
+    {"avgpool3d 3x2x3 s1x2x2 asymmetric pads, exclude pad", false, .n = 5, .c = 3, .d = 6, .h = 9, .w = 7,
+     .p3 = {.kernel = {3, 2, 3}, .stride = {1, 2, 2}, .pad_before = {1, 0, 1}, .pad_after = {0, 1, 1}}},
 };
 
 /* Ties go to the first maximum in scan order (PyTorch): a constant input routes each window's
@@ -199,7 +298,7 @@ static const pool_case determinism_cases[] = {
 static int max_ties_first(void *arg) {
     (void)arg;
     pool_case pc = {"ties", true, K3(.stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1,
-                                      .pad_right = 1), 1, 1, 5, 5};
+                                      .pad_right = 1), 1, 1, 5, 5, .d = 0};
     cnn_graph *g = cnn_graph_create();
     cnn_plan *p = build_pool(g, &pc) ? cnn_plan_create(g, 1, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD) : NULL;
     float x[25], dy[9], *y = NULL, *dx = NULL;
@@ -229,7 +328,7 @@ static int max_ties_first(void *arg) {
 /* A NaN in a window wins, as in PyTorch. */
 static int max_nan_propagates(void *arg) {
     (void)arg;
-    pool_case pc = {"nan", true, {.kernel_h = 2, .kernel_w = 2}, 1, 1, 2, 4};
+    pool_case pc = {"nan", true, {.kernel_h = 2, .kernel_w = 2}, 1, 1, 2, 4, .d = 0};
     cnn_graph *g = cnn_graph_create();
     cnn_plan *p = build_pool(g, &pc) ? cnn_plan_create(g, 1, 0) : NULL;
     float x[8] = {1, NAN, 3, 4, 5, 6, 7, 2}, *y = NULL, *none = NULL;
@@ -284,7 +383,12 @@ int main(int argc, char **argv) {
         snprintf(label, sizeof label, "refuses %s", refusals[i].label);
         harness_case(label, check_refusal, (void *)&refusals[i]);
     }
+    for (size_t i = 0; i < sizeof refusals3d / sizeof *refusals3d; i++) {
+        snprintf(label, sizeof label, "refuses %s", refusals3d[i].label);
+        harness_case(label, check_refusal3d, (void *)&refusals3d[i]);
+    }
     harness_case("a NULL input keeps the first error", null_input_keeps_error, NULL);
+    harness_case("3-D pools: shapes, op names, macs, NULL parameters", pool3d_shapes, NULL);
     for (size_t i = 0; i < sizeof determinism_cases / sizeof *determinism_cases; i++) {
         snprintf(label, sizeof label, "%s: 1 and 2 threads bitwise identical, eval = train", determinism_cases[i].label);
         harness_case(label, threads_identical, (void *)&determinism_cases[i]);

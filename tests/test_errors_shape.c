@@ -44,19 +44,31 @@ static cnn_node *concat_axis_out_of_range(cnn_graph *g, cnn_node *a, cnn_node *b
 static cnn_node *mul_no_broadcast(cnn_graph *g, cnn_node *a, cnn_node *b) { return cnn_mul(g, a, b, "gate"); }
 static cnn_node *add_no_broadcast(cnn_graph *g, cnn_node *a, cnn_node *b) { return cnn_add_broadcast(g, a, b, "sum"); }
 static cnn_node *matmul_bad(cnn_graph *g, cnn_node *a, cnn_node *b) { return cnn_matmul(g, a, b, "mm"); }
+static cnn_node *transpose_batch(cnn_graph *g, cnn_node *a, cnn_node *b) {
+    (void)b;
+    return cnn_transpose(g, a, "swap", 4, (const int[]){1, 0, 2, 3});
+}
+static cnn_node *transpose_repeated(cnn_graph *g, cnn_node *a, cnn_node *b) {
+    (void)b;
+    return cnn_transpose(g, a, "swap", 4, (const int[]){0, 2, 2, 3});
+}
+static cnn_node *transpose_wrong_rank(cnn_graph *g, cnn_node *a, cnn_node *b) {
+    (void)b;
+    return cnn_transpose(g, a, "swap", 3, (const int[]){0, 2, 1});
+}
 static cnn_node *pad_reflect_too_wide(cnn_graph *g, cnn_node *a, cnn_node *b) {
     (void)b;
-    const int64_t before[4] = {0, 0, 4, 0}, after[4] = {0, 0, 0, 0};
+    const int64_t before[CNN_MAX_RANK] = {0, 0, 4, 0}, after[CNN_MAX_RANK] = {0};
     return cnn_pad(g, a, "mirror", CNN_PADMODE_REFLECT, before, after, 0.0f);
 }
 static cnn_node *pad_batch(cnn_graph *g, cnn_node *a, cnn_node *b) {
     (void)b;
-    const int64_t before[4] = {1, 0, 0, 0}, after[4] = {0, 0, 0, 0};
+    const int64_t before[CNN_MAX_RANK] = {1, 0, 0, 0}, after[CNN_MAX_RANK] = {0};
     return cnn_pad(g, a, "grow", CNN_PADMODE_CONSTANT, before, after, 0.0f);
 }
 static cnn_node *pad_negative(cnn_graph *g, cnn_node *a, cnn_node *b) {
     (void)b;
-    const int64_t before[4] = {0, 0, -1, 0}, after[4] = {0, 0, 0, 0};
+    const int64_t before[CNN_MAX_RANK] = {0, 0, -1, 0}, after[CNN_MAX_RANK] = {0};
     return cnn_pad(g, a, "crop", CNN_PADMODE_EDGE, before, after, 0.0f);
 }
 static cnn_node *clip_inverted(cnn_graph *g, cnn_node *a, cnn_node *b) {
@@ -97,6 +109,12 @@ static int all_refusals(void *arg) {
            refused("matmul of (4,5) by (1,2)", matmul_bad, 4, b3, (const char *const[]){"matmul 'mm'", "(N,3,1,2)", NULL}) ||
            refused("reflect pad as wide as the dim", pad_reflect_too_wide, 4, b345,
                    (const char *const[]){"pad 'mirror'", "smaller than its size 4", NULL}) ||
+           refused("a transposition moving the batch", transpose_batch, 4, b345,
+                   (const char *const[]){"transpose 'swap'", "batch", "(N,3,4,5)", NULL}) ||
+           refused("a transposition naming a dim twice", transpose_repeated, 4, b345,
+                   (const char *const[]){"transpose 'swap'", "permutation", NULL}) ||
+           refused("a transposition of another rank", transpose_wrong_rank, 4, b345,
+                   (const char *const[]){"transpose 'swap'", "rank 4", NULL}) ||
            refused("padding the batch", pad_batch, 4, b345, (const char *const[]){"pad 'grow'", "batch", NULL}) ||
            refused("a negative pad", pad_negative, 4, b345, (const char *const[]){"pad 'crop'", "negative", NULL}) ||
            refused("clip with min above max", clip_inverted, 4, b345, (const char *const[]){"clip 'clamp'", "above max", NULL}) ||
@@ -112,15 +130,18 @@ static int all_refusals(void *arg) {
 static int input_nd_ranks(void *arg) {
     (void)arg;
     cnn_graph *g = cnn_graph_create();
-    const int64_t dims[5] = {0, 2, 3, 4, 5};
-    cnn_node *r5 = cnn_input_nd(g, "five", 5, dims), *r0 = cnn_input_nd(g, "none", 0, dims);
-    CHECK(!r5 && !r0 && has("rank 0 is not supported"), "rank 0 / 5 inputs: %s", cnn_last_error());
+    const int64_t dims[6] = {0, 2, 3, 4, 5, 6};
+    cnn_node *r6 = cnn_input_nd(g, "six", 6, dims), *r0 = cnn_input_nd(g, "none", 0, dims);
+    CHECK(!r6 && !r0 && has("rank 0 is not supported"), "rank 0 / 6 inputs: %s", cnn_last_error());
     cnn_node *r1 = cnn_input_nd(g, "scalars", 1, dims), *r3 = cnn_input_nd(g, "seq", 3, dims);
-    int64_t d[4];
+    cnn_node *r5 = cnn_input_nd(g, "volume", 5, dims);
+    int64_t d[CNN_MAX_RANK];
+    cnn_node_shape(r5, d);
+    CHECK(r5 && cnn_node_rank(r5) == 5 && d[4] == 5, "rank 5 input: %s", cnn_last_error());
     cnn_node_shape(r3, d);
     CHECK(r1 && r3 && cnn_node_rank(r1) == 1 && cnn_node_rank(r3) == 3 && d[1] == 2 && d[2] == 3, "rank 1 / 3 inputs: %s",
           cnn_last_error());
-    CHECK(cnn_graph_input_count(g) == 2, "%d inputs, 2 expected", cnn_graph_input_count(g));
+    CHECK(cnn_graph_input_count(g) == 3, "%d inputs, 3 expected", cnn_graph_input_count(g));
     cnn_graph_free(g);
     return 0;
 }
@@ -156,12 +177,42 @@ static int constant_gradient_sums_batch(void *arg) {
     return 0;
 }
 
+/* An unbatched graph passes a (0,3,4) tensor through reshape, transpose and mul; relu, a batched
+ * graph and a plan of batch 2 refuse it, naming the layer. */
+static int empty_values(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    const int64_t in[4] = {0, 0, 3, 4}, to[4] = {0, 3, 4, 0};
+    cnn_node *x = cnn_input_nd(g, "x", 4, in);
+    CHECK(!x && has("input 'x': shape 0x3x4 must be positive"), "empty input of a batched graph: %s", cnn_last_error());
+    cnn_graph_set_unbatched(g, true);
+    x = cnn_input_nd(g, "x", 4, in);
+    cnn_node *r = cnn_reshape(g, x, "r", 4, to);
+    cnn_node *t = cnn_transpose(g, r, "t", 4, (const int[]){0, 3, 1, 2});
+    cnn_node *y = cnn_mul(g, t, t, "sq");
+    CHECK(y && cnn_graph_add_output(g, y, 0) == 0, "empty values in an unbatched graph: %s", cnn_last_error());
+    int64_t before = cnn_graph_node_count(g);
+    CHECK(!cnn_relu(g, y, "act") && has("relu 'act': input 'sq' is empty (shape 0x3x4)"), "relu of an empty value: %s",
+          cnn_last_error());
+    CHECK(cnn_graph_node_count(g) == before, "a refused layer stayed in the graph");
+    CHECK(!cnn_plan_create(g, 2, 0) && has("batch size is 1, not 2"), "batch 2 of an unbatched graph: %s", cnn_last_error());
+    cnn_plan *p = cnn_plan_create(g, 1, 0);
+    CHECK(p && cnn_plan_forward(p) == 0, "plan of empty values: %s", cnn_last_error());
+    const cnn_tensor *o = cnn_plan_output(p, 0);
+    CHECK(cnn_tensor_numel(o) == 0 && o->rank == 4 && o->shape[1] == 0 && o->shape[2] == 3 && o->shape[3] == 4,
+          "output of %lld elements, rank %d", (long long)cnn_tensor_numel(o), o->rank);
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     (void)argv;
     harness_case("bad shapes for reshape, concat, pad, mul/add broadcast, matmul, clip, softmax, pools, LRN, constants",
                  all_refusals, NULL);
-    harness_case("inputs of rank 1 to 4; rank 0 and 5 refused", input_nd_ranks, NULL);
+    harness_case("inputs of rank 1 to 5; rank 0 and 6 refused", input_nd_ranks, NULL);
+    harness_case("empty values: moved in an unbatched graph, refused elsewhere", empty_values, NULL);
     harness_case("a trainable constant's gradient sums the batch", constant_gradient_sums_batch, NULL);
     return harness_finish();
 }

@@ -36,6 +36,13 @@ static int jints(const cJSON *attrs, const char *key, int64_t out[CNN_MAX_RANK])
     return n;
 }
 
+/* A list of three integers (D, H, W) into out, each missing one `fallback`. */
+static void jint3(const cJSON *attrs, const char *key, int out[3], int fallback) {
+    int64_t v[CNN_MAX_RANK];
+    int n = jints(attrs, key, v);
+    for (int d = 0; d < 3; d++) out[d] = d < n ? (int)v[d] : fallback;
+}
+
 /* "same" / "valid" / a number */
 static int jpadding(const cJSON *attrs) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(attrs, "padding");
@@ -102,6 +109,20 @@ static cnn_node *build_op(cnn_graph *g, const fixture *fx, int n, cnn_node **xs)
         };
         return op[0] == 'm' ? cnn_maxpool2d_ex(g, xs[0], name, &p) : cnn_avgpool2d_ex(g, xs[0], name, &p);
     }
+    if (strcmp(op, "conv3d") == 0) {
+        cnn_conv3d_params p = {.out_channels = (int64_t)jnum(a, "out_channels", 1), .groups = (int64_t)jnum(a, "groups", 1),
+                               .bias = jnum(a, "bias", 1) != 0};
+        jint3(a, "kernel", p.kernel, 1), jint3(a, "stride", p.stride, 1), jint3(a, "dilation", p.dilation, 1);
+        jint3(a, "pad_before", p.pad_before, 0), jint3(a, "pad_after", p.pad_after, 0);
+        return cnn_conv3d_ex(g, xs[0], name, &p);
+    }
+    if (strcmp(op, "maxpool3d") == 0 || strcmp(op, "avgpool3d") == 0) {
+        cnn_pool3d_params p = {.ceil_mode = jnum(a, "ceil_mode", 0) != 0, .count_include_pad = jnum(a, "count_include_pad", 1) != 0,
+                               .large_pads = jnum(a, "large_pads", 0) != 0};
+        jint3(a, "kernel", p.kernel, 1), jint3(a, "stride", p.stride, 0), jint3(a, "dilation", p.dilation, 1);
+        jint3(a, "pad_before", p.pad_before, 0), jint3(a, "pad_after", p.pad_after, 0);
+        return op[0] == 'm' ? cnn_maxpool3d_ex(g, xs[0], name, &p) : cnn_avgpool3d_ex(g, xs[0], name, &p);
+    }
     if (strcmp(op, "batchnorm") == 0)
         return cnn_batchnorm(g, xs[0], name, (float)jnum(a, "eps", 1e-5), (float)jnum(a, "momentum", 0.1));
     if (strcmp(op, "relu") == 0) return cnn_relu(g, xs[0], name);
@@ -143,6 +164,12 @@ static cnn_node *build_op(cnn_graph *g, const fixture *fx, int n, cnn_node **xs)
     if (strcmp(op, "add_broadcast") == 0) return cnn_add_broadcast(g, xs[0], xs[1], name);
     if (strcmp(op, "mul") == 0) return cnn_mul(g, xs[0], xs[1], name);
     if (strcmp(op, "matmul") == 0) return cnn_matmul(g, xs[0], xs[1], name);
+    if (strcmp(op, "transpose") == 0) {
+        int perm[CNN_MAX_RANK];
+        int count = jints(a, "perm", dims);
+        for (int d = 0; d < count; d++) perm[d] = (int)dims[d];
+        return cnn_transpose(g, xs[0], name, count, perm);
+    }
     fprintf(stderr, "test_ops: fixture op '%s' unknown to build_op\n", op);
     return NULL;
 }

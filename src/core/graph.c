@@ -83,6 +83,28 @@ static char *scoped_name(const cnn_graph *g, const char *leaf) {
 
 /* ---- nodes ---- */
 
+/* "3x0x4": the per-sample dims of s. */
+static const char *sample_dims_str(const cnn_shape *s, char *buf, size_t size) {
+    size_t used = 0;
+    buf[0] = 0;
+    for (int d = 1; d < s->rank && used < size; d++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%lld", d > 1 ? "x" : "", (long long)s->dims[d]);
+    return buf;
+}
+
+/* An empty value (a dim of 0) in or out of n, unless n's op passes them in an unbatched graph: -1. */
+static int refuse_empty(const cnn_graph *g, const cnn_node *n) {
+    char buf[96];
+    if (g->unbatched && n->op->empty_ok) return 0;
+    for (int i = 0; i < n->n_inputs; i++)
+        if (cnn_shape_sample_numel(&n->inputs[i]->shape) == 0)
+            return cnn_fail("%s '%s': input '%s' is empty (shape %s)", n->op->name, n->name, n->inputs[i]->name,
+                            sample_dims_str(&n->inputs[i]->shape, buf, sizeof buf));
+    if (cnn_shape_sample_numel(&n->shape) == 0)
+        return cnn_fail("%s '%s': shape %s must be positive", n->op->name, n->name, sample_dims_str(&n->shape, buf, sizeof buf));
+    return 0;
+}
+
 cnn_node *cnn_graph_add_node(cnn_graph *g, const cnn_op *op, const char *name, int n_inputs,
                              cnn_node *const *inputs, const void *attrs, size_t attrs_size) {
     if (!g) return cnn_fail_null("%s: graph is NULL", op->name);
@@ -121,7 +143,7 @@ cnn_node *cnn_graph_add_node(cnn_graph *g, const cnn_op *op, const char *name, i
         if (!n->attrs) goto fail;
         memcpy(n->attrs, attrs, attrs_size);
     }
-    if (op->shape(n) != 0) goto fail;
+    if (op->shape(n) != 0 || refuse_empty(g, n)) goto fail;
     if (g->n_nodes == g->cap_nodes) {
         int64_t cap = g->cap_nodes ? 2 * g->cap_nodes : 64;
         cnn_node **nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
@@ -314,7 +336,7 @@ static int input_shape(cnn_node *n) {
     bool positive = true;
     n->shape.rank = a->rank;
     n->shape.dims[0] = 0;
-    for (int d = 1; d < a->rank; d++) positive = (n->shape.dims[d] = a->dims[d]) > 0 && positive;
+    for (int d = 1; d < a->rank; d++) positive = (n->shape.dims[d] = a->dims[d]) >= 0 && positive; /* 0: see refuse_empty */
     if (!positive || cnn_shape_sample_numel(&n->shape) < 0) {
         char buf[96] = "";
         size_t used = 0;
@@ -325,7 +347,7 @@ static int input_shape(cnn_node *n) {
     return 0;
 }
 
-static const cnn_op input_op = {.name = "input", .shape = input_shape, .forward = input_forward};
+static const cnn_op input_op = {.name = "input", .shape = input_shape, .forward = input_forward, .empty_ok = true};
 
 cnn_node *cnn_input_nd(cnn_graph *g, const char *name, int rank, const int64_t *dims) {
     input_attrs a = {.rank = rank};
@@ -418,3 +440,9 @@ int cnn_resolve_padding(int padding, const int explicit_pads[4], int64_t in_h, i
     }
     return 0;
 }
+
+void cnn_graph_set_unbatched(cnn_graph *g, bool unbatched) {
+    if (g) g->unbatched = unbatched;
+}
+
+bool cnn_graph_unbatched(const cnn_graph *g) { return g && g->unbatched; }

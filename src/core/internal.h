@@ -66,6 +66,9 @@ typedef struct cnn_op {
     int (*forward)(const cnn_op_ctx *c);
     int (*backward)(const cnn_op_ctx *c);  /* NULL: the op has no gradient (graph inputs) */
     int64_t (*macs)(const cnn_node *node); /* per sample; may be NULL (0) */
+    /* Takes and gives empty values (a dim of 0): only in unbatched graphs, where ONNX's empty tensors
+     * pass through moves and element-wise ops. Any other op refuses an empty input or output. */
+    bool empty_ok;
 } cnn_op;
 
 /* Eval-mode batch norm as y = x * scale[c] + shift[c], exactly as its eval forward computes it
@@ -125,6 +128,7 @@ struct cnn_graph {
     char **optional_prefixes;    /* weight-file tensors under these are accepted and ignored */
     int n_optional;
     int64_t auto_name_counter;
+    bool unbatched;              /* values are whole tensors: plans take batch 1 (cnn_graph_set_unbatched) */
 };
 
 /* Adds a node: copies attrs (attrs_size bytes), resolves its name in the current scope, checks

@@ -113,13 +113,15 @@ static bool is_op(const cnn_node *n, const char *name) { return strcmp(n->op->na
 /* Eval-mode fusion: conv -> batch norm -> ReLU (or conv -> batch norm, or conv -> ReLU), each
  * layer the one consumer of the one before and none a plan output, runs as the convolution alone,
  * which applies the batch norm's affine map and the ReLU to its output in place (cnn_op_ctx's
- * epilogue) and writes straight into the last layer's buffer. Same operations, so the same bits. */
+ * epilogue) and writes straight into the last layer's buffer. Same operations, so the same bits.
+ * Only conv2d and conv3d apply the epilogue: no other op may be matched here. */
 static void plan_eval_fusion(cnn_plan *p, const int64_t *uses, const int64_t *consumer) {
     cnn_graph *g = p->g;
     if (training(p) || (p->flags & CNN_PLAN_UNFUSED)) return;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
-        if (!r->active || !is_op(g->nodes[i], "conv2d") || r->is_output || uses[i] != 1) continue;
+        if (!r->active || !(is_op(g->nodes[i], "conv2d") || is_op(g->nodes[i], "conv3d")) || r->is_output || uses[i] != 1)
+            continue;
         int64_t next = consumer[i], bn = -1, relu = -1;
         if (is_op(g->nodes[next], "batchnorm")) {
             bn = next;
@@ -291,7 +293,9 @@ static void mark_needs_grad(cnn_plan *p) {
 cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
     if (!g) return cnn_fail_null("plan: graph is NULL");
     if (batch <= 0) return cnn_fail_null("plan: batch size must be positive (got %lld)", (long long)batch);
-    if (g->n_inputs == 0) return cnn_fail_null("plan: the graph has no input");
+    if (g->unbatched && batch != 1)
+        return cnn_fail_null("plan: the graph's values are whole tensors (an unbatched graph); its batch size is 1, not %lld", (long long)batch);
+    if (g->n_inputs == 0 && !g->unbatched) return cnn_fail_null("plan: the graph has no input");
     if (g->n_outputs == 0) return cnn_fail_null("plan: the graph has no output (cnn_graph_add_output)");
     if ((flags & CNN_PLAN_INPUT_GRAD) && !(flags & CNN_PLAN_TRAIN))
         return cnn_fail_null("plan: input gradients need a training plan");

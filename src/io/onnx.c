@@ -53,6 +53,10 @@ typedef struct onnx_ctx {
     size_t n_owned;
     int64_t folded_total; /* elements folded so far */
     int64_t batch; /* the first graph input's fixed batch size, -2 when symbolic */
+    /* Unbatched (cnn_graph_set_unbatched): every ONNX value is one sample of a cnn value whose batch
+     * is 1, so ONNX dim d is cnn dim d + lead (lead 1); batched, ONNX dim 0 is the batch (lead 0). */
+    bool unbatched;
+    int lead;
     const Onnx__NodeProto *node; /* the node being mapped, for messages */
 } onnx_ctx;
 
@@ -399,6 +403,7 @@ static int operand_rank(const onnx_ctx *c, size_t i) {
     const onnx_value *v = has_input(c->node, i) ? find_value(c, c->node->input[i]) : NULL;
     if (!v) return 0;
     if (v->node) return cnn_node_rank(v->node);
+    if (c->unbatched) return (int)v->init->n_dims + 1;
     return v->init->n_dims > 1 ? (int)v->init->n_dims : 1;
 }
 
@@ -406,6 +411,8 @@ static int operand_rank(const onnx_ctx *c, size_t i) {
  * (its shape right-aligned to `rank` with 1s in front, ONNX's broadcasting; its first dim then
  * stands for the batch and must be 1). Initializers become trainable parameters, Constant values
  * buffers. NULL with a message. */
+static cnn_node *constant_layer(const onnx_ctx *c, const onnx_value *v, int rank);
+
 static cnn_node *operand(const onnx_ctx *c, size_t i, int rank) {
     const Onnx__NodeProto *n = c->node;
     char buf[128];
@@ -413,13 +420,21 @@ static cnn_node *operand(const onnx_ctx *c, size_t i, int rank) {
     const onnx_value *v = find_value(c, n->input[i]);
     if (!v) return node_fail(c, "input '%s' is not produced by any earlier node or graph input", clean(n->input[i], buf, sizeof buf)), NULL;
     if (v->node) return v->node;
+    return constant_layer(c, v, rank);
+}
+
+/* A constant value as a constant layer of the given rank (see operand); c->node names it in messages. */
+static cnn_node *constant_layer(const onnx_ctx *c, const onnx_value *v, int rank) {
+    char buf[128];
     const Onnx__TensorProto *t = v->init;
-    const char *name = clean(t->name ? t->name : n->input[i], buf, sizeof buf);
+    const char *name = clean(t->name ? t->name : v->name, buf, sizeof buf);
     int64_t numel = init_numel(c, t);
     if (numel < 0) return NULL;
     if (numel == 0) return node_fail(c, "the constant '%s' is empty", name), NULL;
-    if ((int)t->n_dims > rank) return node_fail(c, "the constant '%s' has rank %zu, above the rank %d of the other inputs", name, t->n_dims, rank), NULL;
-    int64_t dims[CNN_MAX_RANK] = {1, 1, 1, 1};
+    if ((int)t->n_dims > rank - c->lead)
+        return node_fail(c, "the constant '%s' has rank %zu, above the rank %d of the other inputs", name, t->n_dims, rank - c->lead), NULL;
+    int64_t dims[CNN_MAX_RANK];
+    for (int d = 0; d < CNN_MAX_RANK; d++) dims[d] = 1;
     for (size_t d = 0; d < t->n_dims; d++) dims[(size_t)rank - t->n_dims + d] = t->dims[d];
     if (dims[0] != 1)
         return node_fail(c, "the constant '%s' has %lld in the batch dim (dim 0 of rank %d); a constant must broadcast over the batch", name,
@@ -489,11 +504,20 @@ static int resolve_auto_pad(const onnx_ctx *c, int mode, const cnn_node *x, cons
 
 /* ---- 1-D as 2-D ---- */
 
+/* Layers over (N, C, ...) need ONNX's dim 0 as the batch: -1 with a message in an unbatched graph. */
+static int needs_batch(const onnx_ctx *c) {
+    if (!c->unbatched) return 0;
+    return node_fail(c, "needs dim 0 as the batch, but the model mixes dim 0 with the others (a Flatten or Concat over it, ...) and "
+                        "is read as whole tensors");
+}
+
 /* The spatial dims of a Conv / pool input: 2 for (N,C,H,W), 1 for (N,C,L) (run as (N,C,1,L)); 0
  * with a message otherwise. */
 static int spatial_dims(const onnx_ctx *c, const cnn_node *x) {
     const int rank = cnn_node_rank(x);
-    if (rank != 3 && rank != 4) return node_fail(c, "the input has rank %d; only 1-D and 2-D inputs (rank 3 or 4) are supported", rank), 0;
+    if (needs_batch(c)) return 0;
+    if (rank != 3 && rank != 4)
+        return node_fail(c, "the input has rank %d; only 1-D, 2-D and (Conv, MaxPool, AveragePool) 3-D inputs (rank 3, 4, 5) are supported", rank), 0;
     return rank - 2;
 }
 
@@ -533,6 +557,99 @@ static cnn_node *as_1d(const onnx_ctx *c, cnn_node *y, int spatial) {
     return z;
 }
 
+/* ---- 3-D windows ---- */
+
+/* The window of a 3-D Conv or pool over x (N,C,D,H,W), per D,H,W: kernel_shape (a Conv's must match
+ * its weight's kernel wk), strides, dilations, and pads (ONNX: the three begins, then the three
+ * ends) or auto_pad. */
+typedef struct window3 {
+    int kernel[3], stride[3], dil[3], before[3], after[3];
+} window3;
+
+static int window3_attrs(const onnx_ctx *c, const cnn_node *x, const int *wk, window3 *w) {
+    int auto_pad, pads[6] = {0};
+    bool has_kernel, has_strides, has_dil, has_pads;
+    for (int d = 0; d < 3; d++) w->stride[d] = w->dil[d] = 1;
+    if (attr_auto_pad(c, &auto_pad) || attr_ints(c, "kernel_shape", 3, 1, ONNX_MAX_DIM, w->kernel, &has_kernel) ||
+        attr_ints(c, "strides", 3, 1, ONNX_MAX_DIM, w->stride, &has_strides) ||
+        attr_ints(c, "dilations", 3, 1, ONNX_MAX_DIM, w->dil, &has_dil) || attr_ints(c, "pads", 6, 0, ONNX_MAX_DIM, pads, &has_pads))
+        return -1;
+    if (wk && has_kernel && (w->kernel[0] != wk[0] || w->kernel[1] != wk[1] || w->kernel[2] != wk[2]))
+        return node_fail(c, "kernel_shape %dx%dx%d differs from the weight's %dx%dx%d", w->kernel[0], w->kernel[1], w->kernel[2], wk[0], wk[1], wk[2]);
+    if (wk) memcpy(w->kernel, wk, sizeof w->kernel);
+    else if (!has_kernel) return node_fail(c, "attribute 'kernel_shape' is required");
+    if (auto_pad != AUTO_PAD_NOTSET && has_pads) return node_fail(c, "both pads and auto_pad are given");
+    int64_t xd[CNN_MAX_RANK];
+    cnn_node_shape(x, xd);
+    for (int d = 0; d < 3; d++) {
+        w->before[d] = pads[d], w->after[d] = pads[3 + d];
+        if (auto_pad == AUTO_PAD_SAME_UPPER || auto_pad == AUTO_PAD_SAME_LOWER) { /* output ceil(in / stride) */
+            const int64_t in = xd[2 + d], out = (in + w->stride[d] - 1) / w->stride[d];
+            int64_t total = (out - 1) * w->stride[d] + (int64_t)(w->kernel[d] - 1) * w->dil[d] + 1 - in;
+            if (total < 0) total = 0;
+            if (total > ONNX_MAX_DIM) return node_fail(c, "auto_pad needs %lld pads", (long long)total);
+            const int small = (int)(total / 2), big = (int)total - small;
+            w->before[d] = auto_pad == AUTO_PAD_SAME_LOWER ? big : small;
+            w->after[d] = auto_pad == AUTO_PAD_SAME_LOWER ? small : big;
+        }
+    }
+    return 0;
+}
+
+/* Conv over (N,C,D,H,W) with a (OC, C/group, KD, KH, KW) weight. */
+static cnn_node *map_conv3d(const onnx_ctx *c, cnn_node *x) {
+    int64_t group;
+    if (check_attrs(c, "auto_pad,dilations,group,kernel_shape,pads,strides") || attr_int(c, "group", 1, 1, INT32_MAX, &group) ||
+        check_outputs(c, 1))
+        return NULL;
+    const Onnx__TensorProto *w = input_const(c, 1, "weight");
+    if (!w) return NULL;
+    if (w->n_dims != 5) return node_fail(c, "the weight has rank %zu; a 3-D convolution needs rank 5", w->n_dims), NULL;
+    for (size_t d = 0; d < w->n_dims; d++)
+        if (w->dims[d] < 1 || w->dims[d] > (d < 2 ? INT32_MAX : ONNX_MAX_DIM))
+            return node_fail(c, "the weight has a bad dimension %zu (%lld)", d, (long long)w->dims[d]), NULL;
+    const int wk[3] = {(int)w->dims[2], (int)w->dims[3], (int)w->dims[4]};
+    window3 win;
+    int64_t xd[CNN_MAX_RANK];
+    cnn_node_shape(x, xd);
+    if (window3_attrs(c, x, wk, &win) || init_numel(c, w) < 0) return NULL;
+    if (w->dims[1] * group != xd[1])
+        return node_fail(c, "the weight takes %lld x %lld input channels but the input has %lld channels", (long long)w->dims[1],
+                         (long long)group, (long long)xd[1]), NULL;
+    cnn_conv3d_params p = {.out_channels = w->dims[0], .groups = group, .bias = has_input(c->node, 2)};
+    memcpy(p.kernel, win.kernel, sizeof p.kernel);
+    memcpy(p.stride, win.stride, sizeof p.stride);
+    memcpy(p.dilation, win.dil, sizeof p.dilation);
+    memcpy(p.pad_before, win.before, sizeof p.pad_before);
+    memcpy(p.pad_after, win.after, sizeof p.pad_after);
+    const Onnx__TensorProto *b = p.bias ? input_const(c, 2, "bias") : NULL;
+    if (p.bias && !b) return NULL;
+    cnn_node *y = cnn_conv3d_ex(c->g, x, layer_name(c), &p);
+    if (!y) return node_fail_lib(c), NULL;
+    if (set_param(c, y, 0, w, false) || (b && set_param(c, y, 1, b, false))) return NULL;
+    return y;
+}
+
+/* MaxPool / AveragePool over (N,C,D,H,W). */
+static cnn_node *map_pool3d(const onnx_ctx *c, cnn_node *x, bool avg) {
+    int64_t ceil_mode, include_pad = 0, storage_order = 0;
+    window3 win;
+    if (check_attrs(c, avg ? "auto_pad,ceil_mode,count_include_pad,kernel_shape,pads,strides"
+                           : "auto_pad,ceil_mode,dilations,kernel_shape,pads,storage_order,strides") ||
+        attr_int(c, "ceil_mode", 0, 0, 1, &ceil_mode) || (avg && attr_int(c, "count_include_pad", 0, 0, 1, &include_pad)) ||
+        attr_int(c, "storage_order", 0, 0, 0, &storage_order) || check_outputs(c, 1) || window3_attrs(c, x, NULL, &win))
+        return NULL;
+    cnn_pool3d_params p = {.ceil_mode = ceil_mode != 0, .count_include_pad = include_pad != 0, .large_pads = true};
+    memcpy(p.kernel, win.kernel, sizeof p.kernel);
+    memcpy(p.stride, win.stride, sizeof p.stride); /* ONNX's default stride is 1, not the kernel */
+    memcpy(p.dilation, win.dil, sizeof p.dilation);
+    memcpy(p.pad_before, win.before, sizeof p.pad_before);
+    memcpy(p.pad_after, win.after, sizeof p.pad_after);
+    cnn_node *y = avg ? cnn_avgpool3d_ex(c->g, x, layer_name(c), &p) : cnn_maxpool3d_ex(c->g, x, layer_name(c), &p);
+    if (!y) return node_fail_lib(c), NULL;
+    return y;
+}
+
 /* ---- operators ---- */
 
 /* Conv over (N,C,H,W), or (N,C,L) with a (OC, C/group, K) weight as a 1 x K convolution. */
@@ -542,6 +659,7 @@ static cnn_node *map_conv(const onnx_ctx *c) {
     bool has_kernel, has_strides, has_dil, has_pads;
     cnn_conv2d_params p = {0};
     cnn_node *x = input_node(c, 0);
+    if (x && cnn_node_rank(x) == 5 && !needs_batch(c)) return map_conv3d(c, x);
     const int spatial = x ? spatial_dims(c, x) : 0;
     if (!spatial || check_attrs(c, "auto_pad,dilations,group,kernel_shape,pads,strides") || attr_auto_pad(c, &auto_pad) ||
         attr_int(c, "group", 1, 1, INT32_MAX, &group) ||
@@ -593,6 +711,7 @@ static cnn_node *map_batchnorm(const onnx_ctx *c) {
         attr_int(c, "spatial", 1, 1, 1, &spatial) || check_outputs(c, 1))
         return NULL;
     if (!(eps > 0.0f)) return node_fail(c, "epsilon must be positive"), NULL;
+    if (needs_batch(c)) return NULL;
     cnn_node *x = input_node(c, 0);
     const Onnx__TensorProto *t[4] = {NULL};
     static const char *const what[4] = {"scale", "bias", "mean", "variance"};
@@ -629,6 +748,7 @@ static cnn_node *map_pool(const onnx_ctx *c, bool avg) {
     int auto_pad;
     cnn_pool2d_params p = {0};
     cnn_node *x = input_node(c, 0);
+    if (x && cnn_node_rank(x) == 5 && !needs_batch(c)) return map_pool3d(c, x, avg);
     const int spatial = x ? spatial_dims(c, x) : 0;
     if (!spatial ||
         check_attrs(c, avg ? "auto_pad,ceil_mode,count_include_pad,kernel_shape,pads,strides"
@@ -657,6 +777,7 @@ static cnn_node *map_pool(const onnx_ctx *c, bool avg) {
 /* A dense layer y = x W (+ bias) from a constant matrix w: (F, out), or (out, F) with trans_w; the
  * weight is scaled by alpha. The bias, if any, is set by the caller. */
 static cnn_node *dense_from_matrix(const onnx_ctx *c, cnn_node *x, const Onnx__TensorProto *w, bool trans_w, float alpha, bool bias) {
+    if (needs_batch(c)) return NULL;
     if (cnn_node_rank(x) != 2) return node_fail(c, "input A must be a matrix (N x F), not rank %d", cnn_node_rank(x)), NULL;
     if (w->n_dims != 2 || w->dims[0] < 1 || w->dims[1] < 1) return node_fail(c, "the weight (B) must be a non-empty matrix"), NULL;
     const int64_t out = trans_w ? w->dims[0] : w->dims[1], f = trans_w ? w->dims[1] : w->dims[0];
@@ -683,6 +804,28 @@ static cnn_node *dense_from_matrix(const onnx_ctx *c, cnn_node *x, const Onnx__T
     return y;
 }
 
+/* Gemm in an unbatched graph: alpha * A' B' (+ beta * C) as a product of (1|M,K) and (1|K,N) values,
+ * A and B transposed where asked; constant operands become constant layers, C broadcasts. */
+static cnn_node *gemm_unbatched(const onnx_ctx *c, float alpha, float beta, bool trans_a, bool trans_b) {
+    static const int swap[3] = {0, 2, 1};
+    cnn_node *ab[2];
+    for (int i = 0; i < 2; i++) {
+        if (operand_rank(c, (size_t)i) != 3) return node_fail(c, "input %c must be a matrix", "AB"[i]), NULL;
+        if (!(ab[i] = operand(c, (size_t)i, 3))) return NULL;
+        if ((i ? trans_b : trans_a) && !(ab[i] = cnn_transpose(c->g, ab[i], NULL, 3, swap))) return node_fail_lib(c), NULL;
+    }
+    cnn_node *y = cnn_matmul(c->g, ab[0], ab[1], layer_name(c));
+    if (!y) return node_fail_lib(c), NULL;
+    if (alpha != 1.0f && !(y = cnn_scale(c->g, y, NULL, alpha))) return node_fail_lib(c), NULL;
+    if (!has_input(c->node, 2)) return y;
+    if (operand_rank(c, 2) > 3) return node_fail(c, "the bias (C) has rank %d; at most a matrix broadcasts", operand_rank(c, 2) - 1), NULL;
+    cnn_node *z = operand(c, 2, 3);
+    if (!z) return NULL;
+    if (beta != 1.0f && !(z = cnn_scale(c->g, z, NULL, beta))) return node_fail_lib(c), NULL;
+    if (!(y = cnn_add_broadcast(c->g, y, z, NULL))) return node_fail_lib(c), NULL;
+    return y;
+}
+
 static cnn_node *map_gemm(const onnx_ctx *c) {
     float alpha, beta;
     int64_t trans_a, trans_b, legacy;
@@ -690,6 +833,7 @@ static cnn_node *map_gemm(const onnx_ctx *c) {
         attr_float(c, "beta", 1.0f, &beta) || attr_int(c, "transA", 0, 0, 1, &trans_a) || attr_int(c, "transB", 0, 0, 1, &trans_b) ||
         attr_int(c, "broadcast", 0, 0, 1, &legacy) || check_outputs(c, 1))
         return NULL;
+    if (c->unbatched) return gemm_unbatched(c, alpha, beta, trans_a != 0, trans_b != 0);
     if (trans_a) return node_fail(c, "transA=1 is not supported (A's rows are the batch, which transA would contract)"), NULL;
     cnn_node *x = input_node(c, 0);
     const Onnx__TensorProto *w = x ? input_const(c, 1, "weight (B)") : NULL;
@@ -738,6 +882,41 @@ static cnn_node *map_matmul(const onnx_ctx *c) {
     return y;
 }
 
+/* Reshape in an unbatched graph: every dim of the target shape is the model's (0 copies the input's
+ * dim unless allowzero, -1 is inferred), behind the batch of 1. */
+static cnn_node *reshape_unbatched(const onnx_ctx *c, cnn_node *x, const int64_t *shape, size_t rank, bool allowzero) {
+    int64_t in[CNN_MAX_RANK], dims[CNN_MAX_RANK] = {0}, numel = 1, known = 1;
+    const int in_rank = cnn_node_rank(x) - 1;
+    int infer = -1;
+    cnn_node_shape(x, in);
+    if (rank > CNN_MAX_RANK - 1) return node_fail(c, "a target shape of rank %zu is not supported (0 to %d)", rank, CNN_MAX_RANK - 1), NULL;
+    for (int d = 0; d < in_rank; d++) numel *= in[d + 1];
+    for (size_t d = 0; d < rank; d++) {
+        int64_t v = shape[d];
+        if (v == 0 && !allowzero) {
+            if ((int)d >= in_rank) return node_fail(c, "shape[%zu] is 0 but the input has no dim %zu", d, d), NULL;
+            v = in[d + 1];
+        }
+        if (v == -1) {
+            if (infer >= 0) return node_fail(c, "the target shape has more than one -1"), NULL;
+            infer = (int)d;
+            continue;
+        }
+        if (v < 0 || (v == 0 && !allowzero)) return node_fail(c, "shape[%zu] is %lld; dims must be positive (0 and -1 aside)", d, (long long)v), NULL;
+        if ((known = cnn_mul_i64(known, v)) < 0) return node_fail(c, "the target shape is too large"), NULL;
+        dims[d + 1] = v;
+    }
+    if (infer >= 0) {
+        if (known == 0 || numel % known) return node_fail(c, "%lld elements do not fill the target shape", (long long)numel), NULL;
+        dims[infer + 1] = numel / known;
+    } else if (known != numel) {
+        return node_fail(c, "the target shape holds %lld elements but the input has %lld", (long long)known, (long long)numel), NULL;
+    }
+    cnn_node *y = cnn_reshape(c->g, x, layer_name(c), (int)rank + 1, dims);
+    if (!y) return node_fail_lib(c), NULL;
+    return y;
+}
+
 /* Reshape to a constant shape: 0 copies the input's dim (unless allowzero), -1 is inferred. The
  * first dim is the batch: it must stay (0, -1 or the graph's fixed batch size). */
 static cnn_node *map_reshape(const onnx_ctx *c) {
@@ -749,6 +928,7 @@ static cnn_node *map_reshape(const onnx_ctx *c) {
     int64_t shape[8], in[CNN_MAX_RANK], dims[CNN_MAX_RANK] = {0};
     size_t rank;
     if (!t || init_ints(c, t, "shape", shape, 8, &rank)) return NULL;
+    if (c->unbatched) return reshape_unbatched(c, x, shape, rank, allowzero != 0);
     if (batch_first) shape[0] = 0;
     cnn_node_shape(x, in);
     const int in_rank = cnn_node_rank(x);
@@ -792,13 +972,14 @@ static cnn_node *map_concat(const onnx_ctx *c) {
     const Onnx__AttributeProto *a = attr(c->node, "axis");
     if (check_attrs(c, "axis") || check_outputs(c, 1)) return NULL;
     if (!a) return node_fail(c, "attribute 'axis' is required"), NULL;
-    if (attr_int(c, "axis", 1, -4, 3, &axis)) return NULL;
+    if (attr_int(c, "axis", 1, -CNN_MAX_RANK, CNN_MAX_RANK - 1, &axis)) return NULL;
     const size_t n = c->node->n_input;
     if (n < 1 || n > 4096) return node_fail(c, "%zu inputs", n), NULL;
     int rank = 0;
     for (size_t i = 0; i < n; i++)
         if (operand_rank(c, i) > rank) rank = operand_rank(c, i);
-    if (axis < 0) axis += rank;
+    if (axis < 0) axis += rank - c->lead;
+    axis += c->lead;
     if (axis < 1 || axis >= rank) return node_fail(c, "concatenation along axis %lld of rank-%d inputs is not supported (not the batch)", (long long)axis, rank), NULL;
     cnn_node **xs = cnn_calloc(n, sizeof *xs, "concat inputs");
     if (!xs) return node_fail_lib(c), NULL;
@@ -816,7 +997,7 @@ static cnn_node *map_elementwise(const onnx_ctx *c, bool mul, bool nary) {
     const Onnx__NodeProto *n = c->node;
     int64_t legacy, axis;
     if (check_attrs(c, nary ? "" : "broadcast,axis") || attr_int(c, "broadcast", 0, 0, 1, &legacy) ||
-        attr_int(c, "axis", -1, -4, 3, &axis) || check_outputs(c, 1))
+        attr_int(c, "axis", -1, -CNN_MAX_RANK, CNN_MAX_RANK - 1, &axis) || check_outputs(c, 1))
         return NULL;
     if (nary ? n->n_input < 1 || n->n_input > 4096 : n->n_input != 2) return node_fail(c, "%zu inputs", n->n_input), NULL;
     int rank = 0;
@@ -891,10 +1072,11 @@ static cnn_node *map_pad(const onnx_ctx *c) {
         if (!t || init_ints(c, t, "pads", pads, 2 * CNN_MAX_RANK, &count) || input_scalar(c, 2, "constant value", 0.0f, &value)) return NULL;
         if (has_input(c->node, 3)) return node_fail(c, "the axes input is not supported"), NULL;
     }
-    if (count != 2 * (size_t)rank) return node_fail(c, "%zu pads for a rank-%d input; %d expected", count, rank, 2 * rank), NULL;
+    const int onnx_rank = rank - c->lead;
+    if (count != 2 * (size_t)onnx_rank) return node_fail(c, "%zu pads for a rank-%d input; %d expected", count, onnx_rank, 2 * onnx_rank), NULL;
     int64_t before[CNN_MAX_RANK] = {0}, after[CNN_MAX_RANK] = {0};
-    for (int d = 0; d < rank; d++) {
-        before[d] = pads[d], after[d] = pads[rank + d];
+    for (int d = c->lead; d < rank; d++) {
+        before[d] = pads[d - c->lead], after[d] = pads[onnx_rank + d - c->lead];
         if (before[d] < 0 || after[d] < 0 || before[d] > ONNX_MAX_DIM || after[d] > ONNX_MAX_DIM)
             return node_fail(c, "pads %lld,%lld of dim %d are not supported (0 to %d)", (long long)before[d], (long long)after[d], d, ONNX_MAX_DIM), NULL;
     }
@@ -921,7 +1103,8 @@ static cnn_node *map_dropout(const onnx_ctx *c) {
             mode = t->has_raw_data && t->raw_data.len == 1 ? t->raw_data.data[0] : t->n_int32_data == 1 ? t->int32_data[0] : 1;
         else if (init_ints(c, t, "training_mode", &mode, 1, &count))
             return NULL;
-        if (mode) return node_fail(c, "training_mode true is not supported (the plan's mode decides)"), NULL;
+        /* Training mode with ratio 0 is the identity, as eval mode is; otherwise the plan's mode decides. */
+        if (mode && ratio != 0.0f) return node_fail(c, "training_mode true is not supported (the plan's mode decides)"), NULL;
     }
     if (!(ratio >= 0.0f && ratio < 1.0f)) return node_fail(c, "ratio %g is outside [0, 1)", ratio), NULL;
     cnn_node *y = cnn_dropout(c->g, x, layer_name(c), ratio);
@@ -932,11 +1115,14 @@ static cnn_node *map_dropout(const onnx_ctx *c) {
 /* Softmax over `axis`; before opset 13 over the input flattened from `axis` on. */
 static cnn_node *map_softmax(const onnx_ctx *c) {
     int64_t axis;
-    if (check_attrs(c, "axis") || attr_int(c, "axis", c->opset >= 13 ? -1 : 1, -4, 3, &axis) || check_outputs(c, 1)) return NULL;
+    if (check_attrs(c, "axis") || attr_int(c, "axis", c->opset >= 13 ? -1 : 1, -CNN_MAX_RANK, CNN_MAX_RANK - 1, &axis) ||
+        check_outputs(c, 1))
+        return NULL;
     cnn_node *x = input_node(c, 0);
     if (!x) return NULL;
     const int rank = cnn_node_rank(x);
-    if (axis < 0) axis += rank;
+    if (axis < 0) axis += rank - c->lead;
+    axis += c->lead;
     if (axis < 1 || axis >= rank) return node_fail(c, "a softmax over axis %lld of a rank-%d input is not supported (not the batch)", (long long)axis, rank), NULL;
     cnn_node *y = cnn_softmax_dims(c->g, x, layer_name(c), (int)axis, c->opset >= 13 ? (int)axis : rank - 1);
     if (!y) return node_fail_lib(c), NULL;
@@ -950,6 +1136,7 @@ static cnn_node *map_lrn(const onnx_ctx *c) {
         attr_float(c, "beta", 0.75f, &beta) || attr_float(c, "bias", 1.0f, &bias) || check_outputs(c, 1))
         return NULL;
     if (!attr(c->node, "size")) return node_fail(c, "attribute 'size' is required"), NULL;
+    if (needs_batch(c)) return NULL;
     cnn_node *x = input_node(c, 0);
     if (!x) return NULL;
     /* ONNX's window: floor((size-1)/2) channels before c, ceil((size-1)/2) after. */
@@ -961,13 +1148,22 @@ static cnn_node *map_lrn(const onnx_ctx *c) {
 /* Flatten to (N, rest): only axis 1 keeps the batch apart. */
 static cnn_node *map_flatten(const onnx_ctx *c) {
     int64_t axis;
-    if (check_attrs(c, "axis") || attr_int(c, "axis", 1, -4, 4, &axis) || check_outputs(c, 1)) return NULL;
+    if (check_attrs(c, "axis") || attr_int(c, "axis", 1, -CNN_MAX_RANK, CNN_MAX_RANK, &axis) || check_outputs(c, 1)) return NULL;
     cnn_node *x = input_node(c, 0);
     if (!x) return NULL;
     const int rank = cnn_node_rank(x);
-    if (axis < 0) axis += rank;
     int64_t d[CNN_MAX_RANK], merged = 1;
     cnn_node_shape(x, d);
+    if (c->unbatched) { /* (1 | d1..dk, dk+1..) -> (1 | d1*..*dk, dk+1*..) */
+        if (axis < 0) axis += rank - 1;
+        if (axis < 0 || axis > rank - 1) return node_fail(c, "axis %lld is outside 0..%d", (long long)axis, rank - 1), NULL;
+        int64_t dims[CNN_MAX_RANK] = {0, 1, 1};
+        for (int k = 1; k < rank; k++) dims[k <= axis ? 1 : 2] *= d[k];
+        cnn_node *y = cnn_reshape(c->g, x, layer_name(c), 3, dims);
+        if (!y) return node_fail_lib(c), NULL;
+        return y;
+    }
+    if (axis < 0) axis += rank;
     for (int k = 1; k < axis && k < rank; k++) merged *= d[k];
     if (axis < 1 || merged != 1)
         return node_fail(c, "flattening at axis %lld of a rank-%d input would mix samples; only axis 1 is supported", (long long)axis, rank), NULL;
@@ -1044,9 +1240,13 @@ static int fold_shape(const onnx_ctx *c, fold_tensor *out) {
         return -1;
     const onnx_value *v = has_input(c->node, 0) ? find_value(c, c->node->input[0]) : NULL;
     if (!v) return input_node(c, 0) ? 0 : -1; /* its message */
-    int rank = v->node ? cnn_node_rank(v->node) : (int)v->init->n_dims;
+    int rank = v->node ? cnn_node_rank(v->node) - c->lead : (int)v->init->n_dims;
     if (rank > FOLD_MAX_RANK) return node_fail(c, "the input has rank %d", rank);
-    if (v->node) {
+    if (v->node && c->unbatched) { /* every dim the model's own */
+        int64_t whole[CNN_MAX_RANK];
+        cnn_node_shape(v->node, whole);
+        memcpy(d, whole + 1, (size_t)rank * sizeof *d);
+    } else if (v->node) {
         cnn_node_shape(v->node, d);
         d[0] = c->batch > 0 ? c->batch : 1; /* a stand-in, marked */
     } else {
@@ -1059,7 +1259,7 @@ static int fold_shape(const onnx_ctx *c, fold_tensor *out) {
     const int64_t len = end > start ? end - start : 0;
     if (fold_set_shape(out, 1, &len)) return node_fail_lib(c);
     for (int64_t k = 0; k < len; k++) out->v[k] = d[start + k];
-    if (v->node && start == 0 && len > 0) out->taint[0] = FOLD_BATCH;
+    if (v->node && !c->unbatched && start == 0 && len > 0) out->taint[0] = FOLD_BATCH;
     return 0;
 }
 
@@ -1282,6 +1482,26 @@ static int map_alias(onnx_ctx *c) {
     return add_value_ex(c, n->output[0], NULL, &o->t, true, NULL) ? -1 : 1;
 }
 
+/* A graph input of an unbatched graph: every dim fixed, all of them the model's, behind the batch of 1. */
+static int add_input_unbatched(onnx_ctx *c, const Onnx__ValueInfoProto *v, const char *name, const Onnx__TensorShapeProto *shape) {
+    if (!shape || shape->n_dim > CNN_MAX_RANK - 1)
+        return cnn_fail("%s: graph input '%s' must have a known shape of rank 0 to %d", c->path, name, CNN_MAX_RANK - 1);
+    int64_t d[CNN_MAX_RANK] = {0};
+    for (size_t i = 0; i < shape->n_dim; i++) {
+        const Onnx__TensorShapeProto__Dimension *dim = shape->dim[i];
+        if (dim->value_case != ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE || dim->dim_value < 0 || dim->dim_value > INT32_MAX)
+            return cnn_fail("%s: graph input '%s': dimension %zu must be a fixed size", c->path, name, i);
+        d[i + 1] = dim->dim_value; /* 0: an empty tensor, which moves and element-wise ops pass */
+    }
+    cnn_node *x = cnn_input_nd(c->g, v->name, (int)shape->n_dim + 1, d);
+    if (!x) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", cnn_last_error());
+        return cnn_fail("%s: graph input '%s': %s", c->path, name, msg);
+    }
+    return add_value(c, v->name, x, NULL);
+}
+
 /* Graph inputs that are not initializers become cnn inputs: float tensors (N, C, H, W). */
 static int add_input(onnx_ctx *c, const Onnx__ValueInfoProto *v) {
     char buf[128];
@@ -1294,6 +1514,7 @@ static int add_input(onnx_ctx *c, const Onnx__ValueInfoProto *v) {
         return cnn_fail("%s: graph input '%s' has element type %d; only float32 is supported", c->path, name,
                         tt->has_elem_type ? (int)tt->elem_type : 0);
     const size_t rank = tt->shape ? tt->shape->n_dim : 0;
+    if (c->unbatched) return add_input_unbatched(c, v, name, tt->shape);
     if (rank < 1 || rank > CNN_MAX_RANK)
         return cnn_fail("%s: graph input '%s' must have a known shape of rank 1 to %d, the batch first (rank %zu)", c->path, name,
                         CNN_MAX_RANK, rank);
@@ -1344,7 +1565,7 @@ static cnn_graph *build(onnx_ctx *c, const Onnx__ModelProto *m) {
         if (known && known->init) continue; /* an initializer listed as input (IR < 4): a weight */
         if (add_input(c, v)) return NULL;
     }
-    if (cnn_graph_input_count(c->g) < 1) return cnn_fail_null("%s: the graph has no inputs besides its initializers", c->path);
+    if (cnn_graph_input_count(c->g) < 1 && !c->unbatched) return cnn_fail_null("%s: the graph has no inputs besides its initializers", c->path);
 
     for (size_t i = 0; i < gp->n_node; i++) {
         c->node = gp->node[i];
@@ -1363,9 +1584,16 @@ static cnn_graph *build(onnx_ctx *c, const Onnx__ModelProto *m) {
         char buf[128];
         const char *name = gp->output[i]->name ? gp->output[i]->name : "";
         const onnx_value *v = find_value(c, name);
-        if (!v || !v->node)
+        cnn_node *y = v ? v->node : NULL;
+        if (v && !y && c->unbatched) { /* a constant output (a Constant node's value): a constant layer */
+            for (size_t k = 0; k < gp->n_node && !c->node; k++)
+                if (gp->node[k]->n_output > 0 && gp->node[k]->output[0] && strcmp(gp->node[k]->output[0], name) == 0) c->node = gp->node[k];
+            if (c->node && !(y = constant_layer(c, v, (int)v->init->n_dims + 1))) return NULL;
+            c->node = NULL;
+        }
+        if (!y)
             return cnn_fail_null("%s: graph output '%s' is not computed by any node", c->path, clean(name, buf, sizeof buf));
-        if (cnn_graph_add_output(c->g, v->node, 0)) {
+        if (cnn_graph_add_output(c->g, y, 0)) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s", cnn_last_error());
             return cnn_fail_null("%s: graph output '%s': %s", c->path, clean(name, buf, sizeof buf), msg);
@@ -1390,16 +1618,25 @@ cnn_graph *cnn_onnx_load_memory(const void *data, size_t size, const char *path)
     if (size > ONNX_MAX_FILE) return cnn_fail_null("%s: too large for an ONNX model (%zu bytes)", path, size);
     Onnx__ModelProto *m = onnx__model_proto__unpack(NULL, size, data);
     if (!m) return cnn_fail_null("%s: not an ONNX model (the protobuf does not parse: truncated or another kind of file)", path);
-    onnx_ctx c = {.path = path, .g = cnn_graph_create(), .batch = -2};
+    /* Dim 0 is read as the batch; a model that mixes it with the other dims (and fixes them all) is
+     * read again as whole tensors. When that fails too, the first reading's message stands. */
+    char first[1024] = "";
     cnn_graph *g = NULL;
-    if (!c.g)
-        cnn_fail("%s: out of memory for the graph", path);
-    else
-        g = build(&c, m);
-    if (!g) cnn_graph_free(c.g);
-    free(c.vals);
-    for (size_t i = 0; i < c.n_owned; i++) free(c.owned[i]);
-    free(c.owned);
+    for (int unbatched = 0; unbatched < 2 && !g; unbatched++) {
+        onnx_ctx c = {.path = path, .g = cnn_graph_create(), .batch = -2, .unbatched = unbatched, .lead = unbatched};
+        cnn_graph_set_unbatched(c.g, unbatched);
+        if (!c.g)
+            cnn_fail("%s: out of memory for the graph", path);
+        else
+            g = build(&c, m);
+        if (!g) cnn_graph_free(c.g);
+        free(c.vals);
+        for (size_t i = 0; i < c.n_owned; i++) free(c.owned[i]);
+        free(c.owned);
+        if (!g && !unbatched) snprintf(first, sizeof first, "%s", cnn_last_error());
+    }
+    if (g) cnn_clear_error();
+    else cnn_fail("%s", first);
     onnx__model_proto__free_unpacked(m, NULL);
     return g;
 }

@@ -1,4 +1,4 @@
-/* im2col.c — im2col and col2im-accumulate with stride, dilation and asymmetric zero padding. */
+/* im2col.c — im2col / vol2col and col2im / col2vol-accumulate with stride, dilation and asymmetric zero padding. */
 #include "im2col.h"
 
 #include <string.h>
@@ -24,69 +24,135 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int6
     for (int64_t k = 0; k < len; k++) dst[k] = src[k];
 }
 
-void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
-    const int64_t taps = geo->kernel_h * geo->kernel_w, rows = geo->channels * taps;
-    const int64_t out_w = geo->out_w, cols = geo->out_h * out_w, plane = geo->in_h * geo->in_w;
-    /* Rows are disjoint, so any split over threads writes the same values. */
-#pragma omp parallel for schedule(static) if (rows * cols >= PARALLEL_MIN_ELEMENTS)
-    for (int64_t r = 0; r < rows; r++) { /* r = (c, i, j): channel c, kernel tap (i, j) */
-        const int64_t c = r / taps, i = r % taps / geo->kernel_w, j = r % geo->kernel_w;
-        const int64_t off_h = i * geo->dilation_h - geo->pad_top, off_w = j * geo->dilation_w - geo->pad_left;
-        const int64_t sw = geo->stride_w;
-        int64_t oh_lo, oh_hi, ow_lo, ow_hi;
-        valid_range(off_h, geo->stride_h, geo->in_h, geo->out_h, &oh_lo, &oh_hi);
-        valid_range(off_w, sw, geo->in_w, out_w, &ow_lo, &ow_hi);
-        const float *xc = x + c * plane;
-        float *dst = col + r * cols; /* (out_h, out_w) */
-        memset(dst, 0, (size_t)(oh_lo * out_w) * sizeof(float));
-        for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
-            const float *xrow = xc + (oh * geo->stride_h + off_h) * geo->in_w; /* (in_w) */
-            float *d = dst + oh * out_w;                                         /* (out_w) */
-            for (int64_t ow = 0; ow < ow_lo; ow++) d[ow] = 0.0f;
-            if (sw == 1) {
-                copy_row(d + ow_lo, xrow + (ow_lo + off_w), ow_hi - ow_lo);
-            } else {
-                for (int64_t ow = ow_lo; ow < ow_hi; ow++) d[ow] = xrow[ow * sw + off_w];
-            }
-            for (int64_t ow = ow_hi; ow < out_w; ow++) d[ow] = 0.0f;
-        }
-        memset(dst + oh_hi * out_w, 0, (size_t)((geo->out_h - oh_hi) * out_w) * sizeof(float));
-    }
-}
-
 /* dst[0, len) += src[0, len); the two never overlap. */
 static inline void add_row(float *restrict dst, const float *restrict src, int64_t len) {
 #pragma omp simd
     for (int64_t k = 0; k < len; k++) dst[k] += src[k];
 }
 
+/* One tap of one input plane over a 2-D grid of windows: which rows and columns read the input
+ * (the rest read padding), and where. */
+typedef struct plane_tap {
+    int64_t in_w, out_h, out_w;
+    int64_t stride_h, stride_w, off_h, off_w;
+    int64_t oh_lo, oh_hi, ow_lo, ow_hi;
+} plane_tap;
+
+static plane_tap make_plane_tap(int64_t in_h, int64_t in_w, int64_t out_h, int64_t out_w, int64_t stride_h, int64_t stride_w,
+                                int64_t off_h, int64_t off_w) {
+    plane_tap t = {.in_w = in_w, .out_h = out_h, .out_w = out_w, .stride_h = stride_h, .stride_w = stride_w,
+                   .off_h = off_h, .off_w = off_w};
+    valid_range(off_h, stride_h, in_h, out_h, &t.oh_lo, &t.oh_hi);
+    valid_range(off_w, stride_w, in_w, out_w, &t.ow_lo, &t.ow_hi);
+    return t;
+}
+
+/* dst (out_h, out_w) = the tap's input value of every window of plane xp (in_h, in_w), zero in the padding. */
+static void gather_plane(const plane_tap *t, const float *xp, float *dst) {
+    const int64_t out_w = t->out_w, sw = t->stride_w;
+    memset(dst, 0, (size_t)(t->oh_lo * out_w) * sizeof(float));
+    for (int64_t oh = t->oh_lo; oh < t->oh_hi; oh++) {
+        const float *xrow = xp + (oh * t->stride_h + t->off_h) * t->in_w; /* (in_w) */
+        float *d = dst + oh * out_w;                                        /* (out_w) */
+        for (int64_t ow = 0; ow < t->ow_lo; ow++) d[ow] = 0.0f;
+        if (sw == 1) {
+            copy_row(d + t->ow_lo, xrow + (t->ow_lo + t->off_w), t->ow_hi - t->ow_lo);
+        } else {
+            for (int64_t ow = t->ow_lo; ow < t->ow_hi; ow++) d[ow] = xrow[ow * sw + t->off_w];
+        }
+        for (int64_t ow = t->ow_hi; ow < out_w; ow++) d[ow] = 0.0f;
+    }
+    memset(dst + t->oh_hi * out_w, 0, (size_t)((t->out_h - t->oh_hi) * out_w) * sizeof(float));
+}
+
+/* The adjoint of gather_plane: xp (in_h, in_w) += src (out_h, out_w) at the tap's input positions,
+ * in the order (oh, ow). */
+static void scatter_plane_add(const plane_tap *t, const float *src, float *xp) {
+    const int64_t sw = t->stride_w;
+    for (int64_t oh = t->oh_lo; oh < t->oh_hi; oh++) {
+        float *xrow = xp + (oh * t->stride_h + t->off_h) * t->in_w; /* (in_w) */
+        const float *s = src + oh * t->out_w;                         /* (out_w) */
+        if (sw == 1) {
+            /* col is scratch apart from x: the row adds as one vector loop, and each element
+             * still sums its taps in the caller's order. */
+            add_row(xrow + (t->ow_lo + t->off_w), s + t->ow_lo, t->ow_hi - t->ow_lo);
+        } else {
+            for (int64_t ow = t->ow_lo; ow < t->ow_hi; ow++) xrow[ow * sw + t->off_w] += s[ow];
+        }
+    }
+}
+
+void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
+    const int64_t taps = geo->kernel_h * geo->kernel_w, rows = geo->channels * taps;
+    const int64_t cols = geo->out_h * geo->out_w, plane = geo->in_h * geo->in_w;
+    /* Rows are disjoint, so any split over threads writes the same values. */
+#pragma omp parallel for schedule(static) if (rows * cols >= PARALLEL_MIN_ELEMENTS)
+    for (int64_t r = 0; r < rows; r++) { /* r = (c, i, j): channel c, kernel tap (i, j) */
+        const int64_t c = r / taps, i = r % taps / geo->kernel_w, j = r % geo->kernel_w;
+        const plane_tap t = make_plane_tap(geo->in_h, geo->in_w, geo->out_h, geo->out_w, geo->stride_h, geo->stride_w,
+                                           i * geo->dilation_h - geo->pad_top, j * geo->dilation_w - geo->pad_left);
+        gather_plane(&t, x + c * plane, col + r * cols);
+    }
+}
+
 void cnn_col2im_add(const cnn_conv_geometry *geo, const float *col, float *x) {
     const int64_t taps = geo->kernel_h * geo->kernel_w, channels = geo->channels;
-    const int64_t out_w = geo->out_w, cols = geo->out_h * out_w, plane = geo->in_h * geo->in_w;
+    const int64_t cols = geo->out_h * geo->out_w, plane = geo->in_h * geo->in_w;
     /* One thread per channel plane: each input element is summed by one thread, always in the
      * order (i, j, oh, ow), so the result is the same for every thread count. */
 #pragma omp parallel for schedule(static) if (channels * taps * cols >= PARALLEL_MIN_ELEMENTS)
-    for (int64_t c = 0; c < channels; c++) {
-        float *xc = x + c * plane; /* (in_h, in_w) */
+    for (int64_t c = 0; c < channels; c++)
         for (int64_t i = 0; i < geo->kernel_h; i++)
             for (int64_t j = 0; j < geo->kernel_w; j++) {
-                const int64_t off_h = i * geo->dilation_h - geo->pad_top, off_w = j * geo->dilation_w - geo->pad_left;
-                const int64_t sw = geo->stride_w;
-                int64_t oh_lo, oh_hi, ow_lo, ow_hi;
-                valid_range(off_h, geo->stride_h, geo->in_h, geo->out_h, &oh_lo, &oh_hi);
-                valid_range(off_w, sw, geo->in_w, out_w, &ow_lo, &ow_hi);
-                const float *src = col + ((c * geo->kernel_h + i) * geo->kernel_w + j) * cols; /* (out_h, out_w) */
-                for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
-                    float *xrow = xc + (oh * geo->stride_h + off_h) * geo->in_w; /* (in_w) */
-                    const float *s = src + oh * out_w;                           /* (out_w) */
-                    if (sw == 1) {
-                        /* col is scratch apart from x: the row adds as one vector loop, and each
-                         * element still sums its taps in the order (i, j). */
-                        add_row(xrow + (ow_lo + off_w), s + ow_lo, ow_hi - ow_lo);
-                    } else {
-                        for (int64_t ow = ow_lo; ow < ow_hi; ow++) xrow[ow * sw + off_w] += s[ow];
-                    }
-                }
+                const plane_tap t = make_plane_tap(geo->in_h, geo->in_w, geo->out_h, geo->out_w, geo->stride_h, geo->stride_w,
+                                                   i * geo->dilation_h - geo->pad_top, j * geo->dilation_w - geo->pad_left);
+                scatter_plane_add(&t, col + ((c * geo->kernel_h + i) * geo->kernel_w + j) * cols, x + c * plane);
             }
+}
+
+/* The plane geometry of tap (i, j) of a 3-D kernel, the same for every depth tap. */
+static plane_tap volume_tap(const cnn_conv3d_geometry *geo, int64_t i, int64_t j) {
+    return make_plane_tap(geo->in[1], geo->in[2], geo->out[1], geo->out[2], geo->stride[1], geo->stride[2],
+                          i * geo->dilation[1] - geo->pad[1], j * geo->dilation[2] - geo->pad[2]);
+}
+
+void cnn_vol2col(const cnn_conv3d_geometry *geo, const float *x, float *col) {
+    const int64_t kh = geo->kernel[1], kw = geo->kernel[2], taps = geo->kernel[0] * kh * kw, rows = geo->channels * taps;
+    const int64_t out_plane = geo->out[1] * geo->out[2], cols = geo->out[0] * out_plane;
+    const int64_t in_plane = geo->in[1] * geo->in[2], in_volume = geo->in[0] * in_plane;
+#pragma omp parallel for schedule(static) if (rows * cols >= PARALLEL_MIN_ELEMENTS)
+    for (int64_t r = 0; r < rows; r++) { /* r = (c, a, i, j): channel c, kernel tap (a, i, j) */
+        const int64_t c = r / taps, a = r % taps / (kh * kw), i = r % (kh * kw) / kw, j = r % kw;
+        const int64_t off_d = a * geo->dilation[0] - geo->pad[0];
+        int64_t od_lo, od_hi;
+        valid_range(off_d, geo->stride[0], geo->in[0], geo->out[0], &od_lo, &od_hi);
+        const plane_tap t = volume_tap(geo, i, j);
+        const float *xc = x + c * in_volume; /* (in_d, in_h, in_w) */
+        float *dst = col + r * cols;         /* (out_d, out_h * out_w) */
+        memset(dst, 0, (size_t)(od_lo * out_plane) * sizeof(float));
+        for (int64_t od = od_lo; od < od_hi; od++)
+            gather_plane(&t, xc + (od * geo->stride[0] + off_d) * in_plane, dst + od * out_plane);
+        memset(dst + od_hi * out_plane, 0, (size_t)((geo->out[0] - od_hi) * out_plane) * sizeof(float));
     }
+}
+
+void cnn_col2vol_add(const cnn_conv3d_geometry *geo, const float *col, float *x) {
+    const int64_t kd = geo->kernel[0], kh = geo->kernel[1], kw = geo->kernel[2], channels = geo->channels;
+    const int64_t out_plane = geo->out[1] * geo->out[2], cols = geo->out[0] * out_plane;
+    const int64_t in_plane = geo->in[1] * geo->in[2], in_volume = geo->in[0] * in_plane;
+    /* One thread per channel volume, each element summing its taps in the order (a, i, j, od, oh, ow). */
+#pragma omp parallel for schedule(static) if (channels * kd * kh * kw * cols >= PARALLEL_MIN_ELEMENTS)
+    for (int64_t c = 0; c < channels; c++)
+        for (int64_t a = 0; a < kd; a++) {
+            const int64_t off_d = a * geo->dilation[0] - geo->pad[0];
+            int64_t od_lo, od_hi;
+            valid_range(off_d, geo->stride[0], geo->in[0], geo->out[0], &od_lo, &od_hi);
+            for (int64_t i = 0; i < kh; i++)
+                for (int64_t j = 0; j < kw; j++) {
+                    const plane_tap t = volume_tap(geo, i, j);
+                    const float *src = col + (((c * kd + a) * kh + i) * kw + j) * cols; /* (out_d, out_h * out_w) */
+                    for (int64_t od = od_lo; od < od_hi; od++)
+                        scatter_plane_add(&t, src + od * out_plane, x + c * in_volume + (od * geo->stride[0] + off_d) * in_plane);
+                }
+        }
 }

@@ -1,4 +1,4 @@
-/* im2col.h — unfolding convolution windows into a column matrix (im2col) and folding it back (col2im). */
+/* im2col.h — unfolding convolution windows into a column matrix (im2col, vol2col) and folding it back (col2im, col2vol). */
 #ifndef CNN_IM2COL_H
 #define CNN_IM2COL_H
 
@@ -24,5 +24,22 @@ void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col);
 /* The adjoint of cnn_im2col: x += fold(col). Each input element sums its taps in a fixed order,
  * so the result does not depend on the thread count. */
 void cnn_col2im_add(const cnn_conv_geometry *geo, const float *col, float *x);
+
+/* The same for a 3-D convolution over `channels` input volumes; dims in order D, H, W. Window
+ * (od, oh, ow) tap (kd, kh, kw) reads input position o*stride - pad + k*dilation along each dim,
+ * zero outside the input; the trailing pads are implied by out[]. */
+typedef struct cnn_conv3d_geometry {
+    int64_t channels;
+    int64_t in[3], out[3];
+    int64_t kernel[3], stride[3], dilation[3], pad[3];
+} cnn_conv3d_geometry;
+
+/* x is (channels, in_d, in_h, in_w), contiguous; col is (channels*KD*KH*KW, OD*OH*OW) with row
+ * (c, kd, kh, kw) holding that tap of every window. Every element of col is written. */
+void cnn_vol2col(const cnn_conv3d_geometry *geo, const float *x, float *col);
+
+/* The adjoint of cnn_vol2col: x += fold(col), each input element summing its taps in a fixed
+ * order, so the result does not depend on the thread count. */
+void cnn_col2vol_add(const cnn_conv3d_geometry *geo, const float *col, float *x);
 
 #endif /* CNN_IM2COL_H */

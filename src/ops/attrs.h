@@ -42,6 +42,14 @@ typedef struct conv_attrs {
     bool bias;
 } conv_attrs;
 
+/* conv3d.c: dims in order D, H, W */
+typedef struct conv3d_attrs {
+    int64_t out_channels, groups;
+    int kernel[3], stride[3], dilation[3];
+    int pad_before[3], pad_after[3];
+    bool bias;
+} conv3d_attrs;
+
 /* dense.c */
 typedef struct dense_attrs {
     int64_t out_features;
@@ -70,6 +78,12 @@ typedef struct pool_attrs {
     int64_t out_h, out_w;     /* adaptive pool: the requested output size (global: 1x1) */
 } pool_attrs;
 
+/* pool3d.c: max (POOL_MAX) or average (POOL_AVG) pooling over D, H, W */
+typedef struct pool3d_attrs {
+    pool_kind kind;
+    cnn_pool3d_params p;      /* as given, with stride 0 replaced by the kernel size, dilation 0 by 1 */
+} pool3d_attrs;
+
 /* shape.c: reshape, constant, concatenation along any dim, padding */
 typedef struct reshape_attrs {
     int rank;
@@ -90,6 +104,10 @@ typedef struct pad_attrs {
     int64_t before[CNN_MAX_RANK], after[CNN_MAX_RANK]; /* per dim; dim 0 (the batch) is 0 */
     float value;                                       /* CNN_PADMODE_CONSTANT */
 } pad_attrs;
+
+typedef struct transpose_attrs {
+    int perm[CNN_MAX_RANK]; /* output dim d is input dim perm[d]; perm[0] is 0 (the batch) */
+} transpose_attrs;
 
 /* elementwise.c: a (op) b with NumPy broadcasting over the per-sample dims */
 typedef enum binary_kind { BINARY_ADD, BINARY_MUL } binary_kind;

@@ -7,10 +7,12 @@
 /* ---- broadcasting add / mul ---- */
 
 /* Element strides of an operand of dims d read at output dims o: 0 along a broadcast dim. */
-static void broadcast_strides(const int64_t d[3], const int64_t o[3], int64_t st[3]) {
-    st[2] = d[2] == o[2] ? 1 : 0;
-    st[1] = d[1] == o[1] ? d[2] : 0;
-    st[0] = d[0] == o[0] ? d[1] * d[2] : 0;
+static void broadcast_strides(const int64_t d[CNN_SAMPLE_DIMS], const int64_t o[CNN_SAMPLE_DIMS], int64_t st[CNN_SAMPLE_DIMS]) {
+    int64_t step = 1;
+    for (int k = CNN_SAMPLE_DIMS - 1; k >= 0; k--) {
+        st[k] = d[k] == o[k] ? step : 0;
+        step *= d[k];
+    }
 }
 
 static int binary_shape(cnn_node *n) {
@@ -32,28 +34,51 @@ static int binary_shape(cnn_node *n) {
     return 0;
 }
 
-/* y (N, O1, O2, O3) = a op b, each read through its broadcast strides. */
+/* The layout of a broadcast: output dims o, each operand's strides, the rows (all but the last dim) per sample. */
+typedef struct broadcast_layout {
+    int64_t o[CNN_SAMPLE_DIMS], sa[CNN_SAMPLE_DIMS], sb[CNN_SAMPLE_DIMS], rows;
+} broadcast_layout;
+
+static broadcast_layout broadcast_layout_of(const cnn_node *n, int a, int b) {
+    broadcast_layout l;
+    int64_t da[CNN_SAMPLE_DIMS], db[CNN_SAMPLE_DIMS];
+    cnn_sample_dims(&n->inputs[a]->shape, da);
+    cnn_sample_dims(&n->inputs[b]->shape, db);
+    cnn_sample_dims(&n->shape, l.o);
+    broadcast_strides(da, l.o, l.sa);
+    broadcast_strides(db, l.o, l.sb);
+    l.rows = 1;
+    for (int k = 0; k < CNN_SAMPLE_DIMS - 1; k++) l.rows *= l.o[k];
+    return l;
+}
+
+/* Offsets of output row r (all dims but the last) in the two operands. */
+static void broadcast_row(const broadcast_layout *l, int64_t r, int64_t *oa, int64_t *ob) {
+    *oa = *ob = 0;
+    for (int k = CNN_SAMPLE_DIMS - 2; k >= 0; k--) {
+        int64_t i = r % l->o[k];
+        r /= l->o[k];
+        *oa += i * l->sa[k], *ob += i * l->sb[k];
+    }
+}
+
+/* y (N, O1..O4) = a op b, each read through its broadcast strides. */
 static int binary_forward(const cnn_op_ctx *c) {
     const binary_attrs *at = c->attrs;
     const cnn_tensor *a = c->in[0], *b = c->in[1], *y = c->out;
-    int64_t da[3], db[3], o[3], sa[3], sb[3];
-    cnn_dims3(&c->node->inputs[0]->shape, da);
-    cnn_dims3(&c->node->inputs[1]->shape, db);
-    cnn_dims3(&c->node->shape, o);
-    broadcast_strides(da, o, sa);
-    broadcast_strides(db, o, sb);
+    const broadcast_layout l = broadcast_layout_of(c->node, 0, 1);
+    const int64_t w = l.o[CNN_SAMPLE_DIMS - 1], sa = l.sa[CNN_SAMPLE_DIMS - 1], sb = l.sb[CNN_SAMPLE_DIMS - 1];
     const bool mul = at->kind == BINARY_MUL;
     int64_t n = y->shape[0];
-#pragma omp parallel for collapse(3) schedule(static) if (n * o[0] * o[1] * o[2] >= 32768)
+#pragma omp parallel for collapse(2) schedule(static) if (n * l.rows * w >= 32768)
     for (int64_t s = 0; s < n; s++)
-        for (int64_t i1 = 0; i1 < o[0]; i1++)
-            for (int64_t i2 = 0; i2 < o[1]; i2++) {
-                const float *ap = a->data + s * a->stride[0] + i1 * sa[0] + i2 * sa[1];
-                const float *bp = b->data + s * b->stride[0] + i1 * sb[0] + i2 * sb[1];
-                float *yp = y->data + s * y->stride[0] + (i1 * o[1] + i2) * o[2];
-                for (int64_t i3 = 0; i3 < o[2]; i3++)
-                    yp[i3] = mul ? ap[i3 * sa[2]] * bp[i3 * sb[2]] : ap[i3 * sa[2]] + bp[i3 * sb[2]];
-            }
+        for (int64_t r = 0; r < l.rows; r++) {
+            int64_t oa, ob;
+            broadcast_row(&l, r, &oa, &ob);
+            const float *ap = a->data + s * a->stride[0] + oa, *bp = b->data + s * b->stride[0] + ob;
+            float *yp = y->data + s * y->stride[0] + r * w;
+            for (int64_t i = 0; i < w; i++) yp[i] = mul ? ap[i * sa] * bp[i * sb] : ap[i * sa] + bp[i * sb];
+        }
     return 0;
 }
 
@@ -63,23 +88,20 @@ static void binary_backward_one(const cnn_op_ctx *c, int which) {
     const binary_attrs *at = c->attrs;
     cnn_tensor *dx = c->din[which];
     const cnn_tensor *other = c->in[1 - which], *dy = c->dout;
-    int64_t dd[3], dother[3], o[3], sx[3], so[3];
-    cnn_dims3(&c->node->inputs[which]->shape, dd);
-    cnn_dims3(&c->node->inputs[1 - which]->shape, dother);
-    cnn_dims3(&c->node->shape, o);
-    broadcast_strides(dd, o, sx);
-    broadcast_strides(dother, o, so);
+    const broadcast_layout l = broadcast_layout_of(c->node, which, 1 - which);
+    const int64_t w = l.o[CNN_SAMPLE_DIMS - 1], sx = l.sa[CNN_SAMPLE_DIMS - 1], so = l.sb[CNN_SAMPLE_DIMS - 1];
     const bool mul = at->kind == BINARY_MUL;
     int64_t n = dy->shape[0];
-#pragma omp parallel for schedule(static) if (n * o[0] * o[1] * o[2] >= 32768)
+#pragma omp parallel for schedule(static) if (n * l.rows * w >= 32768)
     for (int64_t s = 0; s < n; s++)
-        for (int64_t i1 = 0; i1 < o[0]; i1++)
-            for (int64_t i2 = 0; i2 < o[1]; i2++) {
-                float *xp = dx->data + s * dx->stride[0] + i1 * sx[0] + i2 * sx[1];
-                const float *op = other->data + s * other->stride[0] + i1 * so[0] + i2 * so[1];
-                const float *gp = dy->data + s * dy->stride[0] + (i1 * o[1] + i2) * o[2];
-                for (int64_t i3 = 0; i3 < o[2]; i3++) xp[i3 * sx[2]] += mul ? gp[i3] * op[i3 * so[2]] : gp[i3];
-            }
+        for (int64_t r = 0; r < l.rows; r++) {
+            int64_t ox, oo;
+            broadcast_row(&l, r, &ox, &oo);
+            float *xp = dx->data + s * dx->stride[0] + ox;
+            const float *op = other->data + s * other->stride[0] + oo;
+            const float *gp = dy->data + s * dy->stride[0] + r * w;
+            for (int64_t i = 0; i < w; i++) xp[i * sx] += mul ? gp[i] * op[i * so] : gp[i];
+        }
 }
 
 static int binary_backward(const cnn_op_ctx *c) {
@@ -88,8 +110,8 @@ static int binary_backward(const cnn_op_ctx *c) {
     return 0;
 }
 
-static const cnn_op add_broadcast_op = {.name = "add_broadcast", .shape = binary_shape, .forward = binary_forward, .backward = binary_backward};
-static const cnn_op mul_op = {.name = "mul", .shape = binary_shape, .forward = binary_forward, .backward = binary_backward};
+static const cnn_op add_broadcast_op = {.name = "add_broadcast", .shape = binary_shape, .forward = binary_forward, .backward = binary_backward, .empty_ok = true};
+static const cnn_op mul_op = {.name = "mul", .shape = binary_shape, .forward = binary_forward, .backward = binary_backward, .empty_ok = true};
 
 cnn_node *cnn_add_broadcast(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name) {
     binary_attrs at = {BINARY_ADD};

@@ -9,19 +9,21 @@
 /* Parameters in creation order, named as in PyTorch's state_dict. */
 enum { BN_WEIGHT, BN_BIAS, BN_RUNNING_MEAN, BN_RUNNING_VAR };
 
-/* A sample seen as (C, P): (N,C,H,W) gives C channels of P = H*W; (N,F) gives F features of P = 1. */
+/* A sample seen as (C, P): dim 1 holds the channels and P is the product of the dims after it,
+ * (N,C,D,H,W) giving P = D*H*W, (N,C,H,W) P = H*W, (N,C,L) P = L and (N,F) F features of P = 1. */
 static void batchnorm_layout(const cnn_shape *s, int64_t *channels, int64_t *plane) {
     *channels = s->dims[1];
-    *plane = s->rank == 4 ? s->dims[2] * s->dims[3] : 1;
+    *plane = 1;
+    for (int d = 2; d < s->rank; d++) *plane *= s->dims[d];
 }
 
 static int batchnorm_shape(cnn_node *n) {
     const batchnorm_attrs *a = n->attrs;
     const cnn_shape *in = &n->inputs[0]->shape;
     char buf[96];
-    if (in->rank != 4 && in->rank != 2)
-        return cnn_fail("batchnorm '%s': input '%s' has shape %s; expected (N,C,H,W) or (N,F)", n->name,
-                        n->inputs[0]->name, cnn_shape_str(in, buf, sizeof buf));
+    if (in->rank < 2 || in->rank > 5)
+        return cnn_fail("batchnorm '%s': input '%s' has shape %s; expected (N,F), (N,C,L), (N,C,H,W) or (N,C,D,H,W)",
+                        n->name, n->inputs[0]->name, cnn_shape_str(in, buf, sizeof buf));
     if (!(a->eps > 0.0f) || isinf(a->eps))
         return cnn_fail("batchnorm '%s': eps must be positive and finite (got %g)", n->name, (double)a->eps);
     if (!(a->momentum >= 0.0f && a->momentum <= 1.0f))

@@ -2,55 +2,17 @@
  * average pooling. */
 #include "ops.h"
 #include "attrs.h"
+#include "pool_window.h"
 
 #include <math.h>
 #include <string.h>
 #include <stdio.h>
-
-/* One window along one axis: real input rows [lo, hi) and the window's size clipped to the
- * padded extent only (PyTorch's count_include_pad divisor, which ceil mode can make smaller). */
-typedef struct pool_span {
-    int64_t lo, hi, padded;
-} pool_span;
-
-static pool_span window_span(int64_t out_index, int kernel, int stride, int pad_before, int pad_after, int64_t in) {
-    int64_t start = out_index * stride - pad_before;
-    int64_t end = start + kernel;
-    if (end > in + pad_after) end = in + pad_after;
-    pool_span s = {start < 0 ? 0 : start, end < in ? end : in, end - start};
-    return s;
-}
-
-/* The rows (or columns) a dilated max-pool window reads: start + t*dilation for t < kernel, those
- * inside [0, in) as r = lo, lo + dilation, ... < hi; lo >= hi when none is (only possible when the
- * dilation exceeds the input). With dilation 1 the same as window_span's lo and hi. */
-static pool_span dilated_span(int64_t out_index, int kernel, int stride, int dilation, int pad_before, int64_t in) {
-    const int64_t start = out_index * stride - pad_before;
-    const int64_t first = start < 0 ? (-start + dilation - 1) / dilation : 0;      /* first t inside */
-    int64_t last = (in - start + dilation - 1) / dilation;                          /* t past the input */
-    if (last > kernel) last = kernel;
-    pool_span s = {start + first * dilation, start + (last > first ? last : first) * dilation, 0};
-    return s;
-}
-
-/* (kernel - 1) * dilation + 1: the extent of a dilated window. */
-static int64_t dilated_extent(int kernel, int dilation) { return (int64_t)(kernel - 1) * dilation + 1; }
 
 /* PyTorch's adaptive bin i of `out` over `in`: [floor(i*in/out), ceil((i+1)*in/out)). */
 static pool_span adaptive_span(int64_t i, int64_t out, int64_t in) {
     pool_span s = {i * in / out, ((i + 1) * in + out - 1) / out, 0};
     s.padded = s.hi - s.lo;
     return s;
-}
-
-/* Output length along one axis; in ceil mode the last window must start inside the input or the
- * leading pad (PyTorch's pooling_output_shape, whose division rounds towards minus infinity: in
- * ceil mode the kernel may be larger than the padded input, e.g. 3x3/2 on 2x2 gives 1x1). */
-static int64_t pool_out_size(int64_t in, int64_t kernel, int stride, int pad_before, int pad_after, bool ceil_mode) {
-    int64_t span = in + pad_before + pad_after - kernel + (ceil_mode ? stride - 1 : 0);
-    int64_t out = (span >= 0 ? span / stride : -((-span + stride - 1) / stride)) + 1;
-    if (ceil_mode && (out - 1) * stride >= in + pad_before) out--;
-    return out;
 }
 
 /* ---- shapes ---- */
@@ -94,9 +56,9 @@ static int window_pool_shape(cnn_node *n) {
      * (large_pads) may reach kernel - 1: every window still holds an input element. */
     const int max_h = p->large_pads ? p->kernel_h - 1 : p->kernel_h / 2, max_w = p->large_pads ? p->kernel_w - 1 : p->kernel_w / 2;
     if (pad[0] > max_h || pad[1] > max_h || pad[2] > max_w || pad[3] > max_w)
-        return cnn_fail("%s '%s': pad should be at most %s of kernel size: pads (top %d, bottom %d, left %d, right %d) "
+        return cnn_fail("%s '%s': pad should be at most %s kernel size: pads (top %d, bottom %d, left %d, right %d) "
                         "with kernel %dx%d (input %s)",
-                        op, n->name, p->large_pads ? "one less than" : "half", pad[0], pad[1], pad[2], pad[3], p->kernel_h, p->kernel_w, s);
+                        op, n->name, p->large_pads ? "one less than the" : "half of", pad[0], pad[1], pad[2], pad[3], p->kernel_h, p->kernel_w, s);
     int64_t padded_h = h + pad[0] + pad[1], padded_w = w + pad[2] + pad[3];
     if (!p->ceil_mode && (ext_h > padded_h || ext_w > padded_w))
         return cnn_fail("%s '%s': kernel %dx%d%s larger than the padded input %lldx%lld: the output size would "
@@ -160,9 +122,6 @@ static int64_t adaptive_pool_macs(const cnn_node *n) {
 }
 
 /* ---- max pool ---- */
-
-/* The larger of two values, NaN winning as in PyTorch's max pooling. */
-static inline float max_nan(float best, float v) { return v > best || isnan(v) ? v : best; }
 
 /* Eval mode needs no argmax, and a window's maximum is separable: for each output row, the
  * maximum over the window's rows for every column (a vector loop), then over the window's

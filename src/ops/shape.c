@@ -1,5 +1,5 @@
 /* shape.c — ops that move elements without arithmetic: reshape, constants, concatenation along any dim, padding
- * (constant, reflect, edge). Per-sample shapes of rank r are walked as three dims (D1,D2,D3), 1s in front. */
+ * (constant, reflect, edge), transposition. Per-sample shapes of rank r are walked as four dims (D1..D4), 1s in front. */
 #include "ops.h"
 #include "attrs.h"
 
@@ -28,7 +28,7 @@ static int set_shape(cnn_node *n, int rank, const int64_t *dims) {
     n->shape.rank = rank;
     n->shape.dims[0] = 0;
     for (int d = 1; d < rank; d++)
-        if ((n->shape.dims[d] = dims[d]) < 1)
+        if ((n->shape.dims[d] = dims[d]) < 0) /* 0: an empty value, refused where the op or graph cannot take it */
             return cnn_fail("%s '%s': shape %s must be positive", n->op->name, n->name, dims_str(rank, dims, buf, sizeof buf));
     if (cnn_shape_sample_numel(&n->shape) < 0) return cnn_fail("%s '%s': shape too large", n->op->name, n->name);
     return 0;
@@ -67,7 +67,7 @@ static int reshape_backward(const cnn_op_ctx *c) {
     return 0;
 }
 
-static const cnn_op reshape_op = {.name = "reshape", .shape = reshape_shape, .forward = reshape_forward, .backward = reshape_backward};
+static const cnn_op reshape_op = {.name = "reshape", .shape = reshape_shape, .forward = reshape_forward, .backward = reshape_backward, .empty_ok = true};
 
 cnn_node *cnn_reshape(cnn_graph *g, cnn_node *x, const char *name, int rank, const int64_t *dims) {
     reshape_attrs a = {.rank = rank};
@@ -191,7 +191,7 @@ static int concat_axis_backward(const cnn_op_ctx *c) {
 }
 
 static const cnn_op concat_axis_op = {
-    .name = "concat_axis", .shape = concat_axis_shape, .forward = concat_axis_forward, .backward = concat_axis_backward};
+    .name = "concat_axis", .shape = concat_axis_shape, .forward = concat_axis_forward, .backward = concat_axis_backward, .empty_ok = true};
 
 cnn_node *cnn_concat_axis(cnn_graph *g, int n, cnn_node *const *xs, int axis, const char *name) {
     if (axis == 1) return cnn_concat(g, n, xs, name); /* the channel concatenation the planner knows */
@@ -235,45 +235,47 @@ static int64_t pad_source(cnn_pad_mode mode, int64_t i, int64_t before, int64_t 
     return j < 0 ? -j : 2 * (size - 1) - j; /* reflect: pads < size keep this inside */
 }
 
-/* The pads of n's dims as three dims in the layout of cnn_dims3. */
-static void pads3(const cnn_node *n, int64_t before[3]) {
+/* The pads of n's dims as four dims in the layout of cnn_sample_dims. */
+static void pads4(const cnn_node *n, int64_t before[CNN_SAMPLE_DIMS]) {
     const pad_attrs *a = n->attrs;
     int rank = n->inputs[0]->shape.rank;
-    before[0] = before[1] = before[2] = 0;
-    for (int k = 1; k < rank; k++) before[3 - rank + k] = a->before[k];
+    for (int k = 0; k < CNN_SAMPLE_DIMS; k++) before[k] = 0;
+    for (int k = 1; k < rank; k++) before[CNN_SAMPLE_DIMS - rank + k] = a->before[k];
 }
 
-/* y (N, O1, O2, O3) from x (N, D1, D2, D3); with `backward`, dx[source] += dy over the same map. A
+/* y (N, O1..O4) from x (N, D1..D4); with `backward`, dx[source] += dy over the same map. A
  * reflect/edge source may be read by several outputs, so backward walks each sample (or, when D1 is
  * not padded, each (sample, D1) slice) on one thread in a fixed order. */
 static void pad_walk(const cnn_op_ctx *c, bool backward) {
     const pad_attrs *a = c->attrs;
     const cnn_tensor *x = backward ? c->din[0] : c->in[0], *y = backward ? c->dout : c->out;
-    int64_t d[3], o[3], before[3];
-    cnn_dims3(&c->node->inputs[0]->shape, d);
-    cnn_dims3(&c->node->shape, o);
-    pads3(c->node, before);
+    int64_t d[CNN_SAMPLE_DIMS], o[CNN_SAMPLE_DIMS], before[CNN_SAMPLE_DIMS];
+    cnn_sample_dims(&c->node->inputs[0]->shape, d);
+    cnn_sample_dims(&c->node->shape, o);
+    pads4(c->node, before);
     int64_t n = y->shape[0];
     bool slices = o[0] == d[0]; /* D1 not padded: (sample, i1) slices are independent */
     int64_t outer = slices ? o[0] : 1;
-#pragma omp parallel for collapse(2) schedule(static) if (n * o[0] * o[1] * o[2] >= 32768)
+#pragma omp parallel for collapse(2) schedule(static) if (n * o[0] * o[1] * o[2] * o[3] >= 32768)
     for (int64_t s = 0; s < n; s++)
         for (int64_t q = 0; q < outer; q++) {
             int64_t i1_lo = slices ? q : 0, i1_hi = slices ? q + 1 : o[0];
             for (int64_t i1 = i1_lo; i1 < i1_hi; i1++)
-                for (int64_t i2 = 0; i2 < o[1]; i2++) {
-                    int64_t j1 = pad_source(a->mode, i1, before[0], d[0]), j2 = pad_source(a->mode, i2, before[1], d[1]);
-                    float *yp = y->data + s * y->stride[0] + (i1 * o[1] + i2) * o[2];
-                    float *xp = j1 < 0 || j2 < 0 ? NULL : x->data + s * x->stride[0] + (j1 * d[1] + j2) * d[2];
+                for (int64_t i2 = 0; i2 < o[1]; i2++)
                     for (int64_t i3 = 0; i3 < o[2]; i3++) {
-                        int64_t j3 = xp ? pad_source(a->mode, i3, before[2], d[2]) : -1;
-                        if (backward) {
-                            if (j3 >= 0) xp[j3] += yp[i3];
-                        } else {
-                            yp[i3] = j3 >= 0 ? xp[j3] : a->value;
+                        int64_t j1 = pad_source(a->mode, i1, before[0], d[0]), j2 = pad_source(a->mode, i2, before[1], d[1]);
+                        int64_t j3 = pad_source(a->mode, i3, before[2], d[2]);
+                        float *yp = y->data + s * y->stride[0] + ((i1 * o[1] + i2) * o[2] + i3) * o[3];
+                        float *xp = j1 < 0 || j2 < 0 || j3 < 0 ? NULL : x->data + s * x->stride[0] + ((j1 * d[1] + j2) * d[2] + j3) * d[3];
+                        for (int64_t i4 = 0; i4 < o[3]; i4++) {
+                            int64_t j4 = xp ? pad_source(a->mode, i4, before[3], d[3]) : -1;
+                            if (backward) {
+                                if (j4 >= 0) xp[j4] += yp[i4];
+                            } else {
+                                yp[i4] = j4 >= 0 ? xp[j4] : a->value;
+                            }
                         }
                     }
-                }
         }
 }
 
@@ -296,4 +298,77 @@ cnn_node *cnn_pad(cnn_graph *g, cnn_node *x, const char *name, cnn_pad_mode mode
     memcpy(a.before, before, sizeof a.before);
     memcpy(a.after, after, sizeof a.after);
     return cnn_graph_add_node(g, &pad_op, name, 1, &x, &a, sizeof a);
+}
+
+/* ---- transposition of the per-sample dims ---- */
+
+static int transpose_shape(cnn_node *n) {
+    const transpose_attrs *a = n->attrs;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    char buf[96];
+    bool seen[CNN_MAX_RANK] = {false}, ok = a->perm[0] == 0;
+    for (int d = 1; ok && d < in->rank; d++) {
+        ok = a->perm[d] >= 1 && a->perm[d] < in->rank && !seen[a->perm[d]];
+        if (ok) seen[a->perm[d]] = true;
+    }
+    if (!ok)
+        return cnn_fail("transpose '%s': the permutation is not one of dims 1..%d with dim 0 (the batch) first (input %s)", n->name,
+                        in->rank - 1, cnn_shape_str(in, buf, sizeof buf));
+    n->shape = *in;
+    for (int d = 1; d < in->rank; d++) n->shape.dims[d] = in->dims[a->perm[d]];
+    return 0;
+}
+
+/* Output dims o and, per output dim, the input stride it walks: both as four dims, 1s (stride 0) in front. */
+static void transpose_layout(const cnn_node *n, int64_t o[CNN_SAMPLE_DIMS], int64_t st[CNN_SAMPLE_DIMS]) {
+    const transpose_attrs *a = n->attrs;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    int64_t in_stride[CNN_MAX_RANK], step = 1;
+    for (int d = in->rank - 1; d >= 1; d--) in_stride[d] = step, step *= in->dims[d];
+    cnn_sample_dims(&n->shape, o);
+    for (int k = 0; k < CNN_SAMPLE_DIMS; k++) st[k] = 0;
+    for (int d = 1; d < in->rank; d++) st[CNN_SAMPLE_DIMS - in->rank + d] = in_stride[a->perm[d]];
+}
+
+/* y[s][i1..i4] = x[s][the permuted index]; backward dx[same] += dy (a permutation: no two outputs
+ * share a source, so rows may run on any thread). */
+static void transpose_walk(const cnn_op_ctx *c, bool backward) {
+    const cnn_tensor *x = backward ? c->din[0] : c->in[0], *y = backward ? c->dout : c->out;
+    int64_t o[CNN_SAMPLE_DIMS], st[CNN_SAMPLE_DIMS], n = y->shape[0];
+    transpose_layout(c->node, o, st);
+    const int64_t rows = o[0] * o[1] * o[2], w = o[3];
+#pragma omp parallel for collapse(2) schedule(static) if (n * rows * w >= 32768)
+    for (int64_t s = 0; s < n; s++)
+        for (int64_t r = 0; r < rows; r++) {
+            const int64_t i3 = r % o[2], i2 = r / o[2] % o[1], i1 = r / (o[1] * o[2]);
+            float *xp = x->data + s * x->stride[0] + i1 * st[0] + i2 * st[1] + i3 * st[2];
+            float *yp = y->data + s * y->stride[0] + r * w;
+            for (int64_t i = 0; i < w; i++) {
+                if (backward)
+                    xp[i * st[3]] += yp[i];
+                else
+                    yp[i] = xp[i * st[3]];
+            }
+        }
+}
+
+static int transpose_forward(const cnn_op_ctx *c) {
+    transpose_walk(c, false);
+    return 0;
+}
+
+static int transpose_backward(const cnn_op_ctx *c) {
+    if (c->din[0]) transpose_walk(c, true);
+    return 0;
+}
+
+static const cnn_op transpose_op = {.name = "transpose", .shape = transpose_shape, .forward = transpose_forward, .backward = transpose_backward, .empty_ok = true};
+
+cnn_node *cnn_transpose(cnn_graph *g, cnn_node *x, const char *name, int rank, const int *perm) {
+    if (!perm) return x ? cnn_fail_null("transpose '%s': the permutation is NULL", name ? name : "?") : NULL;
+    if (x && rank != x->shape.rank)
+        return cnn_fail_null("transpose '%s': a permutation of %d dims for an input of rank %d", name ? name : "?", rank, x->shape.rank);
+    transpose_attrs a = {{0}};
+    for (int d = 0; d < rank && d < CNN_MAX_RANK; d++) a.perm[d] = perm[d];
+    return cnn_graph_add_node(g, &transpose_op, name, 1, &x, &a, sizeof a);
 }

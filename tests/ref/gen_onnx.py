@@ -19,6 +19,8 @@ outputs on them, for `cnn run MODEL.onnx` (tests/test_cli.sh):
                   MaxPool, x.view(x.size(0), ...) (Shape / Gather / Unsqueeze / Concat), Conv1d,
                   BatchNorm1d and MaxPool1d on (N, C, L)
   pad_batch.onnx  (opset 13) a pad computed from the batch size, which the importer refuses
+  whole.onnx      static shapes (2 x 3 x 4) and ops across dim 0: Concat on axis 0, a Reshape that
+                  changes dim 0, Gemm, Softmax over dim 0 (imported unbatched: whole tensors)
   fold_ops.onnx   (onnx.helper) Pad's pads from Shape / Slice (negative step) / Div / Sub / Neg /
                   Gather / Unsqueeze / Transpose / Squeeze / Concat; its output from np.pad
 
@@ -128,6 +130,17 @@ class PadBatch(nn.Module):
         return nn.functional.pad(x, (0, x.size(0)))
 
 
+class Whole(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 5)
+
+    def forward(self, x):                   # 2 x 3 x 4
+        z = torch.cat([x, 2 * x], 0)        # 4 x 3 x 4
+        z = z.reshape(6, 8)
+        return torch.softmax(self.fc(z), 0)  # 6 x 5, over dim 0
+
+
 class Two(nn.Module):
     def forward(self, a, b):
         return a * b + a, torch.clamp(torch.cat([a, b], 1), -1.0, 1.0)
@@ -203,13 +216,13 @@ def randomize_bn(model, gen):
                 m.bias.copy_(0.2 * torch.randn(m.num_features, generator=gen))
 
 
-def export(out, name, model, x, opset=13):
+def export(out, name, model, x, opset=13, dynamic=True):
     model.eval()
     with torch.no_grad():
         y = model(x)
     torch.onnx.export(model, (x,), os.path.join(out, name + ".onnx"), opset_version=opset,
-                      training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True,
-                      input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "N"}, "y": {0: "N"}})
+                      training=torch.onnx.TrainingMode.EVAL, do_constant_folding=True, input_names=["x"], output_names=["y"],
+                      dynamic_axes={"x": {0: "N"}, "y": {0: "N"}} if dynamic else None)
     np.save(os.path.join(out, name + ".X.npy"), x.numpy())
     np.save(os.path.join(out, name + ".Y.npy"), y.numpy())
     print(f"gen_onnx: {name}.onnx, output {tuple(y.shape)}")
@@ -265,6 +278,8 @@ def main():
     randomize_bn(pad13, gen)
     export(out, "pad13", pad13, torch.randn(2, 3, 8, 8, generator=gen))
     export(out, "pad_batch", PadBatch(), torch.randn(2, 3, 4, 5, generator=gen))
+    torch.manual_seed(8)
+    export(out, "whole", Whole(), torch.randn(2, 3, 4, generator=gen), dynamic=False)
 
 
 if __name__ == "__main__":

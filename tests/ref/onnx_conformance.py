@@ -32,8 +32,6 @@ WEIGHTS = {"Conv": {1, 2}, "BatchNormalization": {1, 2, 3, 4}, "Gemm": {1}, "Res
            "Clip": {1, 2}, "Dropout": {1, 2}}
 
 NONFLOAT = "not float32 data"
-RANK5 = "5-D data (3-D convolution or pooling): the engine's tensors have rank 1 to 4"
-BATCH = "mixes the batch dim with others (the engine keeps dim 0 as the batch of every value)"
 OUT_OF_SCOPE = {}  # case -> why it is out of scope
 for _reason, _cases in [
     (NONFLOAT, [
@@ -51,19 +49,6 @@ for _reason, _cases in [
     ("a sequence, not a tensor", [
         "node/test_identity_sequence",
     ]),
-    ("a graph with no input whose output is a constant (cnn graphs compute from inputs)", [
-        "node/test_constant",
-    ]),
-    (RANK5, [
-        "node/test_averagepool_3d_default", "node/test_maxpool_3d_default", "pytorch-converted/test_AvgPool3d",
-        "pytorch-converted/test_AvgPool3d_stride", "pytorch-converted/test_AvgPool3d_stride1_pad0_gpu_input",
-        "pytorch-converted/test_BatchNorm3d_eval", "pytorch-converted/test_BatchNorm3d_momentum_eval",
-        "pytorch-converted/test_Conv3d", "pytorch-converted/test_Conv3d_dilated",
-        "pytorch-converted/test_Conv3d_dilated_strided", "pytorch-converted/test_Conv3d_groups",
-        "pytorch-converted/test_Conv3d_no_bias", "pytorch-converted/test_Conv3d_stride",
-        "pytorch-converted/test_Conv3d_stride_padding", "pytorch-converted/test_MaxPool3d",
-        "pytorch-converted/test_MaxPool3d_stride", "pytorch-converted/test_MaxPool3d_stride_padding",
-    ]),
     ("MaxPool's int64 indices output", [
         "node/test_maxpool_with_argmax_2d_precomputed_pads", "node/test_maxpool_with_argmax_2d_precomputed_strides",
     ]),
@@ -78,21 +63,7 @@ for _reason, _cases in [
         "node/test_training_dropout_mask",
     ]),
     ("training-mode Dropout with its bool mask output", [
-        "node/test_training_dropout_zero_ratio", "node/test_training_dropout_zero_ratio_mask",
-    ]),
-    (BATCH, [
-        "node/test_concat_1d_axis_0", "node/test_concat_1d_axis_negative_1", "node/test_concat_2d_axis_0",
-        "node/test_concat_2d_axis_negative_2", "node/test_concat_3d_axis_0", "node/test_concat_3d_axis_negative_3",
-        "node/test_flatten_axis0", "node/test_flatten_axis2", "node/test_flatten_axis3",
-        "node/test_flatten_negative_axis1", "node/test_flatten_negative_axis2", "node/test_flatten_negative_axis4",
-        "node/test_softmax_axis_0", "node/test_reshape_one_dim", "node/test_reshape_negative_extended_dims",
-        "node/test_reshape_reordered_all_dims",
-    ]),
-    ("an empty (0 x 3 x 4) input", [
-        "node/test_reshape_allowzero_reordered",
-    ]),
-    ("Gemm transA: A's dim 0 is the batch, which transA would contract", [
-        "node/test_gemm_transposeA", "node/test_gemm_all_attributes",
+        "node/test_training_dropout_zero_ratio_mask",
     ]),
 ]:
     OUT_OF_SCOPE.update(dict.fromkeys(_cases, _reason))

@@ -1,4 +1,4 @@
-"""ops_norm.py — reference cases for batchnorm (train and eval, rank 4 and rank 2) and lrn."""
+"""ops_norm.py — reference cases for batchnorm (train and eval; ranks 2, 3, 4 and 5) and lrn."""
 from torch import nn
 
 from common import Case
@@ -10,6 +10,10 @@ def bn2d(c, eps=1e-5, momentum=0.1):
 
 def bn1d(f, eps=1e-5, momentum=0.1):
     return lambda: nn.BatchNorm1d(f, eps=eps, momentum=momentum)
+
+
+def bn3d(c, eps=1e-5, momentum=0.1):
+    return lambda: nn.BatchNorm3d(c, eps=eps, momentum=momentum)
 
 
 def lrn(size, alpha=1e-4, beta=0.75, k=1.0):
@@ -39,7 +43,15 @@ CASES = [
     # Keras's default momentum 0.99 is PyTorch's 0.01.
     Case("batchnorm_train_momentum0.01", "batchnorm", {"eps": 1e-3, "momentum": 0.01}, [(4, 3, 4, 7)],
          bn2d(3, eps=1e-3, momentum=0.01)),
+    # (N,C,D,H,W) (BatchNorm3d) and (N,C,L) (BatchNorm1d over a sequence): statistics over N and every dim after C.
+    Case("batchnorm_train_5d", "batchnorm", BN, [(3, 4, 2, 3, 4)], bn3d(4)),
+    Case("batchnorm_train_5d_batch1", "batchnorm", {"eps": 1e-3, "momentum": 0.3}, [(1, 3, 3, 2, 2)],
+         bn3d(3, eps=1e-3, momentum=0.3)),
+    Case("batchnorm_train_3d", "batchnorm", BN, [(4, 3, 5)], bn1d(3)),
+    Case("batchnorm_train_3d_len1", "batchnorm", BN, [(5, 2, 1)], bn1d(2), fd_eps=3e-3),
     # Eval mode: running statistics, forward only.
+    Case("batchnorm_eval_5d", "batchnorm", BN, [(2, 3, 3, 4, 2)], bn3d(3), train=False),
+    Case("batchnorm_eval_3d", "batchnorm", BN, [(3, 4, 6)], bn1d(4), train=False),
     Case("batchnorm_eval_4d", "batchnorm", BN, [(3, 4, 5, 6)], bn2d(4), train=False),
     Case("batchnorm_eval_2d", "batchnorm", BN, [(4, 7)], bn1d(7), train=False),
     Case("batchnorm_eval_one_value", "batchnorm", BN, [(1, 3, 1, 1)], bn2d(3), train=False),

@@ -1,6 +1,7 @@
 """ops_onnx.py — reference cases for the ops ONNX import maps onto: clip, softmax over a run of dims,
 global max pool, LRN with ONNX's window, reshape, constants, concatenation along any dim, padding
-(constant / reflect / edge), broadcasting add and mul, batched matrix products."""
+(constant / reflect / edge), broadcasting add and mul, batched matrix products, transposition; rank-5
+cases for the ops that walk any rank."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,4 +95,18 @@ CASES = [
     Case("matmul_3d", "matmul", {}, [(2, 3, 4), (2, 4, 5)], lambda: Fn(torch.matmul)),
     Case("matmul_4d", "matmul", {}, [(2, 3, 4, 5), (2, 3, 5, 2)], lambda: Fn(torch.matmul)),
     Case("matmul_4d_broadcast", "matmul", {}, [(2, 3, 4, 5), (2, 1, 5, 2)], lambda: Fn(torch.matmul)),
+    Case("transpose_4d", "transpose", {"perm": [0, 3, 1, 2]}, [(2, 3, 4, 5)], lambda: Fn(lambda x: x.permute(0, 3, 1, 2))),
+    Case("transpose_3d", "transpose", {"perm": [0, 2, 1]}, [(2, 3, 7)], lambda: Fn(lambda x: x.permute(0, 2, 1))),
+    Case("transpose_5d", "transpose", {"perm": [0, 4, 2, 1, 3]}, [(2, 3, 2, 4, 5)],
+         lambda: Fn(lambda x: x.permute(0, 4, 2, 1, 3))),
+    # rank 5: four per-sample dims
+    Case("add_broadcast_5d", "add_broadcast", {}, [(2, 3, 1, 4, 5), (2, 1, 2, 4, 1)], lambda: Fn(lambda a, b: a + b)),
+    Case("mul_broadcast_5d", "mul", {}, [(2, 1, 2, 1, 5), (2, 3, 2, 4, 1)], lambda: Fn(lambda a, b: a * b)),
+    Case("reshape_5d_to_3d", "reshape", {"dims": [0, 6, 20]}, [(2, 3, 2, 4, 5)], reshape(6, 20)),
+    Case("reshape_3d_to_5d", "reshape", {"dims": [0, 2, 3, 2, 2]}, [(2, 6, 4)], reshape(2, 3, 2, 2)),
+    Case("concat_axis_5d", "concat_axis", {"axis": 3}, [(2, 2, 3, 4, 2), (2, 2, 3, 1, 2)], lambda: Fn(lambda *xs: torch.cat(xs, 3))),
+    Case("softmax_dims_5d", "softmax_dims", {"first": 2, "last": 3}, [(2, 3, 2, 3, 2)], softmax_dims(2, 3)),
+    pad_case("pad_constant_5d", (2, 2, 3, 2, 3), "constant", [0, 1, 0, 2, 1], [0, 0, 2, 1, 1], 0.25),
+    Case("clip_5d", "clip", {"min": -0.5, "max": 0.7}, [(2, 3, 2, 2, 3)], lambda: Fn(lambda x: x.clamp(-0.5, 0.7)),
+         dist="distinct"),
 ]

@@ -100,7 +100,8 @@ static int64_t per_sample(const cnn_node *x) {
 }
 
 /* The ONNX path: one --input per graph input (float32, the graph's rank and per-sample shape, one
- * batch size for all), one --output per graph output. */
+ * batch size for all), one --output per graph output. An unbatched graph (a model that mixes dim 0
+ * with the others) takes and gives whole tensors: the model's exact shapes, no batch dim added. */
 static int run_onnx(const char *model, const cli_list *inputs, const cli_list *outputs, bool trace) {
     cnn_graph *g = cnn_onnx_load(model);
     if (!g) return cli_fail_lib("run");
@@ -111,6 +112,8 @@ static int run_onnx(const char *model, const cli_list *inputs, const cli_list *o
     float *ys[RUN_MAX_IO] = {NULL};
     int64_t sample_in[RUN_MAX_IO], sample_out[RUN_MAX_IO], n = -1;
     layer_stats *stats = NULL;
+    const int whole = cnn_graph_unbatched(g) ? 1 : 0; /* the array's dim d is the node's dim d + whole */
+    if (whole) n = 1;
     if (inputs->count != n_in || outputs->count != n_out) {
         cli_fail("run", "%s: the model has %d input%s and %d output%s but %d --input and %d --output were given", model, n_in,
                  n_in == 1 ? "" : "s", n_out, n_out == 1 ? "" : "s", inputs->count, outputs->count);
@@ -130,15 +133,21 @@ static int run_onnx(const char *model, const cli_list *inputs, const cli_list *o
         const int rank = cnn_node_rank(x);
         int64_t want[CNN_MAX_RANK];
         cnn_node_shape(x, want);
-        bool ok = xa[read].dtype == CNN_F32 && xa[read].rank == rank;
-        for (int d = 1; ok && d < rank; d++) ok = xa[read].shape[d] == want[d];
+        bool ok = xa[read].dtype == CNN_F32 && xa[read].rank == rank - whole;
+        for (int d = 1 - whole; ok && d < rank - whole; d++) ok = xa[read].shape[d] == want[d + whole];
         if (!ok) {
             char got[128], takes[128];
             cli_fail("run", "%s: input is %s %s but %s takes %s (float32) for input '%s'", path,
                      xa[read].dtype == CNN_F32 ? "float32" : "not float32", dims_text(xa[read].rank, xa[read].shape, false, got, sizeof got),
-                     model, dims_text(rank, want, true, takes, sizeof takes), cnn_node_name(x));
+                     model, whole ? dims_text(rank - 1, want + 1, false, takes, sizeof takes) : dims_text(rank, want, true, takes, sizeof takes),
+                     cnn_node_name(x));
             read++;
             goto done;
+        }
+        if (whole) {
+            xs[read] = xa[read].data;
+            sample_in[read] = per_sample(x);
+            continue;
         }
         if (n >= 0 && xa[read].shape[0] != n) {
             cli_fail("run", "%s: %lld samples but the first input has %lld; every input needs the same batch", path,
@@ -167,7 +176,7 @@ static int run_onnx(const char *model, const cli_list *inputs, const cli_list *o
         int64_t d[CNN_MAX_RANK];
         cnn_node_shape(cnn_graph_output(g, o), d);
         d[0] = n;
-        if (cnn_npy_write_f32(outputs->items[o], cnn_node_rank(cnn_graph_output(g, o)), d, ys[o])) {
+        if (cnn_npy_write_f32(outputs->items[o], cnn_node_rank(cnn_graph_output(g, o)) - whole, d + whole, ys[o])) {
             cli_fail_lib("run");
             goto done;
         }
@@ -211,7 +220,7 @@ int cmd_run(int argc, char **argv) {
     output = outputs.count ? outputs.items[0] : NULL;
     if (onnx && (weights || m.classes || m.variant))
         return cli_fail("run", "%s: --weights, --classes and --variant do not apply to an ONNX model (its weights are in the file)", pos[0]), 2;
-    if (onnx && (!input || !output)) return cli_fail("run", "needs --input and --output"), 2;
+    if (onnx && !output) return cli_fail("run", "needs --output (and an --input for each graph input)"), 2;
     if (threads < 0) return cli_fail("run", "--threads must be positive"), 2;
     if (onnx) {
         cnn_set_threads((int)threads);

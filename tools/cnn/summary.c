@@ -17,11 +17,13 @@ static const char *grouped(long long v, char *buf, size_t size) {
     return buf;
 }
 
-static const char *shape_text(const cnn_node *x, char *buf, size_t size) {
+/* "(N,C,H,W)"; an unbatched graph's values without the batch: "(6,8)". */
+static const char *shape_text(const cnn_node *x, bool unbatched, char *buf, size_t size) {
     int64_t d[CNN_MAX_RANK];
     cnn_node_shape(x, d);
-    int used = snprintf(buf, size, "(N");
-    for (int i = 1; i < cnn_node_rank(x) && used < (int)size; i++) used += snprintf(buf + used, size - (size_t)used, ",%lld", (long long)d[i]);
+    int used = snprintf(buf, size, "(%s", unbatched ? "" : "N");
+    for (int i = 1; i < cnn_node_rank(x) && used < (int)size; i++)
+        used += snprintf(buf + used, size - (size_t)used, "%s%lld", unbatched && i == 1 ? "" : ",", (long long)d[i]);
     if (used < (int)size) snprintf(buf + used, size - (size_t)used, ")");
     return buf;
 }
@@ -61,9 +63,17 @@ int cmd_summary(int argc, char **argv) {
         cnn_graph_free(g);
         return cli_fail("summary", "out of memory");
     }
-    int64_t dims[CNN_MAX_RANK];
-    cnn_node_shape(cnn_graph_input(g, 0), dims);
-    printf("Model: %s (input %lldx%lldx%lld)\n", pos[0], (long long)dims[1], (long long)dims[2], (long long)dims[3]);
+    const bool whole = cnn_graph_unbatched(g);
+    if (cnn_graph_input_count(g) > 0) {
+        int64_t dims[CNN_MAX_RANK];
+        const cnn_node *in = cnn_graph_input(g, 0);
+        cnn_node_shape(in, dims);
+        printf("Model: %s (input ", pos[0]);
+        for (int d = 1; d < cnn_node_rank(in); d++) printf("%s%lld", d > 1 ? "x" : "", (long long)dims[d]);
+        printf("%s)\n", whole ? ", whole tensors: batch 1" : "");
+    } else {
+        printf("Model: %s (no input)\n", pos[0]);
+    }
     const char *rule = "----------------------------------------------------------------------------------------------------------";
     printf("%s\n%-52s %-20s %13s %17s\n%s\n", rule, "Layer (op)", "Output shape", "Params", "MACs", rule);
     long long total = 0, trainable = 0, macs = 0, train_only_params = 0;
@@ -73,7 +83,7 @@ int cmd_summary(int argc, char **argv) {
         char label[256], shape[64], params[32], mac[32];
         snprintf(label, sizeof label, "%s (%s)%s", cnn_node_name(x), cnn_node_op(x), eval[i] ? "" : " *");
         long long p = cnn_node_param_count(x), a = cnn_node_macs(x);
-        printf("%-52s %-20s %13s %17s\n", label, shape_text(x, shape, sizeof shape), grouped(p, params, sizeof params),
+        printf("%-52s %-20s %13s %17s\n", label, shape_text(x, whole, shape, sizeof shape), grouped(p, params, sizeof params),
                grouped(a, mac, sizeof mac));
         if (eval[i]) macs += a;
         else {
