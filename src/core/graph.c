@@ -95,7 +95,7 @@ static const char *sample_dims_str(const cnn_shape *s, char *buf, size_t size) {
 /* An empty value (a dim of 0) in or out of n, unless n's op passes them in an unbatched graph: -1. */
 static int refuse_empty(const cnn_graph *g, const cnn_node *n) {
     char buf[96];
-    if (g->unbatched && n->op->empty_ok) return 0;
+    if (g->unbatched && (n->op->caps & CNN_CAP_EMPTY)) return 0;
     for (int i = 0; i < n->n_inputs; i++)
         if (cnn_shape_sample_numel(&n->inputs[i]->shape) == 0)
             return cnn_fail("%s '%s': input '%s' is empty (shape %s)", n->op->name, n->name, n->inputs[i]->name,
@@ -347,7 +347,7 @@ static int input_shape(cnn_node *n) {
     return 0;
 }
 
-static const cnn_op input_op = {.name = "input", .shape = input_shape, .forward = input_forward, .empty_ok = true};
+static const cnn_op input_op = {.name = "input", .shape = input_shape, .forward = input_forward, .caps = CNN_CAP_EMPTY};
 
 cnn_node *cnn_input_nd(cnn_graph *g, const char *name, int rank, const int64_t *dims) {
     input_attrs a = {.rank = rank};

@@ -66,10 +66,18 @@ typedef struct cnn_op {
     int (*forward)(const cnn_op_ctx *c);
     int (*backward)(const cnn_op_ctx *c);  /* NULL: the op has no gradient (graph inputs) */
     int64_t (*macs)(const cnn_node *node); /* per sample; may be NULL (0) */
-    /* Takes and gives empty values (a dim of 0): only in unbatched graphs, where ONNX's empty tensors
-     * pass through moves and element-wise ops. Any other op refuses an empty input or output. */
-    bool empty_ok;
+    unsigned caps;                         /* CNN_CAP_*: what the graph and the planner may do with it */
 } cnn_op;
+
+/* An op's capabilities: the planner and the graph ask for these, never for op names, so the ops of
+ * a second device declare the same. */
+enum {
+    CNN_CAP_EPILOGUE = 1u << 0,       /* applies cnn_op_ctx's epi_scale/epi_shift/epi_relu to its output, per dim-1 channel */
+    CNN_CAP_AFFINE = 1u << 1,         /* eval mode is y = x * scale[c] + shift[c] (cnn_batchnorm_eval_affine): foldable */
+    CNN_CAP_RELU = 1u << 2,           /* y = max(x, 0), NaN kept: an epilogue's epi_relu computes the same */
+    CNN_CAP_CHANNEL_CONCAT = 1u << 3, /* y stacks its inputs along dim 1: they may write into its slices */
+    CNN_CAP_EMPTY = 1u << 4,          /* passes empty values (a dim of 0), in unbatched graphs; others refuse them */
+};
 
 /* Eval-mode batch norm as y = x * scale[c] + shift[c], exactly as its eval forward computes it
  * (norm.c): for folding it into the op before it (plan.c). */

@@ -94,7 +94,7 @@ static void plan_concat_slices(cnn_plan *p, const int64_t *uses) {
     cnn_graph *g = p->g;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         cnn_node *c = g->nodes[i];
-        if (!p->runs[i].active || strcmp(c->op->name, "concat") != 0) continue;
+        if (!p->runs[i].active || !(c->op->caps & CNN_CAP_CHANNEL_CONCAT)) continue;
         int64_t offset = 0;
         for (int k = 0; k < c->n_inputs; k++) {
             cnn_node *x = c->inputs[k];
@@ -108,25 +108,24 @@ static void plan_concat_slices(cnn_plan *p, const int64_t *uses) {
     }
 }
 
-static bool is_op(const cnn_node *n, const char *name) { return strcmp(n->op->name, name) == 0; }
+static bool has_cap(const cnn_node *n, unsigned cap) { return (n->op->caps & cap) != 0; }
 
 /* Eval-mode fusion: conv -> batch norm -> ReLU (or conv -> batch norm, or conv -> ReLU), each
  * layer the one consumer of the one before and none a plan output, runs as the convolution alone,
  * which applies the batch norm's affine map and the ReLU to its output in place (cnn_op_ctx's
  * epilogue) and writes straight into the last layer's buffer. Same operations, so the same bits.
- * Only conv2d and conv3d apply the epilogue: no other op may be matched here. */
+ * The ops say what they can do (CNN_CAP_EPILOGUE, CNN_CAP_AFFINE, CNN_CAP_RELU). */
 static void plan_eval_fusion(cnn_plan *p, const int64_t *uses, const int64_t *consumer) {
     cnn_graph *g = p->g;
     if (training(p) || (p->flags & CNN_PLAN_UNFUSED)) return;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
-        if (!r->active || !(is_op(g->nodes[i], "conv2d") || is_op(g->nodes[i], "conv3d")) || r->is_output || uses[i] != 1)
-            continue;
+        if (!r->active || !has_cap(g->nodes[i], CNN_CAP_EPILOGUE) || r->is_output || uses[i] != 1) continue;
         int64_t next = consumer[i], bn = -1, relu = -1;
-        if (is_op(g->nodes[next], "batchnorm")) {
+        if (has_cap(g->nodes[next], CNN_CAP_AFFINE)) {
             bn = next;
-            if (!p->runs[bn].is_output && uses[bn] == 1 && is_op(g->nodes[consumer[bn]], "relu")) relu = consumer[bn];
-        } else if (is_op(g->nodes[next], "relu")) {
+            if (!p->runs[bn].is_output && uses[bn] == 1 && has_cap(g->nodes[consumer[bn]], CNN_CAP_RELU)) relu = consumer[bn];
+        } else if (has_cap(g->nodes[next], CNN_CAP_RELU)) {
             relu = next;
         }
         if (bn < 0 && relu < 0) continue;

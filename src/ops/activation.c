@@ -137,7 +137,7 @@ static int act_backward(const cnn_op_ctx *c) {
     return 0;
 }
 
-static const cnn_op relu_op = {.name = "relu", .shape = act_shape, .forward = act_forward, .backward = act_backward};
+static const cnn_op relu_op = {.name = "relu", .shape = act_shape, .forward = act_forward, .backward = act_backward, .caps = CNN_CAP_RELU};
 static const cnn_op leaky_relu_op = {.name = "leaky_relu", .shape = act_shape, .forward = act_forward, .backward = act_backward};
 static const cnn_op sigmoid_op = {.name = "sigmoid", .shape = act_shape, .forward = act_forward, .backward = act_backward};
 static const cnn_op tanh_op = {.name = "tanh", .shape = act_shape, .forward = act_forward, .backward = act_backward};

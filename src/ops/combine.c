@@ -85,7 +85,8 @@ static int concat_backward(const cnn_op_ctx *c) {
     return 0;
 }
 
-static const cnn_op concat_op = {.name = "concat", .shape = concat_shape, .forward = concat_forward, .backward = concat_backward};
+static const cnn_op concat_op = {
+    .name = "concat", .shape = concat_shape, .forward = concat_forward, .backward = concat_backward, .caps = CNN_CAP_CHANNEL_CONCAT};
 
 cnn_node *cnn_concat(cnn_graph *g, int n, cnn_node *const *xs, const char *name) {
     if (n < 1 || !xs)

@@ -363,6 +363,7 @@ static int64_t conv_macs(const cnn_node *n) {
 
 static const cnn_op conv2d_op = {
     .name = "conv2d",
+    .caps = CNN_CAP_EPILOGUE,
     .shape = conv_shape,
     .work_bytes = conv_work_bytes,
     .forward = conv_forward,

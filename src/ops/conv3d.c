@@ -300,6 +300,7 @@ static int64_t conv3d_macs(const cnn_node *n) {
 
 static const cnn_op conv3d_op = {
     .name = "conv3d",
+    .caps = CNN_CAP_EPILOGUE,
     .shape = conv3d_shape,
     .work_bytes = conv3d_work_bytes,
     .forward = conv3d_forward,

@@ -110,8 +110,8 @@ static int binary_backward(const cnn_op_ctx *c) {
     return 0;
 }
 
-static const cnn_op add_broadcast_op = {.name = "add_broadcast", .shape = binary_shape, .forward = binary_forward, .backward = binary_backward, .empty_ok = true};
-static const cnn_op mul_op = {.name = "mul", .shape = binary_shape, .forward = binary_forward, .backward = binary_backward, .empty_ok = true};
+static const cnn_op add_broadcast_op = {.name = "add_broadcast", .shape = binary_shape, .forward = binary_forward, .backward = binary_backward, .caps = CNN_CAP_EMPTY};
+static const cnn_op mul_op = {.name = "mul", .shape = binary_shape, .forward = binary_forward, .backward = binary_backward, .caps = CNN_CAP_EMPTY};
 
 cnn_node *cnn_add_broadcast(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name) {
     binary_attrs at = {BINARY_ADD};

@@ -173,6 +173,7 @@ static int batchnorm_backward(const cnn_op_ctx *c) {
 static int64_t batchnorm_macs(const cnn_node *n) { return cnn_shape_sample_numel(&n->shape); }
 
 static const cnn_op batchnorm_op = {.name = "batchnorm",
+                                    .caps = CNN_CAP_AFFINE,
                                     .shape = batchnorm_shape,
                                     .state_bytes = batchnorm_state_bytes,
                                     .forward = batchnorm_forward,

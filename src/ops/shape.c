@@ -67,7 +67,7 @@ static int reshape_backward(const cnn_op_ctx *c) {
     return 0;
 }
 
-static const cnn_op reshape_op = {.name = "reshape", .shape = reshape_shape, .forward = reshape_forward, .backward = reshape_backward, .empty_ok = true};
+static const cnn_op reshape_op = {.name = "reshape", .shape = reshape_shape, .forward = reshape_forward, .backward = reshape_backward, .caps = CNN_CAP_EMPTY};
 
 cnn_node *cnn_reshape(cnn_graph *g, cnn_node *x, const char *name, int rank, const int64_t *dims) {
     reshape_attrs a = {.rank = rank};
@@ -191,7 +191,7 @@ static int concat_axis_backward(const cnn_op_ctx *c) {
 }
 
 static const cnn_op concat_axis_op = {
-    .name = "concat_axis", .shape = concat_axis_shape, .forward = concat_axis_forward, .backward = concat_axis_backward, .empty_ok = true};
+    .name = "concat_axis", .shape = concat_axis_shape, .forward = concat_axis_forward, .backward = concat_axis_backward, .caps = CNN_CAP_EMPTY};
 
 cnn_node *cnn_concat_axis(cnn_graph *g, int n, cnn_node *const *xs, int axis, const char *name) {
     if (axis == 1) return cnn_concat(g, n, xs, name); /* the channel concatenation the planner knows */
@@ -362,7 +362,7 @@ static int transpose_backward(const cnn_op_ctx *c) {
     return 0;
 }
 
-static const cnn_op transpose_op = {.name = "transpose", .shape = transpose_shape, .forward = transpose_forward, .backward = transpose_backward, .empty_ok = true};
+static const cnn_op transpose_op = {.name = "transpose", .shape = transpose_shape, .forward = transpose_forward, .backward = transpose_backward, .caps = CNN_CAP_EMPTY};
 
 cnn_node *cnn_transpose(cnn_graph *g, cnn_node *x, const char *name, int rank, const int *perm) {
     if (!perm) return x ? cnn_fail_null("transpose '%s': the permutation is NULL", name ? name : "?") : NULL;
