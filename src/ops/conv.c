@@ -1,14 +1,13 @@
 /* conv.c — 2-D convolution (any kernel, stride, dilation, asymmetric padding, groups, bias) as im2col + GEMM. */
 #include "ops.h"
 #include "attrs.h"
+#include "conv_common.h"
 
 #include "../kernels/im2col.h"
 
 #include <limits.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
-#include <string.h>
 
 /* The column matrix of a sample equals the sample itself exactly when every window is one input
  * pixel at its own position: a 1x1 kernel (dilation then moves nothing), stride 1 and no padding.
@@ -126,22 +125,6 @@ static int conv_shape(cnn_node *n) {
     return 0;
 }
 
-/* Scratch layout: one group's column matrix per thread (threads = OpenMP's count when the plan is
- * made; fewer run if fewer are set later), then, in training, DW_CHUNKS partial weight gradients.
- *
- * Why chunks: samples are shared out to threads, and the weight gradient sums over samples. Each
- * chunk of samples (a split that depends on the batch alone) sums its own samples in order into
- * its own partial, and the partials are added in chunk order: the same bits for any thread count. */
-#define DW_CHUNKS 8
-#define DW_CHUNKED_MIN_BATCH 4 /* smaller batches: one sum over samples, parallel inside the GEMMs */
-
-typedef struct conv_work {
-    float *cols;     /* [threads][col_elements] */
-    float *partials; /* [DW_CHUNKS][OC * rows] */
-    float *flipped;  /* training, dx_as_conv: per group (C/G, OC/G*KH*KW), the flipped kernel */
-    int threads;
-} conv_work;
-
 /* One thread's column scratch: the unfolded input, or in training the larger of it and unfolded dy. */
 static int64_t col_scratch(const cnn_node *n, bool training) {
     cnn_conv_geometry geo = group_geometry(n);
@@ -161,24 +144,15 @@ static int64_t dw_elements(const cnn_node *n) {
     return cnn_mul_i64(a->out_channels, cnn_mul_i64(cnn_mul_i64(geo.channels, geo.kernel_h), geo.kernel_w));
 }
 
-static int plan_threads(void) { return omp_get_max_threads() < 1 ? 1 : omp_get_max_threads(); }
-
-static size_t conv_work_bytes(const cnn_node *n, int64_t batch, bool training) {
-    int64_t total = cnn_mul_i64(col_scratch(n, training), plan_threads());
-    if (training && batch >= DW_CHUNKED_MIN_BATCH) total = cnn_add_i64(total, cnn_mul_i64(dw_elements(n), DW_CHUNKS));
-    if (training && dx_as_conv(n->attrs, n)) total = cnn_add_i64(total, dw_elements(n));
-    if (total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 16) return SIZE_MAX;
-    return (size_t)total * sizeof(float) + 64;
+/* conv_common.h's layout; in training with dx_as_conv, the flipped kernel (per group (C/G,
+ * OC/G*KH*KW)) as the op's own part. */
+static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
+    const int64_t flipped = training && dx_as_conv(n->attrs, n) ? dw_elements(n) : 0;
+    return conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
 }
 
 static conv_work work_layout(const cnn_op_ctx *c) {
-    int64_t col = col_scratch(c->node, c->training);
-    int threads = plan_threads(), planned = (int)(c->work_threads > 0 ? c->work_threads : 1);
-    if (threads > planned) threads = planned;
-    conv_work w = {.cols = c->work, .partials = (float *)c->work + col * planned, .threads = threads};
-    const int64_t batch = c->in[0]->shape[0];
-    w.flipped = w.partials + (c->training && batch >= DW_CHUNKED_MIN_BATCH ? DW_CHUNKS * dw_elements(c->node) : 0);
-    return w;
+    return conv_work_layout(c, col_scratch(c->node, c->training), dw_elements(c->node));
 }
 
 /* flipped[g][ci][o*KH*KW + t] = W[g*OC/G + o][ci][KH*KW-1-t]: the kernel of the dx convolution. */
@@ -196,161 +170,65 @@ static void flip_kernel(const cnn_op_ctx *c, float *flipped) {
             }
 }
 
+/* cnn_im2col and cnn_col2im_add behind conv_gemm's pointers: called directly once the shared helpers are inlined. */
+static void unfold(const void *geo, const float *x, float *col) { cnn_im2col(geo, x, col); }
+static void fold_add(const void *geo, const float *col, float *x) { cnn_col2im_add(geo, col, x); }
+
+/* The GEMM view of the node (conv_common.h) over its group geometry geo. */
+static conv_gemm gemm_view(const cnn_node *n, const cnn_conv_geometry *geo) {
+    const conv_attrs *a = n->attrs;
+    const conv_gemm m = {
+        .out_channels = a->out_channels, .groups = a->groups, .oc_per_group = a->out_channels / a->groups,
+        .channels = geo->channels, .taps = geo->kernel_h * geo->kernel_w, .in_plane = geo->in_h * geo->in_w,
+        .rows = geo->channels * geo->kernel_h * geo->kernel_w, .cols = geo->out_h * geo->out_w,
+        .in_group = geo->channels * geo->in_h * geo->in_w,
+        .direct = columns_are_input(a), .bias = a->bias,
+        .geo = geo, .unfold = unfold, .fold_add = fold_add,
+    };
+    return m;
+}
+
 /* y_b = conv(x_b) for one sample b, using col as scratch. */
 static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
-    const conv_attrs *a = c->attrs;
-    const cnn_tensor *x = c->in[0], *y = c->out;
-    const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
     const cnn_conv_geometry geo = group_geometry(c->node);
-    const bool direct = columns_are_input(a);
-    const int64_t groups = a->groups, oc_per_group = a->out_channels / groups;
-    const int64_t rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
-    const int64_t in_group = geo.channels * geo.in_h * geo.in_w; /* elements of one group's input block */
-    const float *xb = x->data + b * x->stride[0];                /* (C, H, W) */
-    float *yb = y->data + b * y->stride[0];                      /* (OC, OH*OW) */
-    if (bias)
-        for (int64_t o = 0; o < a->out_channels; o++)
-            for (int64_t i = 0; i < cols; i++) yb[o * cols + i] = bias[o];
-    for (int64_t g = 0; g < groups; g++) {
-        const float *xg = xb + g * in_group; /* (C/G, H, W) */
-        if (!direct) cnn_im2col(&geo, xg, col);
-        cnn_sgemm(false, false, oc_per_group, cols, rows, 1.0f, weight + g * oc_per_group * rows, rows, direct ? xg : col, cols,
-                  bias ? 1.0f : 0.0f, yb + g * oc_per_group * cols, cols);
-    }
-    /* A folded batch norm and ReLU (eval plans), while the sample's output is still in cache: the
-     * same operations as those layers would do, so the same bits. */
-    if (c->epi_scale || c->epi_relu)
-        for (int64_t o = 0; o < a->out_channels; o++) {
-            float *yo = yb + o * cols;
-            if (c->epi_scale) {
-                const float scale = c->epi_scale[o], shift = c->epi_shift[o];
-#pragma omp simd
-                for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] * scale + shift;
-            }
-            if (c->epi_relu) {
-#pragma omp simd
-                for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] <= 0.0f ? 0.0f : yo[i]; /* as relu_fwd: NaN stays */
-            }
-        }
+    const conv_gemm m = gemm_view(c->node, &geo);
+    conv_forward_sample(c, &m, b, col);
 }
 
 /* y = conv(x, W) + b.  x (N,C,H,W), W (OC, C/G, KH, KW), b (OC), y (N,OC,OH,OW); per sample and
- * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW).
- * Samples are independent: with enough of them each thread takes whole samples; otherwise the
- * samples run in turn and the threads share each GEMM. */
+ * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
 static int conv_forward(const cnn_op_ctx *c) {
-    const int64_t batch = c->in[0]->shape[0];
-    conv_work w = work_layout(c);
-    cnn_conv_geometry geo = group_geometry(c->node);
-    const int64_t col = columns_are_input(c->attrs) ? 0 : column_elements(&geo);
-    if (w.threads > 1 && batch >= w.threads) {
-#pragma omp parallel for schedule(static) num_threads(w.threads)
-        for (int64_t b = 0; b < batch; b++) forward_sample(c, b, w.cols + omp_get_thread_num() * col);
-    } else {
-        for (int64_t b = 0; b < batch; b++) forward_sample(c, b, w.cols);
-    }
+    const conv_work w = work_layout(c);
+    const cnn_conv_geometry geo = group_geometry(c->node);
+    conv_forward_batch(c, &w, columns_are_input(c->attrs) ? 0 : column_elements(&geo), forward_sample);
     return 0;
 }
 
-/* For one sample b: dW += dy_b * col_b^T (into dweight, a full (OC, rows) gradient, when not NULL)
- * and dx_b += col2im(W^T * dy_b) or, for stride 1, the flipped kernel times unfolded dy_b (when dx
- * is not NULL), using col as scratch. */
-static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *dweight, const float *flipped) {
-    const conv_attrs *a = c->attrs;
-    const cnn_tensor *x = c->in[0], *dy = c->dout;
-    cnn_tensor *dx = c->din[0];
-    const float *weight = c->param[0];
+/* For one sample b: dW += dy_b * col_b^T and dx_b += col2im(W^T * dy_b) or, for stride 1, the
+ * flipped kernel (when not NULL) times unfolded dy_b (conv_backward_sample). */
+static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *dweight, const void *flipped) {
     const cnn_conv_geometry geo = group_geometry(c->node);
-    const bool direct = columns_are_input(a);
-    const int64_t groups = a->groups, oc_per_group = a->out_channels / groups;
-    const int64_t rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
-    const int64_t in_group = geo.channels * geo.in_h * geo.in_w;
-    const float *xb = x->data + b * x->stride[0];    /* (C, H, W) */
-    const float *dyb = dy->data + b * dy->stride[0]; /* (OC, OH*OW) */
-    for (int64_t g = 0; g < groups; g++) {
-        const float *xg = xb + g * in_group;                /* (C/G, H, W) */
-        const float *dyg = dyb + g * oc_per_group * cols;   /* (OC/G, OH*OW) */
-        const float *wg = weight + g * oc_per_group * rows; /* (OC/G, C/G*KH*KW) */
-        if (dweight) {
-            if (!direct) cnn_im2col(&geo, xg, col);
-            /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T (cols, rows) */
-            cnn_sgemm(false, true, oc_per_group, rows, cols, 1.0f, dyg, cols, direct ? xg : col, cols, 1.0f,
-                      dweight + g * oc_per_group * rows, rows);
-        }
-        if (dx) {
-            float *dxg = dx->data + b * dx->stride[0] + g * in_group; /* (C/G, H, W) */
-            if (direct) {
-                /* dx_g (C/G, H*W) += W_g^T (C/G, OC/G) * dy_g (OC/G, H*W) */
-                cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 1.0f, dxg, cols);
-            } else if (flipped) {
-                /* dx_g (C/G, H*W) += flipped_g (C/G, OC/G*KH*KW) * unfold(dy_g) (OC/G*KH*KW, H*W) */
-                const cnn_conv_geometry t = dx_geometry(c->node);
-                const int64_t trows = t.channels * t.kernel_h * t.kernel_w, plane = t.out_h * t.out_w;
-                cnn_im2col(&t, dyg, col);
-                cnn_sgemm(false, false, geo.channels, plane, trows, 1.0f, flipped + g * geo.channels * trows, trows, col, plane,
-                          1.0f, dxg, plane);
-            } else {
-                /* dcol (rows, cols) = W_g^T (rows, OC/G) * dy_g (OC/G, cols), folded back into dx_g */
-                cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 0.0f, col, cols);
-                cnn_col2im_add(&geo, col, dxg);
-            }
-        }
+    cnn_conv_geometry t;
+    conv_gemm m = gemm_view(c->node, &geo);
+    if (flipped) {
+        t = dx_geometry(c->node);
+        m.flipped = flipped, m.flipped_geo = &t;
     }
+    conv_backward_sample(c, &m, b, col, dweight);
 }
 
-/* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g).
- * Every sum has one owner and a fixed order (see DW_CHUNKS), and the products are cut into fixed
- * tiles, so the result is the same for every thread count. */
+/* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g), or the
+ * flipped kernel's convolution of dy (dx_as_conv). */
 static int conv_backward(const cnn_op_ctx *c) {
-    const conv_attrs *a = c->attrs;
-    const cnn_tensor *x = c->in[0], *dy = c->dout;
-    float *dweight = c->dparam[0], *dbias = a->bias ? c->dparam[1] : NULL;
     const cnn_conv_geometry geo = group_geometry(c->node);
-    const int64_t batch = x->shape[0], cols = geo.out_h * geo.out_w;
-    const int64_t col = col_scratch(c->node, true);
-    conv_work w = work_layout(c);
-
-    if (dbias) {
-#pragma omp parallel for schedule(static) if (batch * a->out_channels * cols >= 32768) /* one owner per sum */
-        for (int64_t o = 0; o < a->out_channels; o++) {
-            double sum = 0.0;
-            for (int64_t b = 0; b < batch; b++) {
-                const float *d = dy->data + b * dy->stride[0] + o * cols; /* (OH*OW) */
-                for (int64_t i = 0; i < cols; i++) sum += d[i];
-            }
-            dbias[o] += (float)sum;
-        }
-    }
-    if (!dweight && !c->din[0]) return 0;
+    const conv_gemm m = gemm_view(c->node, &geo);
+    const conv_work w = work_layout(c);
     const float *flipped = NULL;
-    if (c->din[0] && dx_as_conv(a, c->node)) {
-        flip_kernel(c, w.flipped);
-        flipped = w.flipped;
+    if (c->din[0] && dx_as_conv(c->attrs, c->node)) {
+        flip_kernel(c, w.extra);
+        flipped = w.extra;
     }
-    if (!dweight || batch < DW_CHUNKED_MIN_BATCH) {
-        if (!dweight && w.threads > 1 && batch >= w.threads) { /* input gradient only: samples are independent */
-#pragma omp parallel for schedule(static) num_threads(w.threads)
-            for (int64_t b = 0; b < batch; b++) backward_sample(c, b, w.cols + omp_get_thread_num() * col, NULL, flipped);
-        } else {
-            for (int64_t b = 0; b < batch; b++) backward_sample(c, b, w.cols, dweight, flipped);
-        }
-        return 0;
-    }
-    /* Chunk k holds samples [k*batch/DW_CHUNKS, (k+1)*batch/DW_CHUNKS), summed in order into partial k. */
-    const int64_t dw = dw_elements(c->node);
-#pragma omp parallel for schedule(dynamic) num_threads(w.threads)
-    for (int k = 0; k < DW_CHUNKS; k++) {
-        float *partial = w.partials + k * dw, *scratch = w.cols + omp_get_thread_num() * col;
-        memset(partial, 0, (size_t)dw * sizeof(float));
-        for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++)
-            backward_sample(c, b, scratch, partial, flipped);
-    }
-#pragma omp parallel for schedule(static) num_threads(w.threads)
-    for (int64_t i = 0; i < dw; i++) {
-        float sum = w.partials[i];
-        for (int k = 1; k < DW_CHUNKS; k++) sum += w.partials[k * dw + i];
-        dweight[i] += sum;
-    }
+    conv_backward_batch(c, &m, &w, col_scratch(c->node, true), dw_elements(c->node), backward_sample, flipped);
     return 0;
 }
 
@@ -365,7 +243,7 @@ static const cnn_op conv2d_op = {
     .name = "conv2d",
     .caps = CNN_CAP_EPILOGUE,
     .shape = conv_shape,
-    .work_bytes = conv_work_bytes,
+    .work_bytes = conv_work_bytes_of,
     .forward = conv_forward,
     .backward = conv_backward,
     .macs = conv_macs,

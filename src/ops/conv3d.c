@@ -1,14 +1,13 @@
 /* conv3d.c — 3-D convolution (any kernel, stride, dilation, asymmetric padding, groups, bias) as vol2col + GEMM. */
 #include "ops.h"
 #include "attrs.h"
+#include "conv_common.h"
 
 #include "../kernels/im2col.h"
 
 #include <limits.h>
 #include <math.h>
-#include <omp.h>
 #include <stdio.h>
-#include <string.h>
 
 /* The column matrix of a sample is the sample itself when every window is one input element at
  * its own position: a 1x1x1 kernel, stride 1 and no padding (dilation then moves nothing). */
@@ -109,20 +108,7 @@ static int conv3d_shape(cnn_node *n) {
     return 0;
 }
 
-/* Scratch layout, as conv.c's: one group's column matrix per thread (threads = OpenMP's count when
- * the plan is made; fewer run if fewer are set later), then, in training with a batch of at least
- * DW_CHUNKED_MIN_BATCH, DW_CHUNKS partial weight gradients. Samples are shared out to threads; each
- * chunk of samples (a split that depends on the batch alone) sums its samples in order into its own
- * partial, and the partials are added in chunk order: the same bits for any thread count. */
-#define DW_CHUNKS 8
-#define DW_CHUNKED_MIN_BATCH 4 /* smaller batches: one sum over samples, parallel inside the GEMMs */
-
-typedef struct conv3d_work {
-    float *cols;     /* [threads][col_elements] */
-    float *partials; /* [DW_CHUNKS][OC * rows] */
-    int threads;
-} conv3d_work;
-
+/* One thread's column scratch: the unfolded input. */
 static int64_t col_scratch(const cnn_node *n) {
     const cnn_conv3d_geometry geo = group_geometry(n);
     return columns_are_input(n->attrs) ? 0 : column_elements(&geo);
@@ -134,160 +120,58 @@ static int64_t dw_elements(const cnn_node *n) {
     return cnn_mul_i64(a->out_channels, column_rows(&geo));
 }
 
-static int plan_threads(void) { return omp_get_max_threads() < 1 ? 1 : omp_get_max_threads(); }
-
+/* conv_common.h's layout, with nothing of the op's own. */
 static size_t conv3d_work_bytes(const cnn_node *n, int64_t batch, bool training) {
-    int64_t total = cnn_mul_i64(col_scratch(n), plan_threads());
-    if (training && batch >= DW_CHUNKED_MIN_BATCH) total = cnn_add_i64(total, cnn_mul_i64(dw_elements(n), DW_CHUNKS));
-    if (total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 16) return SIZE_MAX;
-    return (size_t)total * sizeof(float) + 64;
+    return conv_work_bytes(col_scratch(n), dw_elements(n), 0, batch, training);
 }
 
-static conv3d_work work_layout(const cnn_op_ctx *c) {
-    const int64_t col = col_scratch(c->node);
-    int threads = plan_threads(), planned = (int)(c->work_threads > 0 ? c->work_threads : 1);
-    if (threads > planned) threads = planned;
-    conv3d_work w = {.cols = c->work, .partials = (float *)c->work + col * planned, .threads = threads};
-    return w;
+/* cnn_vol2col and cnn_col2vol_add behind conv_gemm's pointers: called directly once the shared helpers are inlined. */
+static void unfold(const void *geo, const float *x, float *col) { cnn_vol2col(geo, x, col); }
+static void fold_add(const void *geo, const float *col, float *x) { cnn_col2vol_add(geo, col, x); }
+
+/* The GEMM view of the node (conv_common.h) over its group geometry geo. */
+static conv_gemm gemm_view(const cnn_node *n, const cnn_conv3d_geometry *geo) {
+    const conv3d_attrs *a = n->attrs;
+    const int64_t taps = geo->kernel[0] * geo->kernel[1] * geo->kernel[2], in_plane = geo->in[0] * geo->in[1] * geo->in[2];
+    const conv_gemm m = {
+        .out_channels = a->out_channels, .groups = a->groups, .oc_per_group = a->out_channels / a->groups,
+        .channels = geo->channels, .taps = taps, .in_plane = in_plane,
+        .rows = column_rows(geo), .cols = geo->out[0] * geo->out[1] * geo->out[2], .in_group = geo->channels * in_plane,
+        .direct = columns_are_input(a), .bias = a->bias,
+        .geo = geo, .unfold = unfold, .fold_add = fold_add,
+    };
+    return m;
 }
 
 /* y_b = conv(x_b) for one sample b, using col as scratch. */
 static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
-    const conv3d_attrs *a = c->attrs;
-    const cnn_tensor *x = c->in[0], *y = c->out;
-    const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
     const cnn_conv3d_geometry geo = group_geometry(c->node);
-    const bool direct = columns_are_input(a);
-    const int64_t groups = a->groups, oc_per_group = a->out_channels / groups;
-    const int64_t rows = column_rows(&geo), cols = geo.out[0] * geo.out[1] * geo.out[2];
-    const int64_t in_group = geo.channels * geo.in[0] * geo.in[1] * geo.in[2]; /* one group's input block */
-    const float *xb = x->data + b * x->stride[0];                              /* (C, D, H, W) */
-    float *yb = y->data + b * y->stride[0];                                    /* (OC, OD*OH*OW) */
-    if (bias)
-        for (int64_t o = 0; o < a->out_channels; o++)
-            for (int64_t i = 0; i < cols; i++) yb[o * cols + i] = bias[o];
-    for (int64_t g = 0; g < groups; g++) {
-        const float *xg = xb + g * in_group; /* (C/G, D, H, W) */
-        if (!direct) cnn_vol2col(&geo, xg, col);
-        cnn_sgemm(false, false, oc_per_group, cols, rows, 1.0f, weight + g * oc_per_group * rows, rows, direct ? xg : col, cols,
-                  bias ? 1.0f : 0.0f, yb + g * oc_per_group * cols, cols);
-    }
-    /* A folded batch norm and ReLU (eval plans, as conv2d's), while the sample's output is still in
-     * cache: the same operations as those layers would do, so the same bits. */
-    if (c->epi_scale || c->epi_relu)
-        for (int64_t o = 0; o < a->out_channels; o++) {
-            float *yo = yb + o * cols;
-            if (c->epi_scale) {
-                const float scale = c->epi_scale[o], shift = c->epi_shift[o];
-#pragma omp simd
-                for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] * scale + shift;
-            }
-            if (c->epi_relu) {
-#pragma omp simd
-                for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] <= 0.0f ? 0.0f : yo[i]; /* as relu_fwd: NaN stays */
-            }
-        }
+    const conv_gemm m = gemm_view(c->node, &geo);
+    conv_forward_sample(c, &m, b, col);
 }
 
 /* y = conv(x, W) + b.  x (N,C,D,H,W), W (OC, C/G, KD, KH, KW), b (OC), y (N,OC,OD,OH,OW); per sample
- * and group g: y_g (OC/G, OD*OH*OW) = W_g (OC/G, C/G*KD*KH*KW) * col_g (C/G*KD*KH*KW, OD*OH*OW).
- * With enough samples each thread takes whole samples; otherwise the threads share each GEMM. */
+ * and group g: y_g (OC/G, OD*OH*OW) = W_g (OC/G, C/G*KD*KH*KW) * col_g (C/G*KD*KH*KW, OD*OH*OW). */
 static int conv3d_forward(const cnn_op_ctx *c) {
-    const int64_t batch = c->in[0]->shape[0];
-    const conv3d_work w = work_layout(c);
-    const int64_t col = col_scratch(c->node);
-    if (w.threads > 1 && batch >= w.threads) {
-#pragma omp parallel for schedule(static) num_threads(w.threads)
-        for (int64_t b = 0; b < batch; b++) forward_sample(c, b, w.cols + omp_get_thread_num() * col);
-    } else {
-        for (int64_t b = 0; b < batch; b++) forward_sample(c, b, w.cols);
-    }
+    const conv_work w = conv_work_layout(c, col_scratch(c->node), dw_elements(c->node));
+    conv_forward_batch(c, &w, col_scratch(c->node), forward_sample);
     return 0;
 }
 
-/* For one sample b: dW += dy_b * col_b^T (into dweight, a full (OC, rows) gradient, when not NULL)
- * and dx_b += col2vol(W^T * dy_b) (when dx is not NULL), using col as scratch. */
-static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *dweight) {
-    const conv3d_attrs *a = c->attrs;
-    const cnn_tensor *x = c->in[0], *dy = c->dout;
-    cnn_tensor *dx = c->din[0];
-    const float *weight = c->param[0];
+/* For one sample b: dW += dy_b * col_b^T and dx_b += col2vol(W^T * dy_b) (conv_backward_sample). */
+static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *dweight, const void *unused) {
+    (void)unused;
     const cnn_conv3d_geometry geo = group_geometry(c->node);
-    const bool direct = columns_are_input(a);
-    const int64_t groups = a->groups, oc_per_group = a->out_channels / groups;
-    const int64_t rows = column_rows(&geo), cols = geo.out[0] * geo.out[1] * geo.out[2];
-    const int64_t in_group = geo.channels * geo.in[0] * geo.in[1] * geo.in[2];
-    const float *xb = x->data + b * x->stride[0];    /* (C, D, H, W) */
-    const float *dyb = dy->data + b * dy->stride[0]; /* (OC, OD*OH*OW) */
-    for (int64_t g = 0; g < groups; g++) {
-        const float *xg = xb + g * in_group;                /* (C/G, D, H, W) */
-        const float *dyg = dyb + g * oc_per_group * cols;   /* (OC/G, OD*OH*OW) */
-        const float *wg = weight + g * oc_per_group * rows; /* (OC/G, C/G*KD*KH*KW) */
-        if (dweight) {
-            if (!direct) cnn_vol2col(&geo, xg, col);
-            /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T (cols, rows) */
-            cnn_sgemm(false, true, oc_per_group, rows, cols, 1.0f, dyg, cols, direct ? xg : col, cols, 1.0f,
-                      dweight + g * oc_per_group * rows, rows);
-        }
-        if (dx) {
-            float *dxg = dx->data + b * dx->stride[0] + g * in_group; /* (C/G, D, H, W) */
-            if (direct) {
-                /* dx_g (C/G, D*H*W) += W_g^T (C/G, OC/G) * dy_g (OC/G, D*H*W) */
-                cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 1.0f, dxg, cols);
-            } else {
-                /* dcol (rows, cols) = W_g^T (rows, OC/G) * dy_g (OC/G, cols), folded back into dx_g */
-                cnn_sgemm(true, false, rows, cols, oc_per_group, 1.0f, wg, rows, dyg, cols, 0.0f, col, cols);
-                cnn_col2vol_add(&geo, col, dxg);
-            }
-        }
-    }
+    const conv_gemm m = gemm_view(c->node, &geo);
+    conv_backward_sample(c, &m, b, col, dweight);
 }
 
-/* db += sum over N, OD, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2vol(W_g^T * dy_g).
- * Every sum has one owner and a fixed order (see DW_CHUNKS): the same bits for any thread count. */
+/* db += sum over N, OD, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2vol(W_g^T * dy_g). */
 static int conv3d_backward(const cnn_op_ctx *c) {
-    const conv3d_attrs *a = c->attrs;
-    const cnn_tensor *dy = c->dout;
-    float *dweight = c->dparam[0], *dbias = a->bias ? c->dparam[1] : NULL;
-    const int64_t batch = dy->shape[0], cols = dy->shape[2] * dy->shape[3] * dy->shape[4];
-    const int64_t col = col_scratch(c->node);
-    const conv3d_work w = work_layout(c);
-
-    if (dbias) {
-#pragma omp parallel for schedule(static) if (batch * a->out_channels * cols >= 32768) /* one owner per sum */
-        for (int64_t o = 0; o < a->out_channels; o++) {
-            double sum = 0.0;
-            for (int64_t b = 0; b < batch; b++) {
-                const float *d = dy->data + b * dy->stride[0] + o * cols; /* (OD*OH*OW) */
-                for (int64_t i = 0; i < cols; i++) sum += d[i];
-            }
-            dbias[o] += (float)sum;
-        }
-    }
-    if (!dweight && !c->din[0]) return 0;
-    if (!dweight || batch < DW_CHUNKED_MIN_BATCH) {
-        if (!dweight && w.threads > 1 && batch >= w.threads) { /* input gradient only: samples are independent */
-#pragma omp parallel for schedule(static) num_threads(w.threads)
-            for (int64_t b = 0; b < batch; b++) backward_sample(c, b, w.cols + omp_get_thread_num() * col, NULL);
-        } else {
-            for (int64_t b = 0; b < batch; b++) backward_sample(c, b, w.cols, dweight);
-        }
-        return 0;
-    }
-    /* Chunk k holds samples [k*batch/DW_CHUNKS, (k+1)*batch/DW_CHUNKS), summed in order into partial k. */
-    const int64_t dw = dw_elements(c->node);
-#pragma omp parallel for schedule(dynamic) num_threads(w.threads)
-    for (int k = 0; k < DW_CHUNKS; k++) {
-        float *partial = w.partials + k * dw, *scratch = w.cols + omp_get_thread_num() * col;
-        memset(partial, 0, (size_t)dw * sizeof(float));
-        for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) backward_sample(c, b, scratch, partial);
-    }
-#pragma omp parallel for schedule(static) num_threads(w.threads)
-    for (int64_t i = 0; i < dw; i++) {
-        float sum = w.partials[i];
-        for (int k = 1; k < DW_CHUNKS; k++) sum += w.partials[k * dw + i];
-        dweight[i] += sum;
-    }
+    const cnn_conv3d_geometry geo = group_geometry(c->node);
+    const conv_gemm m = gemm_view(c->node, &geo);
+    const conv_work w = conv_work_layout(c, col_scratch(c->node), dw_elements(c->node));
+    conv_backward_batch(c, &m, &w, col_scratch(c->node), dw_elements(c->node), backward_sample, NULL);
     return 0;
 }
 

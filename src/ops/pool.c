@@ -33,47 +33,28 @@ static int window_pool_shape(cnn_node *n) {
     char s[96];
     cnn_shape_str(in, s, sizeof s);
     if (check_rank4(n, s)) return -1;
-    if (p->kernel_h < 1 || p->kernel_w < 1)
-        return cnn_fail("%s '%s': kernel %dx%d must be at least 1x1 (input %s)", op, n->name, p->kernel_h, p->kernel_w, s);
-    if (p->stride_h < 1 || p->stride_w < 1)
-        return cnn_fail("%s '%s': stride %dx%d must be at least 1x1 (input %s)", op, n->name, p->stride_h, p->stride_w, s);
-    if (p->dilation_h < 1 || p->dilation_w < 1)
-        return cnn_fail("%s '%s': dilation %dx%d must be at least 1x1 (input %s)", op, n->name, p->dilation_h, p->dilation_w, s);
-    if (a->kind != POOL_MAX && (p->dilation_h != 1 || p->dilation_w != 1))
-        return cnn_fail("%s '%s': dilation %dx%d is supported by max pooling only (input %s)", op, n->name, p->dilation_h,
-                        p->dilation_w, s);
-    /* The window's extent; the pad limit below is on the kernel itself, as PyTorch's. */
-    const int64_t ext_h = dilated_extent(p->kernel_h, p->dilation_h), ext_w = dilated_extent(p->kernel_w, p->dilation_w);
-    int64_t h = in->dims[2], w = in->dims[3];
+    pool_axes ax = {.n = 2, .in = {in->dims[2], in->dims[3]}, .kernel = {p->kernel_h, p->kernel_w},
+                    .stride = {p->stride_h, p->stride_w}, .dilation = {p->dilation_h, p->dilation_w},
+                    .max = a->kind == POOL_MAX, .ceil_mode = p->ceil_mode, .large_pads = p->large_pads};
+    if (pool_check_window(n, &ax, s)) return -1;
+    const int64_t h = in->dims[2], w = in->dims[3];
     const int explicit_pads[4] = {p->pad_top, p->pad_bottom, p->pad_left, p->pad_right};
     if (cnn_resolve_padding(p->padding, explicit_pads, h, w, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w, a->pad)) {
         char why[256];
         snprintf(why, sizeof why, "%s", cnn_last_error());
         return cnn_fail("%s '%s': %s (input %s)", op, n->name, why, s);
     }
+    /* "Same" pads always satisfy the limits (their total is at most kernel - 1). */
     const int *pad = a->pad;
-    /* PyTorch's rule; "same" pads always satisfy it (their total is at most kernel - 1). ONNX's pads
-     * (large_pads) may reach kernel - 1: every window still holds an input element. */
-    const int max_h = p->large_pads ? p->kernel_h - 1 : p->kernel_h / 2, max_w = p->large_pads ? p->kernel_w - 1 : p->kernel_w / 2;
-    if (pad[0] > max_h || pad[1] > max_h || pad[2] > max_w || pad[3] > max_w)
-        return cnn_fail("%s '%s': pad should be at most %s kernel size: pads (top %d, bottom %d, left %d, right %d) "
-                        "with kernel %dx%d (input %s)",
-                        op, n->name, p->large_pads ? "one less than the" : "half of", pad[0], pad[1], pad[2], pad[3], p->kernel_h, p->kernel_w, s);
-    int64_t padded_h = h + pad[0] + pad[1], padded_w = w + pad[2] + pad[3];
-    if (!p->ceil_mode && (ext_h > padded_h || ext_w > padded_w))
-        return cnn_fail("%s '%s': kernel %dx%d%s larger than the padded input %lldx%lld: the output size would "
-                        "reach zero (input %s)", op, n->name, p->kernel_h,
-                        p->kernel_w, p->dilation_h > 1 || p->dilation_w > 1 ? " (dilated)" : "", (long long)padded_h,
-                        (long long)padded_w, s);
-    int64_t out_h = pool_out_size(h, ext_h, p->stride_h, pad[0], pad[1], p->ceil_mode);
-    int64_t out_w = pool_out_size(w, ext_w, p->stride_w, pad[2], pad[3], p->ceil_mode);
-    if (out_h < 1 || out_w < 1)
-        return cnn_fail("%s '%s': output size %lldx%lld reaches zero (input %s, kernel %dx%d, stride %dx%d)", op, n->name,
-                        (long long)out_h, (long long)out_w, s, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w);
+    ax.pad_before[0] = pad[0], ax.pad_after[0] = pad[1], ax.pad_before[1] = pad[2], ax.pad_after[1] = pad[3];
+    char pads[128];
+    snprintf(pads, sizeof pads, "pads (top %d, bottom %d, left %d, right %d)", pad[0], pad[1], pad[2], pad[3]);
+    int64_t out[3];
+    if (pool_check_pads_and_size(n, &ax, pads, s, out)) return -1;
     /* Max pool keeps each argmax as an int32 offset within its (H,W) plane. */
     if (a->kind == POOL_MAX && cnn_mul_i64(h, w) > INT32_MAX)
         return cnn_fail("%s '%s': input plane %lldx%lld too large (input %s)", op, n->name, (long long)h, (long long)w, s);
-    n->shape = (cnn_shape){.rank = 4, .dims = {0, in->dims[1], out_h, out_w}};
+    n->shape = (cnn_shape){.rank = 4, .dims = {0, in->dims[1], out[0], out[1]}};
     return 0;
 }
 
@@ -96,14 +77,6 @@ static int adaptive_pool_shape(cnn_node *n) {
 }
 
 /* ---- sizes ---- */
-
-/* Train mode: one int32 argmax per output element, (N,C,OH,OW) contiguous. */
-static size_t maxpool_state_bytes(const cnn_node *n, int64_t batch, bool training) {
-    if (!training) return 0;
-    int64_t count = cnn_mul_i64(cnn_shape_sample_numel(&n->shape), batch);
-    if (count < 0 || (uint64_t)count > SIZE_MAX / 2 / sizeof(int32_t)) return SIZE_MAX / 2;
-    return (size_t)count * sizeof(int32_t);
-}
 
 /* A count, not multiply-adds: each output reads its kernel-sized window once (max compares, or
  * adds), so outputs * kernel area per sample. */
@@ -302,7 +275,7 @@ static int avgpool_backward(const cnn_op_ctx *c) {
 
 /* ---- tables and builders ---- */
 
-static const cnn_op maxpool_op = {.name = "maxpool2d", .shape = window_pool_shape, .state_bytes = maxpool_state_bytes,
+static const cnn_op maxpool_op = {.name = "maxpool2d", .shape = window_pool_shape, .state_bytes = pool_argmax_bytes,
                                   .forward = maxpool_forward, .backward = maxpool_backward, .macs = window_pool_macs};
 static const cnn_op avgpool_op = {.name = "avgpool2d", .shape = window_pool_shape, .forward = avgpool_forward,
                                   .backward = avgpool_backward, .macs = window_pool_macs};

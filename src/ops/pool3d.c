@@ -15,51 +15,21 @@ static int pool3d_shape(cnn_node *n) {
     const cnn_pool3d_params *p = &a->p;
     const cnn_shape *in = &n->inputs[0]->shape;
     const char *op = n->op->name;
-    const int *k = p->kernel, *s = p->stride, *dl = p->dilation, *pb = p->pad_before, *pa = p->pad_after;
     char ins[128];
     cnn_shape_str(in, ins, sizeof ins);
     if (in->rank != 5 || in->dims[1] < 1 || in->dims[2] < 1 || in->dims[3] < 1 || in->dims[4] < 1)
         return cnn_fail("%s '%s': expects a non-empty 5-D input (N,C,D,H,W), got %s", op, n->name, ins);
-    if (k[0] < 1 || k[1] < 1 || k[2] < 1)
-        return cnn_fail("%s '%s': kernel %dx%dx%d must be at least 1x1x1 (input %s)", op, n->name, k[0], k[1], k[2], ins);
-    if (s[0] < 1 || s[1] < 1 || s[2] < 1)
-        return cnn_fail("%s '%s': stride %dx%dx%d must be at least 1x1x1 (input %s)", op, n->name, s[0], s[1], s[2], ins);
-    if (dl[0] < 1 || dl[1] < 1 || dl[2] < 1)
-        return cnn_fail("%s '%s': dilation %dx%dx%d must be at least 1x1x1 (input %s)", op, n->name, dl[0], dl[1], dl[2], ins);
-    if (a->kind != POOL_MAX && (dl[0] != 1 || dl[1] != 1 || dl[2] != 1))
-        return cnn_fail("%s '%s': dilation %dx%dx%d is supported by max pooling only (input %s)", op, n->name, dl[0], dl[1],
-                        dl[2], ins);
-    bool negative = false, too_large = false, empty = false, dilated = false;
-    int64_t ext[3], padded[3], out[3];
+    pool_axes ax = {.n = 3, .max = a->kind == POOL_MAX, .ceil_mode = p->ceil_mode, .large_pads = p->large_pads};
     for (int d = 0; d < 3; d++) {
-        /* PyTorch's limit is half the kernel; ONNX's pads (large_pads) may reach kernel - 1, so every
-         * window still holds an input element. The limit is on the kernel itself, as PyTorch's. */
-        const int max_pad = p->large_pads ? k[d] - 1 : k[d] / 2;
-        negative = negative || pb[d] < 0 || pa[d] < 0;
-        too_large = too_large || pb[d] > max_pad || pa[d] > max_pad;
-        ext[d] = dilated_extent(k[d], dl[d]);
-        padded[d] = in->dims[2 + d] + pb[d] + pa[d];
-        empty = empty || ext[d] > padded[d];
-        dilated = dilated || dl[d] != 1;
+        ax.in[d] = in->dims[2 + d];
+        ax.kernel[d] = p->kernel[d], ax.stride[d] = p->stride[d], ax.dilation[d] = p->dilation[d];
+        ax.pad_before[d] = p->pad_before[d], ax.pad_after[d] = p->pad_after[d];
     }
-    if (negative)
-        return cnn_fail("%s '%s': negative padding (pads before %d,%d,%d after %d,%d,%d; input %s)", op, n->name, pb[0], pb[1],
-                        pb[2], pa[0], pa[1], pa[2], ins);
-    if (too_large)
-        return cnn_fail("%s '%s': pad should be at most %s kernel size: pads before %d,%d,%d after %d,%d,%d with kernel "
-                        "%dx%dx%d (input %s)",
-                        op, n->name, p->large_pads ? "one less than the" : "half of", pb[0], pb[1], pb[2], pa[0], pa[1], pa[2], k[0],
-                        k[1], k[2], ins);
-    if (!p->ceil_mode && empty)
-        return cnn_fail("%s '%s': kernel %dx%dx%d%s larger than the padded input %lldx%lldx%lld: the output size would reach "
-                        "zero (input %s)",
-                        op, n->name, k[0], k[1], k[2], dilated ? " (dilated)" : "", (long long)padded[0], (long long)padded[1],
-                        (long long)padded[2], ins);
-    for (int d = 0; d < 3; d++) out[d] = pool_out_size(in->dims[2 + d], ext[d], s[d], pb[d], pa[d], p->ceil_mode);
-    if (out[0] < 1 || out[1] < 1 || out[2] < 1)
-        return cnn_fail("%s '%s': output size %lldx%lldx%lld reaches zero (input %s, kernel %dx%dx%d, stride %dx%dx%d)", op,
-                        n->name, (long long)out[0], (long long)out[1], (long long)out[2], ins, k[0], k[1], k[2], s[0], s[1],
-                        s[2]);
+    const int *pb = p->pad_before, *pa = p->pad_after;
+    char pads[128];
+    snprintf(pads, sizeof pads, "pads before %d,%d,%d after %d,%d,%d", pb[0], pb[1], pb[2], pa[0], pa[1], pa[2]);
+    int64_t out[3];
+    if (pool_check_window(n, &ax, ins) || pool_check_pads_and_size(n, &ax, pads, ins, out)) return -1;
     /* Max pool keeps each argmax as an int32 offset within its (D,H,W) volume. */
     const int64_t volume = cnn_mul_i64(cnn_mul_i64(in->dims[2], in->dims[3]), in->dims[4]);
     if (volume < 0 || (a->kind == POOL_MAX && volume > INT32_MAX))
@@ -71,76 +41,76 @@ static int pool3d_shape(cnn_node *n) {
 
 /* ---- sizes ---- */
 
-/* Train mode: one int32 argmax per output element, (N,C,OD,OH,OW) contiguous. */
-static size_t maxpool3d_state_bytes(const cnn_node *n, int64_t batch, bool training) {
-    if (!training) return 0;
-    int64_t count = cnn_mul_i64(cnn_shape_sample_numel(&n->shape), batch);
-    if (count < 0 || (uint64_t)count > SIZE_MAX / 2 / sizeof(int32_t)) return SIZE_MAX / 2;
-    return (size_t)count * sizeof(int32_t);
-}
-
 /* A count, not multiply-adds: each output reads its kernel-sized window once. */
 static int64_t pool3d_macs(const cnn_node *n) {
     const pool3d_attrs *a = n->attrs;
     return cnn_mul_i64(cnn_shape_sample_numel(&n->shape), (int64_t)a->p.kernel[0] * a->p.kernel[1] * a->p.kernel[2]);
 }
 
-/* The dims of one (N,C) volume of the input and of the output. */
+/* The dims of one (N,C) volume of the input and of the output, and how many volumes there are. */
 typedef struct volume_dims {
+    int64_t batch, channels;
     int64_t in[3], out[3];
+    int64_t in_volume, out_volume; /* D*H*W, OD*OH*OW */
 } volume_dims;
 
 static volume_dims volume_dims_of(const cnn_tensor *x, const cnn_tensor *y) {
-    volume_dims v;
+    volume_dims v = {.batch = x->shape[0], .channels = x->shape[1]};
     for (int d = 0; d < 3; d++) v.in[d] = x->shape[2 + d], v.out[d] = y->shape[2 + d];
+    v.in_volume = v.in[0] * v.in[1] * v.in[2];
+    v.out_volume = v.out[0] * v.out[1] * v.out[2];
     return v;
 }
 
+/* Volume (b, k) of t, whose (N,C) volumes hold `volume` elements each. */
+static float *volume_at(const cnn_tensor *t, int64_t b, int64_t k, int64_t volume) {
+    return t->data + b * t->stride[0] + k * volume;
+}
+
 /* ---- max pool ---- */
+
+/* One (N,C) volume: xv (D,H,W) into yv and av (when not NULL) (OD,OH,OW). */
+static void maxpool3d_volume(const cnn_pool3d_params *p, const volume_dims *v, const float *xv, float *yv, int32_t *av) {
+    const int64_t hw = v->in[1] * v->in[2];
+    int64_t at_out = 0;
+    for (int64_t i = 0; i < v->out[0]; i++) {
+        const pool_span ds = dilated_span(i, p->kernel[0], p->stride[0], p->dilation[0], p->pad_before[0], v->in[0]);
+        for (int64_t j = 0; j < v->out[1]; j++) {
+            const pool_span rs = dilated_span(j, p->kernel[1], p->stride[1], p->dilation[1], p->pad_before[1], v->in[1]);
+            for (int64_t l = 0; l < v->out[2]; l++, at_out++) {
+                const pool_span cs = dilated_span(l, p->kernel[2], p->stride[2], p->dilation[2], p->pad_before[2], v->in[2]);
+                float best = -INFINITY;
+                int64_t at = ds.lo < ds.hi && rs.lo < rs.hi && cs.lo < cs.hi ? ds.lo * hw + rs.lo * v->in[2] + cs.lo : -1;
+                for (int64_t z = ds.lo; z < ds.hi; z += p->dilation[0])
+                    for (int64_t r = rs.lo; r < rs.hi; r += p->dilation[1])
+                        for (int64_t q = cs.lo; q < cs.hi; q += p->dilation[2]) {
+                            const int64_t where = z * hw + r * v->in[2] + q;
+                            const float value = xv[where];
+                            if (value > best || isnan(value)) {
+                                best = value;
+                                at = where;
+                            }
+                        }
+                yv[at_out] = best;
+                if (av) av[at_out] = (int32_t)at;
+            }
+        }
+    }
+}
 
 /* y = max over each (dilated) window of x, padding as -infinity; x is (N,C,D,H,W), y and argmax
  * (N,C,OD,OH,OW). PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). A
  * window with no input element (a dilation wider than the input) gives -infinity and argmax -1. */
 static int maxpool3d_forward(const cnn_op_ctx *c) {
-    const pool3d_attrs *a = c->attrs;
-    const cnn_pool3d_params *p = &a->p;
+    const cnn_pool3d_params *p = &((const pool3d_attrs *)c->attrs)->p;
     const cnn_tensor *x = c->in[0], *y = c->out;
     int32_t *argmax = c->training ? c->state : NULL;
     const volume_dims v = volume_dims_of(x, y);
-    const int64_t n = x->shape[0], ch = x->shape[1], hw = v.in[1] * v.in[2], in_volume = v.in[0] * hw;
-    const int64_t out_volume = v.out[0] * v.out[1] * v.out[2];
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t k = 0; k < ch; k++) {
-            const float *xv = x->data + b * x->stride[0] + k * in_volume; /* (D,H,W) */
-            float *yv = y->data + b * y->stride[0] + k * out_volume;      /* (OD,OH,OW) */
-            int32_t *av = argmax ? argmax + (b * ch + k) * out_volume : NULL;
-            int64_t at_out = 0;
-            for (int64_t i = 0; i < v.out[0]; i++) {
-                const pool_span ds = dilated_span(i, p->kernel[0], p->stride[0], p->dilation[0], p->pad_before[0], v.in[0]);
-                for (int64_t j = 0; j < v.out[1]; j++) {
-                    const pool_span rs = dilated_span(j, p->kernel[1], p->stride[1], p->dilation[1], p->pad_before[1], v.in[1]);
-                    for (int64_t l = 0; l < v.out[2]; l++, at_out++) {
-                        const pool_span cs =
-                            dilated_span(l, p->kernel[2], p->stride[2], p->dilation[2], p->pad_before[2], v.in[2]);
-                        float best = -INFINITY;
-                        int64_t at = ds.lo < ds.hi && rs.lo < rs.hi && cs.lo < cs.hi ? ds.lo * hw + rs.lo * v.in[2] + cs.lo : -1;
-                        for (int64_t z = ds.lo; z < ds.hi; z += p->dilation[0])
-                            for (int64_t r = rs.lo; r < rs.hi; r += p->dilation[1])
-                                for (int64_t q = cs.lo; q < cs.hi; q += p->dilation[2]) {
-                                    const int64_t where = z * hw + r * v.in[2] + q;
-                                    const float value = xv[where];
-                                    if (value > best || isnan(value)) {
-                                        best = value;
-                                        at = where;
-                                    }
-                                }
-                        yv[at_out] = best;
-                        if (av) av[at_out] = (int32_t)at;
-                    }
-                }
-            }
-        }
+    for (int64_t b = 0; b < v.batch; b++)
+        for (int64_t k = 0; k < v.channels; k++)
+            maxpool3d_volume(p, &v, volume_at(x, b, k, v.in_volume), volume_at(y, b, k, v.out_volume),
+                             argmax ? argmax + (b * v.channels + k) * v.out_volume : NULL);
     return 0;
 }
 
@@ -152,15 +122,13 @@ static int maxpool3d_backward(const cnn_op_ctx *c) {
     if (!c->training) return cnn_fail("maxpool3d '%s': backward needs a training plan", c->node->name);
     const int32_t *argmax = c->state;
     const volume_dims v = volume_dims_of(dx, dy);
-    const int64_t n = dx->shape[0], ch = dx->shape[1], in_volume = v.in[0] * v.in[1] * v.in[2];
-    const int64_t out_volume = v.out[0] * v.out[1] * v.out[2];
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t k = 0; k < ch; k++) {
-            float *dxv = dx->data + b * dx->stride[0] + k * in_volume;        /* (D,H,W) */
-            const float *dyv = dy->data + b * dy->stride[0] + k * out_volume; /* (OD,OH,OW) */
-            const int32_t *av = argmax + (b * ch + k) * out_volume;
-            for (int64_t i = 0; i < out_volume; i++)
+    for (int64_t b = 0; b < v.batch; b++)
+        for (int64_t k = 0; k < v.channels; k++) {
+            float *dxv = volume_at(dx, b, k, v.in_volume);        /* (D,H,W) */
+            const float *dyv = volume_at(dy, b, k, v.out_volume); /* (OD,OH,OW) */
+            const int32_t *av = argmax + (b * v.channels + k) * v.out_volume;
+            for (int64_t i = 0; i < v.out_volume; i++)
                 if (av[i] >= 0) dxv[av[i]] += dyv[i];
         }
     return 0;
@@ -181,66 +149,56 @@ static float window_divisor(const cnn_pool3d_params *p, const pool_span s[3]) {
     return count > 0 ? (float)count : 1.0f;
 }
 
+/* One (N,C) volume, xv (D,H,W) and yv (OD,OH,OW): forward, yv = the sum over each window of xv /
+ * its divisor; backward, xv += yv / divisor over each window, walked in order (windows overlap). */
+static void avgpool3d_volume(const cnn_pool3d_params *p, const volume_dims *v, float *xv, float *yv, bool backward) {
+    const int64_t hw = v->in[1] * v->in[2];
+    int64_t at_out = 0;
+    for (int64_t i = 0; i < v->out[0]; i++)
+        for (int64_t j = 0; j < v->out[1]; j++)
+            for (int64_t l = 0; l < v->out[2]; l++, at_out++) {
+                pool_span s[3];
+                avg_spans(p, v, i, j, l, s);
+                if (backward) {
+                    const float g = yv[at_out] / window_divisor(p, s);
+                    for (int64_t z = s[0].lo; z < s[0].hi; z++)
+                        for (int64_t r = s[1].lo; r < s[1].hi; r++)
+                            for (int64_t q = s[2].lo; q < s[2].hi; q++) xv[z * hw + r * v->in[2] + q] += g;
+                } else {
+                    double sum = 0.0;
+                    for (int64_t z = s[0].lo; z < s[0].hi; z++)
+                        for (int64_t r = s[1].lo; r < s[1].hi; r++)
+                            for (int64_t q = s[2].lo; q < s[2].hi; q++) sum += xv[z * hw + r * v->in[2] + q];
+                    yv[at_out] = (float)sum / window_divisor(p, s);
+                }
+            }
+}
+
+/* Forward (x, y) or backward (dx, dy) of every (N,C) volume; volumes are independent. */
+static void avgpool3d_volumes(const cnn_op_ctx *c, const cnn_tensor *x, const cnn_tensor *y, bool backward) {
+    const cnn_pool3d_params *p = &((const pool3d_attrs *)c->attrs)->p;
+    const volume_dims v = volume_dims_of(x, y);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t b = 0; b < v.batch; b++)
+        for (int64_t k = 0; k < v.channels; k++)
+            avgpool3d_volume(p, &v, volume_at(x, b, k, v.in_volume), volume_at(y, b, k, v.out_volume), backward);
+}
+
 /* y = sum over each window of x / divisor; x is (N,C,D,H,W), y (N,C,OD,OH,OW). */
 static int avgpool3d_forward(const cnn_op_ctx *c) {
-    const cnn_pool3d_params *p = &((const pool3d_attrs *)c->attrs)->p;
-    const cnn_tensor *x = c->in[0], *y = c->out;
-    const volume_dims v = volume_dims_of(x, y);
-    const int64_t n = x->shape[0], ch = x->shape[1], hw = v.in[1] * v.in[2], in_volume = v.in[0] * hw;
-    const int64_t out_volume = v.out[0] * v.out[1] * v.out[2];
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t k = 0; k < ch; k++) {
-            const float *xv = x->data + b * x->stride[0] + k * in_volume; /* (D,H,W) */
-            float *yv = y->data + b * y->stride[0] + k * out_volume;      /* (OD,OH,OW) */
-            int64_t at_out = 0;
-            for (int64_t i = 0; i < v.out[0]; i++)
-                for (int64_t j = 0; j < v.out[1]; j++)
-                    for (int64_t l = 0; l < v.out[2]; l++, at_out++) {
-                        pool_span s[3];
-                        avg_spans(p, &v, i, j, l, s);
-                        double sum = 0.0;
-                        for (int64_t z = s[0].lo; z < s[0].hi; z++)
-                            for (int64_t r = s[1].lo; r < s[1].hi; r++)
-                                for (int64_t q = s[2].lo; q < s[2].hi; q++) sum += xv[z * hw + r * v.in[2] + q];
-                        yv[at_out] = (float)sum / window_divisor(p, s);
-                    }
-        }
+    avgpool3d_volumes(c, c->in[0], c->out, false);
     return 0;
 }
 
-/* dx += dy / divisor over each window; windows overlap only within a volume, walked in order. */
+/* dx += dy / divisor over each window. */
 static int avgpool3d_backward(const cnn_op_ctx *c) {
-    const cnn_pool3d_params *p = &((const pool3d_attrs *)c->attrs)->p;
-    const cnn_tensor *dy = c->dout;
-    cnn_tensor *dx = c->din[0];
-    if (!dx) return 0;
-    const volume_dims v = volume_dims_of(dx, dy);
-    const int64_t n = dx->shape[0], ch = dx->shape[1], hw = v.in[1] * v.in[2], in_volume = v.in[0] * hw;
-    const int64_t out_volume = v.out[0] * v.out[1] * v.out[2];
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t b = 0; b < n; b++)
-        for (int64_t k = 0; k < ch; k++) {
-            float *dxv = dx->data + b * dx->stride[0] + k * in_volume;        /* (D,H,W) */
-            const float *dyv = dy->data + b * dy->stride[0] + k * out_volume; /* (OD,OH,OW) */
-            int64_t at_out = 0;
-            for (int64_t i = 0; i < v.out[0]; i++)
-                for (int64_t j = 0; j < v.out[1]; j++)
-                    for (int64_t l = 0; l < v.out[2]; l++, at_out++) {
-                        pool_span s[3];
-                        avg_spans(p, &v, i, j, l, s);
-                        const float g = dyv[at_out] / window_divisor(p, s);
-                        for (int64_t z = s[0].lo; z < s[0].hi; z++)
-                            for (int64_t r = s[1].lo; r < s[1].hi; r++)
-                                for (int64_t q = s[2].lo; q < s[2].hi; q++) dxv[z * hw + r * v.in[2] + q] += g;
-                    }
-        }
+    if (c->din[0]) avgpool3d_volumes(c, c->din[0], c->dout, true);
     return 0;
 }
 
 /* ---- tables and builders ---- */
 
-static const cnn_op maxpool3d_op = {.name = "maxpool3d", .shape = pool3d_shape, .state_bytes = maxpool3d_state_bytes,
+static const cnn_op maxpool3d_op = {.name = "maxpool3d", .shape = pool3d_shape, .state_bytes = pool_argmax_bytes,
                                     .forward = maxpool3d_forward, .backward = maxpool3d_backward, .macs = pool3d_macs};
 static const cnn_op avgpool3d_op = {.name = "avgpool3d", .shape = pool3d_shape, .forward = avgpool3d_forward,
                                     .backward = avgpool3d_backward, .macs = pool3d_macs};

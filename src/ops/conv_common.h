@@ -1,0 +1,223 @@
+/* conv_common.h — what the 2-D and 3-D convolutions (conv.c, conv3d.c) share: the per-sample GEMMs over groups, the
+ * fused epilogue, the scratch layout and the deterministic weight-gradient reduction. */
+#ifndef CNN_CONV_COMMON_H
+#define CNN_CONV_COMMON_H
+
+#include "ops.h"
+
+#include <omp.h>
+#include <string.h>
+
+/* ---- one convolution as GEMMs ---- */
+
+/* A convolution seen the same way for any number of spatial dims: per sample and group g,
+ * y_g (OC/G, cols) = W_g (OC/G, rows) * col_g (rows, cols) with rows = C/G * taps and cols the
+ * output positions. The op supplies its unfold (im2col, vol2col: one group's input block to col_g)
+ * and fold_add (col2im, col2vol: its adjoint, added into the block), both given geo. Each op builds
+ * this view in the function that calls the helpers below, so after inlining the calls through it
+ * are direct calls. */
+typedef struct conv_gemm {
+    int64_t out_channels, groups, oc_per_group;
+    int64_t channels;   /* C/G: input channels of one group */
+    int64_t taps;       /* kernel elements: KH*KW, or KD*KH*KW */
+    int64_t in_plane;   /* input positions of one channel: H*W, or D*H*W */
+    int64_t rows, cols; /* channels * taps, output positions */
+    int64_t in_group;   /* channels * in_plane: elements of one group's input block */
+    bool direct;        /* the column matrix is the input block itself (1x1 kernel, stride 1, no padding) */
+    bool bias;
+    const void *geo;
+    void (*unfold)(const void *geo, const float *x, float *col);
+    void (*fold_add)(const void *geo, const float *col, float *x);
+    /* When not NULL (conv2d, stride 1): the input gradient as a convolution of dy with the kernel
+     * flipped and its in/out channels swapped, per group (C/G, OC/G*taps); flipped_geo is that
+     * convolution's geometry for unfold. */
+    const float *flipped;
+    const void *flipped_geo;
+} conv_gemm;
+
+/* y_o (cols) = bias[o] for every output channel o: the GEMMs then add onto it (beta 1). */
+static inline void conv_bias_fill(float *y, const float *bias, int64_t out_channels, int64_t cols) {
+    for (int64_t o = 0; o < out_channels; o++)
+        for (int64_t i = 0; i < cols; i++) y[o * cols + i] = bias[o];
+}
+
+/* A folded batch norm and ReLU (eval plans) on one sample's output y (OC, cols), while it is still
+ * in cache: the same operations as those layers would do, so the same bits. */
+static inline void conv_epilogue(const cnn_op_ctx *c, float *y, int64_t out_channels, int64_t cols) {
+    if (!c->epi_scale && !c->epi_relu) return;
+    for (int64_t o = 0; o < out_channels; o++) {
+        float *yo = y + o * cols;
+        if (c->epi_scale) {
+            const float scale = c->epi_scale[o], shift = c->epi_shift[o];
+#pragma omp simd
+            for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] * scale + shift;
+        }
+        if (c->epi_relu) {
+#pragma omp simd
+            for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] <= 0.0f ? 0.0f : yo[i]; /* as relu_fwd: NaN stays */
+        }
+    }
+}
+
+/* y_b = conv(x_b) (+ bias) for one sample b, using col as scratch, then the epilogue. */
+static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, int64_t b, float *col) {
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    const float *weight = c->param[0], *bias = m->bias ? c->param[1] : NULL;
+    const int64_t ocg = m->oc_per_group, rows = m->rows, cols = m->cols;
+    const float *xb = x->data + b * x->stride[0]; /* (C, spatial) */
+    float *yb = y->data + b * y->stride[0];       /* (OC, cols) */
+    if (bias) conv_bias_fill(yb, bias, m->out_channels, cols);
+    for (int64_t g = 0; g < m->groups; g++) {
+        const float *xg = xb + g * m->in_group; /* (C/G, spatial) */
+        if (!m->direct) m->unfold(m->geo, xg, col);
+        cnn_sgemm(false, false, ocg, cols, rows, 1.0f, weight + g * ocg * rows, rows, m->direct ? xg : col, cols,
+                  bias ? 1.0f : 0.0f, yb + g * ocg * cols, cols);
+    }
+    conv_epilogue(c, yb, m->out_channels, cols);
+}
+
+/* For one sample b: dW += dy_b * col_b^T (into dweight, a full (OC, rows) gradient, when not NULL)
+ * and dx_b += fold(W^T * dy_b) or the flipped kernel times unfolded dy_b (when dx is not NULL),
+ * using col as scratch. */
+static inline void conv_backward_sample(const cnn_op_ctx *c, const conv_gemm *m, int64_t b, float *col, float *dweight) {
+    const cnn_tensor *x = c->in[0], *dy = c->dout;
+    cnn_tensor *dx = c->din[0];
+    const float *weight = c->param[0];
+    const int64_t ocg = m->oc_per_group, rows = m->rows, cols = m->cols;
+    const float *xb = x->data + b * x->stride[0];    /* (C, spatial) */
+    const float *dyb = dy->data + b * dy->stride[0]; /* (OC, cols) */
+    for (int64_t g = 0; g < m->groups; g++) {
+        const float *xg = xb + g * m->in_group;  /* (C/G, spatial) */
+        const float *dyg = dyb + g * ocg * cols; /* (OC/G, cols) */
+        const float *wg = weight + g * ocg * rows; /* (OC/G, rows) */
+        if (dweight) {
+            if (!m->direct) m->unfold(m->geo, xg, col);
+            /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T (cols, rows) */
+            cnn_sgemm(false, true, ocg, rows, cols, 1.0f, dyg, cols, m->direct ? xg : col, cols, 1.0f, dweight + g * ocg * rows,
+                      rows);
+        }
+        if (dx) {
+            float *dxg = dx->data + b * dx->stride[0] + g * m->in_group; /* (C/G, spatial) */
+            if (m->direct) {
+                /* dx_g (C/G, in_plane) += W_g^T (C/G, OC/G) * dy_g (OC/G, in_plane) */
+                cnn_sgemm(true, false, rows, cols, ocg, 1.0f, wg, rows, dyg, cols, 1.0f, dxg, cols);
+            } else if (m->flipped) {
+                /* dx_g (C/G, in_plane) += flipped_g (C/G, OC/G*taps) * unfold(dy_g) (OC/G*taps, in_plane) */
+                const int64_t trows = ocg * m->taps, plane = m->in_plane;
+                m->unfold(m->flipped_geo, dyg, col);
+                cnn_sgemm(false, false, m->channels, plane, trows, 1.0f, m->flipped + g * m->channels * trows, trows, col, plane,
+                          1.0f, dxg, plane);
+            } else {
+                /* dcol (rows, cols) = W_g^T (rows, OC/G) * dy_g (OC/G, cols), folded back into dx_g */
+                cnn_sgemm(true, false, rows, cols, ocg, 1.0f, wg, rows, dyg, cols, 0.0f, col, cols);
+                m->fold_add(m->geo, col, dxg);
+            }
+        }
+    }
+}
+
+/* ---- scratch and the batch ---- */
+
+/* Scratch layout: one group's column matrix per thread (threads = OpenMP's count when the plan is
+ * made; fewer run if fewer are set later), then, in training with a batch of at least
+ * DW_CHUNKED_MIN_BATCH, DW_CHUNKS partial weight gradients, then the op's own (conv2d: its
+ * flipped kernel).
+ *
+ * Why chunks: samples are shared out to threads, and the weight gradient sums over samples. Each
+ * chunk of samples (a split that depends on the batch alone) sums its own samples in order into
+ * its own partial, and the partials are added in chunk order: the same bits for any thread count. */
+#define DW_CHUNKS 8
+#define DW_CHUNKED_MIN_BATCH 4 /* smaller batches: one sum over samples, parallel inside the GEMMs */
+
+typedef struct conv_work {
+    float *cols;     /* [threads][col_elements] */
+    float *partials; /* [DW_CHUNKS][OC * rows] */
+    float *extra;    /* the op's own */
+    int threads;
+} conv_work;
+
+static inline int conv_plan_threads(void) { return omp_get_max_threads() < 1 ? 1 : omp_get_max_threads(); }
+
+/* Bytes of scratch for col elements per thread, partials of dw elements and extra elements more;
+ * SIZE_MAX on overflow. */
+static inline size_t conv_work_bytes(int64_t col, int64_t dw, int64_t extra, int64_t batch, bool training) {
+    int64_t total = cnn_mul_i64(col, conv_plan_threads());
+    if (training && batch >= DW_CHUNKED_MIN_BATCH) total = cnn_add_i64(total, cnn_mul_i64(dw, DW_CHUNKS));
+    if (extra != 0) total = cnn_add_i64(total, extra);
+    if (total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 16) return SIZE_MAX;
+    return (size_t)total * sizeof(float) + 64;
+}
+
+/* The scratch of one call, laid out as conv_work_bytes sized it (col and dw as given to it). */
+static inline conv_work conv_work_layout(const cnn_op_ctx *c, int64_t col, int64_t dw) {
+    int threads = conv_plan_threads(), planned = (int)(c->work_threads > 0 ? c->work_threads : 1);
+    if (threads > planned) threads = planned;
+    conv_work w = {.cols = c->work, .partials = (float *)c->work + col * planned, .threads = threads};
+    const int64_t batch = c->in[0]->shape[0];
+    w.extra = w.partials + (c->training && batch >= DW_CHUNKED_MIN_BATCH ? DW_CHUNKS * dw : 0);
+    return w;
+}
+
+/* One sample's forward and backward, as the op wraps conv_forward_sample and conv_backward_sample
+ * (arg: its own, passed through). */
+typedef void conv_forward_fn(const cnn_op_ctx *c, int64_t b, float *col);
+typedef void conv_backward_fn(const cnn_op_ctx *c, int64_t b, float *col, float *dweight, const void *arg);
+
+/* Samples are independent: with enough of them each thread takes whole samples (col elements of
+ * scratch each); otherwise the samples run in turn and the threads share each GEMM. */
+static inline void conv_forward_batch(const cnn_op_ctx *c, const conv_work *w, int64_t col, conv_forward_fn *sample) {
+    const int64_t batch = c->in[0]->shape[0];
+    if (w->threads > 1 && batch >= w->threads) {
+#pragma omp parallel for schedule(static) num_threads(w->threads)
+        for (int64_t b = 0; b < batch; b++) sample(c, b, w->cols + omp_get_thread_num() * col);
+    } else {
+        for (int64_t b = 0; b < batch; b++) sample(c, b, w->cols);
+    }
+}
+
+/* db += sum over N and the output positions of dy;  dW and dx through sample over the batch (col
+ * elements of scratch per thread, dw elements of weight gradient). Every sum has one owner and a
+ * fixed order (see DW_CHUNKS), and the products are cut into fixed tiles, so the result is the
+ * same for every thread count. */
+static inline void conv_backward_batch(const cnn_op_ctx *c, const conv_gemm *m, const conv_work *w, int64_t col, int64_t dw,
+                                       conv_backward_fn *sample, const void *arg) {
+    const cnn_tensor *dy = c->dout;
+    float *dweight = c->dparam[0], *dbias = m->bias ? c->dparam[1] : NULL;
+    const int64_t batch = dy->shape[0], out_channels = m->out_channels, cols = m->cols;
+    if (dbias) {
+#pragma omp parallel for schedule(static) if (batch * out_channels * cols >= 32768) /* one owner per sum */
+        for (int64_t o = 0; o < out_channels; o++) {
+            double sum = 0.0;
+            for (int64_t b = 0; b < batch; b++) {
+                const float *d = dy->data + b * dy->stride[0] + o * cols; /* (cols) */
+                for (int64_t i = 0; i < cols; i++) sum += d[i];
+            }
+            dbias[o] += (float)sum;
+        }
+    }
+    if (!dweight && !c->din[0]) return;
+    if (!dweight || batch < DW_CHUNKED_MIN_BATCH) {
+        if (!dweight && w->threads > 1 && batch >= w->threads) { /* input gradient only: samples are independent */
+#pragma omp parallel for schedule(static) num_threads(w->threads)
+            for (int64_t b = 0; b < batch; b++) sample(c, b, w->cols + omp_get_thread_num() * col, NULL, arg);
+        } else {
+            for (int64_t b = 0; b < batch; b++) sample(c, b, w->cols, dweight, arg);
+        }
+        return;
+    }
+    /* Chunk k holds samples [k*batch/DW_CHUNKS, (k+1)*batch/DW_CHUNKS), summed in order into partial k. */
+#pragma omp parallel for schedule(dynamic) num_threads(w->threads)
+    for (int k = 0; k < DW_CHUNKS; k++) {
+        float *partial = w->partials + k * dw, *scratch = w->cols + omp_get_thread_num() * col;
+        memset(partial, 0, (size_t)dw * sizeof(float));
+        for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) sample(c, b, scratch, partial, arg);
+    }
+#pragma omp parallel for schedule(static) num_threads(w->threads)
+    for (int64_t i = 0; i < dw; i++) {
+        float sum = w->partials[i];
+        for (int k = 1; k < DW_CHUNKS; k++) sum += w->partials[k * dw + i];
+        dweight[i] += sum;
+    }
+}
+
+#endif /* CNN_CONV_COMMON_H */
