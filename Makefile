@@ -10,7 +10,7 @@ B        ?= build
 
 WARN     := -Wall -Wextra -Werror -Wshadow
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 -fPIC -fopenmp $(WARN) -Iinclude -I$(BLAS_INC) -I$(B)/gen
+CFLAGS   += -std=gnu11 -fPIC -fopenmp -ffp-contract=off $(WARN) -Iinclude -I$(BLAS_INC) -I$(B)/gen
 LDLIBS   := -L$(BLAS_LIB) -Wl,-rpath,$(BLAS_LIB) -lopenblas -lcjson -lpng -ljpeg -lz -lprotobuf-c -lpthread -lm -fopenmp
 # ONNX's protobuf schema, from Debian's libonnx-dev: protoc-c generates its C code at build time.
 ONNX_PROTO := /usr/include/onnx/onnx.proto

@@ -83,6 +83,18 @@ enum {
  * (norm.c): for folding it into the op before it (plan.c). */
 void cnn_batchnorm_eval_affine(const cnn_node *bn, float *scale, float *shift);
 
+/* Hot loops of our own (pools, im2col, epilogues, element-wise passes) are compiled three times and
+ * the CPU picks one at load: baseline x86-64, AVX2 and AVX-512. The default build stays portable,
+ * and -ffp-contract=off (Makefile) keeps the arithmetic of every version the same (no multiply-add
+ * fused where the source has two operations), so results do not depend on the CPU. GCC only (the
+ * clang fuzzing build takes the baseline). Not for functions holding an OpenMP region: the region's
+ * body is outlined and would not be cloned; mark the function the region calls. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(CNN_NO_CLONES)
+#define CNN_CLONES __attribute__((target_clones("default", "avx2", "avx512f")))
+#else
+#define CNN_CLONES
+#endif
+
 /* ---- graph ---- */
 typedef enum cnn_init_kind {
     CNN_INIT_ZEROS = 0,

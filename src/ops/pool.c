@@ -5,6 +5,7 @@
 #include "pool_window.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include <stdio.h>
 
@@ -100,7 +101,7 @@ static int64_t adaptive_pool_macs(const cnn_node *n) {
  * maximum over the window's rows for every column (a vector loop), then over the window's
  * columns. cm holds the columns at their padded positions, -infinity outside the input. */
 #define MAXPOOL_ROW_MAX 4096
-static void maxpool_plane_eval(const pool_attrs *a, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh, int64_t ow,
+CNN_CLONES static void maxpool_plane_eval(const pool_attrs *a, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh, int64_t ow,
                                float *cm) {
     const cnn_pool2d_params *p = &a->p;
     const int64_t sw = p->stride_w, kw = p->kernel_w, dw = p->dilation_w, dh = p->dilation_h, pl = a->pad[2];
@@ -224,12 +225,84 @@ static void avg_spans(const pool_attrs *a, int64_t i, int64_t j, int64_t h, int6
     }
 }
 
+/* A windowed average pool's plane, separably: per output row the sum over the window's rows of
+ * every column (a vector loop), then over each window's columns (a vector loop per kernel column).
+ * In double, as the direct sum: a window's few floats add exactly there (and the padding's zeros
+ * change nothing), so the result is the direct sum's. Scratch: three buffers of AVGPOOL_ROW_MAX. */
+#define AVGPOOL_ROW_MAX 2048
+typedef struct avgpool_scratch {
+    double rows[AVGPOOL_ROW_MAX]; /* column sums at padded positions, 0 in the padding */
+    double sums[AVGPOOL_ROW_MAX]; /* one output row's window sums */
+    float cols[AVGPOOL_ROW_MAX];  /* each output column's divisor factor */
+} avgpool_scratch;
+
+static int64_t avgpool_padded_width(const pool_attrs *a, int64_t ow) { return (ow - 1) * a->p.stride_w + a->p.kernel_w; }
+
+CNN_CLONES static void avgpool_plane(const pool_attrs *a, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                          avgpool_scratch *s) {
+    const cnn_pool2d_params *p = &a->p;
+    const int64_t sw = p->stride_w, kw = p->kernel_w, pl = a->pad[2], len = avgpool_padded_width(a, ow);
+    const int64_t cols = w < len - pl ? w : len - pl; /* input columns some window reads */
+    for (int64_t q = 0; q < len; q++) s->rows[q] = 0.0;
+    for (int64_t j = 0; j < ow; j++) {
+        const pool_span cs = window_span(j, p->kernel_w, p->stride_w, a->pad[2], a->pad[3], w);
+        s->cols[j] = (float)(a->include_pad ? cs.padded : cs.hi - cs.lo);
+    }
+    double *row = s->rows + pl;
+    for (int64_t i = 0; i < oh; i++) {
+        const pool_span rs = window_span(i, p->kernel_h, p->stride_h, a->pad[0], a->pad[1], h);
+        for (int64_t q = 0; q < cols; q++) row[q] = 0.0;
+        for (int64_t r = rs.lo; r < rs.hi; r++) {
+            const float *xr = xp + r * w;
+#pragma omp simd
+            for (int64_t q = 0; q < cols; q++) row[q] += xr[q];
+        }
+        for (int64_t j = 0; j < ow; j++) s->sums[j] = s->rows[j * sw];
+        for (int64_t t = 1; t < kw; t++) {
+            const double *ct = s->rows + t;
+            if (sw == 1) {
+#pragma omp simd
+                for (int64_t j = 0; j < ow; j++) s->sums[j] += ct[j];
+            } else {
+                for (int64_t j = 0; j < ow; j++) s->sums[j] += ct[j * sw];
+            }
+        }
+        const float rf = (float)(a->include_pad ? rs.padded : rs.hi - rs.lo);
+        float *yr = yp + i * ow;
+#pragma omp simd
+        for (int64_t j = 0; j < ow; j++) {
+            const float count = rf * s->cols[j];
+            yr[j] = (float)s->sums[j] / (count > 0.0f ? count : 1.0f);
+        }
+    }
+}
+
+/* One avgpool_scratch per thread (threads = OpenMP's count when the plan sizes it). */
+static size_t avgpool_work_bytes(const cnn_node *n, int64_t batch, bool training) {
+    (void)n, (void)batch, (void)training;
+    return sizeof(avgpool_scratch) * (size_t)(omp_get_max_threads() > 1 ? omp_get_max_threads() : 1);
+}
+
 /* y = sum over each window of x / divisor; x is (N,C,H,W), y (N,C,OH,OW). */
 static int avgpool_forward(const cnn_op_ctx *c) {
     const pool_attrs *a = c->attrs;
     const cnn_tensor *x = c->in[0], *y = c->out;
     int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t oh = y->shape[2], ow = y->shape[3];
+    if (a->kind == POOL_AVG && avgpool_padded_width(a, ow) <= AVGPOOL_ROW_MAX && a->pad[2] + w <= AVGPOOL_ROW_MAX) {
+        avgpool_scratch *scratch = c->work;
+        int threads = omp_get_max_threads(), planned = c->work_threads > 0 ? c->work_threads : 1;
+        if (threads > planned) threads = planned;
+#pragma omp parallel num_threads(threads)
+        {
+            avgpool_scratch *s = scratch + omp_get_thread_num();
+#pragma omp for collapse(2) schedule(static)
+            for (int64_t b = 0; b < n; b++)
+                for (int64_t k = 0; k < ch; k++)
+                    avgpool_plane(a, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h, w, oh, ow, s);
+        }
+        return 0;
+    }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++)
         for (int64_t k = 0; k < ch; k++) {
@@ -277,7 +350,7 @@ static int avgpool_backward(const cnn_op_ctx *c) {
 
 static const cnn_op maxpool_op = {.name = "maxpool2d", .shape = window_pool_shape, .state_bytes = pool_argmax_bytes,
                                   .forward = maxpool_forward, .backward = maxpool_backward, .macs = window_pool_macs};
-static const cnn_op avgpool_op = {.name = "avgpool2d", .shape = window_pool_shape, .forward = avgpool_forward,
+static const cnn_op avgpool_op = {.name = "avgpool2d", .shape = window_pool_shape, .work_bytes = avgpool_work_bytes, .forward = avgpool_forward,
                                   .backward = avgpool_backward, .macs = window_pool_macs};
 static const cnn_op global_avgpool_op = {.name = "global_avgpool", .shape = adaptive_pool_shape, .forward = avgpool_forward,
                                          .backward = avgpool_backward, .macs = adaptive_pool_macs};
