@@ -84,6 +84,11 @@ $(B)/fuzz/obj/%.o: %.c $(HEADERS) $(GEN_H)
 
 $(B)/obj/src/io/onnx.o $(B)/asan/obj/src/io/onnx.o $(B)/obj/src/io/onnx_export.o $(B)/asan/obj/src/io/onnx_export.o: $(GEN_H)
 
+# The AVX-512 GEMM kernel alone is compiled for AVX-512 (and called only on a CPU that has it).
+AVX512 := -mavx512f -mfma
+$(B)/obj/src/kernels/sgemm_avx512.o $(B)/asan/obj/src/kernels/sgemm_avx512.o: CFLAGS += $(AVX512)
+$(B)/fuzz/obj/src/kernels/sgemm_avx512.o: FUZZ_CFLAGS += $(AVX512)
+
 $(B)/libcnn.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^

@@ -50,6 +50,10 @@ for t in $B/tests/test_*; do
     *) run "$name" "$t" "$REF" ;;
   esac
 done
+# The convolutions use our own GEMM on a CPU with AVX-512F and OpenBLAS elsewhere: the OpenBLAS path
+# runs here too (CNN_GEMM=blas), against the same PyTorch fixtures.
+run "test_ops (CNN_GEMM=blas)" env CNN_GEMM=blas $B/tests/test_ops "$REF/ops"
+run "test_models (CNN_GEMM=blas)" env CNN_GEMM=blas $B/tests/test_models "$REF"
 for t in $B/asan/tests/test_*; do
   name=$(basename "$t")
   case "$name" in

@@ -191,6 +191,18 @@ uint64_t cnn_hash64(uint64_t x);              /* splitmix64 finaliser */
 void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
                const float *a, int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
+/* Our own GEMM (src/kernels/gemm.h) where the CPU has AVX-512F and CNN_GEMM is not "blas" in the
+ * environment (read once): the convolutions' forward uses it, OpenBLAS (cnn_sgemm) otherwise. */
+bool cnn_gemm_fast(void);
+/* Floats of scratch cnn_sgemm_fast needs for B (k x n): its packed panels and room to align them. */
+int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n);
+/* C (m x n, ldc) = A (m x k, row-major, lda) * B (k x n, row-major, ldb) (+ C when accumulate), then
+ * y * scale[r] + shift[r] (scale not NULL) and y <= 0 ? 0 : y (relu) per row r, as tiles are stored.
+ * Threads share it out as cnn_sgemm does (one when already in a parallel region); every element
+ * is one sum over k in order, so the same bits for any thread count. Only when cnn_gemm_fast(). */
+void cnn_sgemm_fast(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *scratch,
+                    float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, bool relu);
+
 
 /* ---- atomic files (src/io/atomic.c): write to "<path>.tmp.<pid>", fsync, rename ---- */
 #include <stdio.h>

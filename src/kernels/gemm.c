@@ -7,9 +7,12 @@
  * C is cut into tiles that depend on the shape alone, and OpenMP shares the tiles out: the same
  * bits for any thread count. */
 #include "../core/internal.h"
+#include "gemm.h"
 
 #include <cblas.h>
 #include <omp.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Below this many multiply-adds a product runs on one thread: waking others costs more. */
 #define GEMM_PARALLEL_MIN_MACS 65536
@@ -41,5 +44,42 @@ void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
         const int64_t mt = m - i0 < tile_m ? m - i0 : tile_m, nt = n - j0 < tile_n ? n - j0 : tile_n;
         blas_tile(trans_a, trans_b, mt, nt, k, alpha, trans_a ? a + i0 : a + i0 * lda, lda, trans_b ? b + j0 * ldb : b + j0,
                   ldb, beta, c + i0 * ldc + j0, ldc);
+    }
+}
+
+/* ---- our own packed GEMM (gemm.h) ---- */
+
+bool cnn_gemm_fast(void) {
+    static int fast = -1; /* decided once; a race writes the same value */
+    if (fast < 0) {
+        const char *env = getenv("CNN_GEMM");
+        fast = cnn_gemm_avx512_available() && !(env && strcmp(env, "blas") == 0);
+    }
+    return fast == 1;
+}
+
+int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n) { return cnn_gemm_packed_b_size(k, n) + 16; }
+
+void cnn_sgemm_fast(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *scratch,
+                    float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, bool relu) {
+    if (m <= 0 || n <= 0) return;
+    float *bp = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    const cnn_gemm_epilogue e = {.scale = scale, .shift = shift, .relu = relu};
+    const int64_t panels_n = (n + GEMM_NR - 1) / GEMM_NR, tiles = (m + GEMM_MR - 1) / GEMM_MR * panels_n;
+    int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if ((double)m * (double)n * (double)k < GEMM_PARALLEL_MIN_MACS) threads = 1;
+    if (tiles < threads) threads = (int)tiles;
+    if (threads <= 1) {
+        cnn_gemm_pack_b(k, n, b, ldb, bp, 0, panels_n);
+        cnn_gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, accumulate, &e, 0, 1);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t first = panels_n * t / nt, last = panels_n * (t + 1) / nt;
+        cnn_gemm_pack_b(k, n, b, ldb, bp, first, last - first);
+#pragma omp barrier
+        cnn_gemm_packed_avx512(m, n, k, a, lda, bp, c, ldc, accumulate, &e, t, nt);
     }
 }

@@ -129,6 +129,7 @@ static int conv_shape(cnn_node *n) {
 static int64_t col_scratch(const cnn_node *n, bool training) {
     cnn_conv_geometry geo = group_geometry(n);
     int64_t col = columns_are_input(n->attrs) ? 0 : column_elements(&geo);
+    if (col >= 0) col = cnn_add_i64(col, conv_fast_scratch(geo.channels * geo.kernel_h * geo.kernel_w, geo.out_h * geo.out_w));
     if (training && dx_as_conv(n->attrs, n)) {
         cnn_conv_geometry t = dx_geometry(n);
         int64_t tcol = column_elements(&t);
@@ -199,8 +200,7 @@ static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
  * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
 static int conv_forward(const cnn_op_ctx *c) {
     const conv_work w = work_layout(c);
-    const cnn_conv_geometry geo = group_geometry(c->node);
-    conv_forward_batch(c, &w, columns_are_input(c->attrs) ? 0 : column_elements(&geo), forward_sample);
+    conv_forward_batch(c, &w, col_scratch(c->node, c->training), forward_sample);
     return 0;
 }
 

@@ -111,7 +111,8 @@ static int conv3d_shape(cnn_node *n) {
 /* One thread's column scratch: the unfolded input. */
 static int64_t col_scratch(const cnn_node *n) {
     const cnn_conv3d_geometry geo = group_geometry(n);
-    return columns_are_input(n->attrs) ? 0 : column_elements(&geo);
+    const int64_t col = columns_are_input(n->attrs) ? 0 : column_elements(&geo);
+    return col < 0 ? -1 : cnn_add_i64(col, conv_fast_scratch(column_rows(&geo), n->shape.dims[2] * n->shape.dims[3] * n->shape.dims[4]));
 }
 
 static int64_t dw_elements(const cnn_node *n) {

@@ -59,7 +59,11 @@ static inline void conv_epilogue(const cnn_op_ctx *c, float *y, int64_t out_chan
     }
 }
 
-/* y_b = conv(x_b) (+ bias) for one sample b, using col as scratch, then the epilogue. */
+/* Floats of forward scratch beyond the column matrix (rows x cols): our GEMM's packed panels, when it is used. */
+static inline int64_t conv_fast_scratch(int64_t rows, int64_t cols) { return cnn_gemm_fast() ? cnn_sgemm_fast_scratch(rows, cols) : 0; }
+
+/* y_b = conv(x_b) (+ bias) for one sample b, using col as scratch (the column matrix, then our
+ * GEMM's panels when it is used: conv_fast_scratch), then the epilogue. */
 static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, int64_t b, float *col) {
     const cnn_tensor *x = c->in[0], *y = c->out;
     const float *weight = c->param[0], *bias = m->bias ? c->param[1] : NULL;
@@ -67,6 +71,17 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
     const float *xb = x->data + b * x->stride[0]; /* (C, spatial) */
     float *yb = y->data + b * y->stride[0];       /* (OC, cols) */
     if (bias) conv_bias_fill(yb, bias, m->out_channels, cols);
+    if (cnn_gemm_fast()) { /* the epilogue as the tiles are stored */
+        float *panels = col + (m->direct ? 0 : rows * cols);
+        for (int64_t g = 0; g < m->groups; g++) {
+            const float *xg = xb + g * m->in_group; /* (C/G, spatial) */
+            if (!m->direct) m->unfold(m->geo, xg, col);
+            cnn_sgemm_fast(ocg, cols, rows, weight + g * ocg * rows, rows, m->direct ? xg : col, cols, panels, yb + g * ocg * cols, cols,
+                           bias != NULL, c->epi_scale ? c->epi_scale + g * ocg : NULL, c->epi_scale ? c->epi_shift + g * ocg : NULL,
+                           c->epi_relu);
+        }
+        return;
+    }
     for (int64_t g = 0; g < m->groups; g++) {
         const float *xg = xb + g * m->in_group; /* (C/G, spatial) */
         if (!m->direct) m->unfold(m->geo, xg, col);
