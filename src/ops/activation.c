@@ -16,14 +16,15 @@ static int act_shape(cnn_node *n) {
 #define PARALLEL_MIN 32768
 
 /* One loop per kind over a contiguous run, with nothing in the loop that stops the compiler
- * from vectorising it (the arrays never overlap: every node has its own buffers). */
-static void relu_fwd(const float *restrict x, float *restrict y, int64_t len, float slope) {
+ * from vectorising it (the arrays never overlap: every node has its own buffers). The loops
+ * without a call (ReLU, leaky ReLU) have a version per vector width (CNN_CLONES). */
+CNN_CLONES static void relu_fwd(const float *restrict x, float *restrict y, int64_t len, float slope) {
     (void)slope;
 #pragma omp simd
     for (int64_t i = 0; i < len; i++) y[i] = x[i] <= 0.0f ? 0.0f : x[i]; /* NaN stays NaN, as in PyTorch */
 }
 
-static void leaky_relu_fwd(const float *restrict x, float *restrict y, int64_t len, float slope) {
+CNN_CLONES static void leaky_relu_fwd(const float *restrict x, float *restrict y, int64_t len, float slope) {
 #pragma omp simd
     for (int64_t i = 0; i < len; i++) {
         float v = x[i];
@@ -43,7 +44,7 @@ static void tanh_fwd(const float *restrict x, float *restrict y, int64_t len, fl
 
 /* dx += f'(x) * dy over a contiguous run; ReLU's derivative is read through the output (y > 0
  * exactly where x > 0, NaN included), sigmoid's and tanh's are written through it. */
-static void relu_bwd(const float *restrict x, const float *restrict y, const float *restrict g, float *restrict dx,
+CNN_CLONES static void relu_bwd(const float *restrict x, const float *restrict y, const float *restrict g, float *restrict dx,
                      int64_t len, float slope) {
     (void)x;
     (void)slope;
@@ -54,7 +55,7 @@ static void relu_bwd(const float *restrict x, const float *restrict y, const flo
     }
 }
 
-static void leaky_relu_bwd(const float *restrict x, const float *restrict y, const float *restrict g,
+CNN_CLONES static void leaky_relu_bwd(const float *restrict x, const float *restrict y, const float *restrict g,
                            float *restrict dx, int64_t len, float slope) {
     (void)y;
 #pragma omp simd

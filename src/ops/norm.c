@@ -38,8 +38,11 @@ static size_t batchnorm_state_bytes(const cnn_node *n, int64_t batch, bool train
     return training ? 2 * (size_t)n->shape.dims[1] * sizeof(double) : 0;
 }
 
-/* y = x * scale + shift over channel k of every sample; x, y are (N, C, P) with sample strides. */
-static void batchnorm_apply(const cnn_tensor *x, const cnn_tensor *y, int64_t k, int64_t plane, float scale,
+/* y = x * scale + shift over channel k of every sample; x, y are (N, C, P) with sample strides.
+ * CNN_CLONES on this and batchnorm_dx, elementwise loops, but not on the channel sums: a vector
+ * reduction's lanes are as many as the vector is wide, so a wider version would add in another
+ * order. */
+CNN_CLONES static void batchnorm_apply(const cnn_tensor *x, const cnn_tensor *y, int64_t k, int64_t plane, float scale,
                             float shift) {
     for (int64_t b = 0; b < x->shape[0]; b++) {
         const float *restrict xp = x->data + b * x->stride[0] + k * plane;
@@ -127,6 +130,18 @@ static int batchnorm_forward(const cnn_op_ctx *c) {
     return 0;
 }
 
+/* dx += coef * (dy - mean_dy - (x - mu) * proj) over channel k of every sample. */
+CNN_CLONES static void batchnorm_dx(const cnn_tensor *x, const cnn_tensor *dy, const cnn_tensor *dx, int64_t k, int64_t plane,
+                                    float coef, float mean_dy, float proj, float muf) {
+    for (int64_t b = 0; b < x->shape[0]; b++) {
+        const float *restrict xp = x->data + b * x->stride[0] + k * plane;
+        const float *restrict gp = dy->data + b * dy->stride[0] + k * plane;
+        float *restrict dp = dx->data + b * dx->stride[0] + k * plane;
+#pragma omp simd
+        for (int64_t i = 0; i < plane; i++) dp[i] += coef * (gp[i] - mean_dy - (xp[i] - muf) * proj);
+    }
+}
+
 /* With xhat = (x - mean) * invstd over the m = N*P values of a channel:
  * dweight += sum dy*xhat;  dbias += sum dy;  dx += weight*invstd * (dy - sum(dy)/m - xhat * sum(dy*xhat)/m). */
 static int batchnorm_backward(const cnn_op_ctx *c) {
@@ -158,13 +173,7 @@ static int batchnorm_backward(const cnn_op_ctx *c) {
         if (!dx) continue;
         float coef = (float)(weight[k] * invstd[k]), mean_dy = (float)(sum_dy / count);
         float proj = (float)(sum_dy_xmu * invstd[k] * invstd[k] / count), muf = (float)mu;
-        for (int64_t b = 0; b < n; b++) {
-            const float *restrict xp = x->data + b * x->stride[0] + k * plane;
-            const float *restrict gp = dy->data + b * dy->stride[0] + k * plane;
-            float *restrict dp = dx->data + b * dx->stride[0] + k * plane;
-#pragma omp simd
-            for (int64_t i = 0; i < plane; i++) dp[i] += coef * (gp[i] - mean_dy - (xp[i] - muf) * proj);
-        }
+        batchnorm_dx(x, dy, dx, k, plane, coef, mean_dy, proj, muf);
     }
     return 0;
 }

@@ -95,6 +95,221 @@ static int64_t adaptive_pool_macs(const cnn_node *n) {
     return cnn_mul_i64(cnn_mul_i64(rows, cols), out->dims[1]);
 }
 
+/* ---- whole planes, separably ----
+ * A window's maximum or sum is taken over its rows for every column (first pass), then over its
+ * columns (second pass). The first pass of output row i goes to row i of v, whose rows lie
+ * pitch = OW * stride_w apart: output e = i*OW + j of the plane then reads v[e*stride_w - pad_left
+ * + t] (t < kernel_w), so the second pass is one loop over the whole plane; at stride 1 with
+ * pitch W (a "same" pool), the first pass of the rows whose windows are inside the input is one
+ * loop too. The narrow planes of the inception models (7 to 56 columns) so run their vector
+ * loops over thousands of elements rather than row by row. The few output columns whose window
+ * crosses a side of v's rows ("edges": the padding, or the columns past the pitch, kept apart in
+ * t) are then redone from their window's real columns, one pass over all rows per column.
+ * Dropping the padding changes no bit: max_nan(-inf, v) and max_nan(v, -inf) are v, and so are
+ * 0.0 + s and s + 0.0 for a column sum s, which starts from 0.0 and so is never -0. Every output
+ * thus gets the same operations in the same order as maxpool_plane_eval / avgpool_plane. */
+typedef struct plane_geom {
+    int64_t pitch;   /* OW * stride_w */
+    int64_t cols;    /* input columns some window reads: a row's first pass may run past the pitch */
+    int64_t tail;    /* cols - pitch when positive: the columns t keeps per row */
+    int64_t jl, jr;  /* outputs [jl, jr) of a row read only columns [0, min(W, pitch)) of its row of v */
+    int64_t il, ir;  /* output rows [il, ir) have every kernel row inside the input */
+    bool flat_rows;  /* stride_h 1 and pitch W: the first pass of rows [il, ir) in one loop */
+} plane_geom;
+
+#define PLANE_MAX ((int64_t)1 << 22) /* elements of v, beyond which the row-by-row paths run */
+
+/* The passes go inline into each CNN_CLONES version of the plane functions (a pass left out of
+ * line would be compiled for the baseline only). */
+#define PLANE_PASS static inline __attribute__((always_inline)) void
+
+/* Whether a plane of this pool takes the whole-plane path (dilation 1, an inner output column). */
+static bool plane_geom_of(const pool_attrs *a, int64_t h, int64_t w, int64_t oh, int64_t ow, plane_geom *g) {
+    const cnn_pool2d_params *p = &a->p;
+    if (a->kind == POOL_ADAPTIVE_AVG || p->dilation_h != 1 || p->dilation_w != 1) return false;
+    const int64_t sh = p->stride_h, sw = p->stride_w, kh = p->kernel_h, kw = p->kernel_w, pt = a->pad[0], pl = a->pad[2];
+    const int64_t len = (ow - 1) * sw + kw;
+    g->pitch = ow * sw;
+    g->cols = w < len - pl ? w : len - pl;
+    g->tail = g->cols > g->pitch ? g->cols - g->pitch : 0;
+    const int64_t inside = w < g->pitch ? w : g->pitch, last = inside - kw + pl, bottom = h - kh + pt;
+    g->jl = (pl + sw - 1) / sw;
+    g->jr = last < 0 ? 0 : last / sw + 1 < ow ? last / sw + 1 : ow;
+    g->il = (pt + sh - 1) / sh < oh ? (pt + sh - 1) / sh : oh;
+    g->ir = bottom < 0 ? g->il : bottom / sh + 1 < oh ? bottom / sh + 1 : oh;
+    if (g->ir < g->il) g->ir = g->il;
+    g->flat_rows = sh == 1 && g->pitch == w;
+    return g->jl < g->jr && cnn_mul_i64(oh, g->pitch) >= 0 && cnn_mul_i64(oh, g->pitch) <= PLANE_MAX;
+}
+
+/* The edge outputs of a row: [0, jl), then [jr, OW). */
+static inline int64_t edge_first(const plane_geom *g) { return g->jl > 0 ? 0 : g->jr; }
+static inline int64_t edge_next(const plane_geom *g, int64_t j) { return j + 1 == g->jl ? g->jr : j + 1; }
+
+/* One thread's scratch, in elements of `elem` bytes (float or double): kernel_w before v (the
+ * second pass reads from -pad_left), v (OH rows of pitch), cols + kernel_w after it (the last
+ * row's first pass runs past the pitch, the second pass past the plane), t (OH rows of tail),
+ * and an edge column (OH elements); then OH floats for the average pool's row divisors. */
+static int64_t plane_elems(const pool_attrs *a, const plane_geom *g, int64_t oh) {
+    return a->p.kernel_w + oh * g->pitch + g->cols + a->p.kernel_w + oh * g->tail + oh;
+}
+static size_t plane_bytes(const pool_attrs *a, const plane_geom *g, int64_t oh, size_t elem) {
+    return ((size_t)plane_elems(a, g, oh) * elem + (size_t)oh * sizeof(float) + 63) / 64 * 64;
+}
+
+/* v[e] = the maximum of x[e + t*w] over t < k, in order (max_nan), for e < n. */
+PLANE_PASS max_rows(float *restrict v, const float *restrict x, int64_t w, int64_t k, int64_t n) {
+    if (k == 3) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) v[e] = max_nan(max_nan(x[e], x[e + w]), x[e + 2 * w]);
+        return;
+    }
+    if (k == 2) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) v[e] = max_nan(x[e], x[e + w]);
+        return;
+    }
+    memcpy(v, x, (size_t)n * sizeof(float));
+    for (int64_t t = 1; t < k; t++) {
+        const float *xt = x + t * w;
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) v[e] = max_nan(v[e], xt[e]);
+    }
+}
+
+/* y[e] = the maximum of v[e*s + t] over t < k, in order, for e < n. */
+PLANE_PASS max_cols(float *restrict y, const float *restrict v, int64_t s, int64_t k, int64_t n) {
+    if (s == 1 && k == 3) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) y[e] = max_nan(max_nan(v[e], v[e + 1]), v[e + 2]);
+    } else if (s == 2 && k == 3) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) y[e] = max_nan(max_nan(v[2 * e], v[2 * e + 1]), v[2 * e + 2]);
+    } else if (s == 2 && k == 2) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) y[e] = max_nan(v[2 * e], v[2 * e + 1]);
+    } else {
+        for (int64_t e = 0; e < n; e++) y[e] = v[e * s];
+        for (int64_t t = 1; t < k; t++) {
+            const float *vt = v + t;
+#pragma omp simd
+            for (int64_t e = 0; e < n; e++) y[e] = max_nan(y[e], vt[e * s]);
+        }
+    }
+}
+
+/* Column q of every row of v (or of t past the pitch): its first element and the rows' distance. */
+#define PLANE_COLUMN(v, t, g, q, at, step)                                          \
+    do {                                                                            \
+        at = (q) < (g)->pitch ? (v) + (q) : (t) + (q) - (g)->pitch;                 \
+        step = (q) < (g)->pitch ? (g)->pitch : (g)->tail;                           \
+    } while (0)
+
+/* An eval max pool's plane, dilation 1 (plane_geom_of); buf: plane_bytes(.., sizeof(float)). */
+CNN_CLONES static void maxpool_plane_flat(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h,
+                                          int64_t w, int64_t oh, int64_t ow, float *buf) {
+    const cnn_pool2d_params *p = &a->p;
+    const int64_t sw = p->stride_w, kh = p->kernel_h, kw = p->kernel_w, pt = a->pad[0], pl = a->pad[2];
+    float *v = buf + kw, *t = v + oh * g->pitch + g->cols + kw;
+    if (g->flat_rows && g->il < g->ir) max_rows(v + g->il * w, xp + (g->il - pt) * w, w, kh, (g->ir - g->il) * w);
+    for (int64_t i = 0; i < oh; i++) {
+        if (g->flat_rows && i == g->il) i = g->ir;
+        if (i == oh) break;
+        float *vr = v + i * g->pitch;
+        const pool_span rs = dilated_span(i, p->kernel_h, p->stride_h, 1, a->pad[0], h);
+        max_rows(vr, xp + rs.lo * w, w, rs.hi - rs.lo, g->cols);
+        for (int64_t q = 0; q < g->tail; q++) t[i * g->tail + q] = vr[g->pitch + q];
+        for (int64_t q = g->cols; q < g->pitch; q++) vr[q] = -INFINITY;
+    }
+    for (int64_t q = 0; q < kw; q++) v[q - kw] = v[oh * g->pitch + q] = -INFINITY;
+    max_cols(yp, v - pl, sw, kw, oh * ow);
+    for (int64_t j = edge_first(g); j < ow; j = edge_next(g, j)) {
+        const pool_span cs = dilated_span(j, p->kernel_w, p->stride_w, 1, a->pad[2], w);
+        const float *at;
+        int64_t step;
+        PLANE_COLUMN(v, t, g, cs.lo, at, step);
+        for (int64_t i = 0; i < oh; i++) yp[i * ow + j] = at[i * step];
+        for (int64_t q = cs.lo + 1; q < cs.hi; q++) {
+            PLANE_COLUMN(v, t, g, q, at, step);
+            for (int64_t i = 0; i < oh; i++) yp[i * ow + j] = max_nan(yp[i * ow + j], at[i * step]);
+        }
+    }
+}
+
+/* v[e] = 0.0 + x[e] + x[e + w] + ... (k rows, in order, in double), for e < n. */
+PLANE_PASS sum_rows(double *restrict v, const float *restrict x, int64_t w, int64_t k, int64_t n) {
+    if (k == 3) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) v[e] = 0.0 + x[e] + x[e + w] + x[e + 2 * w];
+        return;
+    }
+#pragma omp simd
+    for (int64_t e = 0; e < n; e++) v[e] = 0.0 + x[e];
+    for (int64_t t = 1; t < k; t++) {
+        const float *xt = x + t * w;
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) v[e] += xt[e];
+    }
+}
+
+/* y[e] = (float)(v[e*s] + ... + v[e*s + k-1]) / count, for e < n. */
+PLANE_PASS avg_cols(float *restrict y, const double *restrict v, int64_t s, int64_t k, int64_t n, float count) {
+    if (s == 1 && k == 3) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) y[e] = (float)(v[e] + v[e + 1] + v[e + 2]) / count;
+    } else if (s == 2 && k == 3) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) y[e] = (float)(v[2 * e] + v[2 * e + 1] + v[2 * e + 2]) / count;
+    } else {
+        for (int64_t e = 0; e < n; e++) {
+            double sum = v[e * s];
+            for (int64_t t = 1; t < k; t++) sum += v[e * s + t];
+            y[e] = (float)sum / count;
+        }
+    }
+}
+
+/* A windowed average pool's plane (plane_geom_of); buf: plane_bytes(.., sizeof(double)). Rows
+ * [il, ir) divide inner windows by kernel_h * kernel_w, the others by their own row count. */
+CNN_CLONES static void avgpool_plane_flat(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h,
+                                          int64_t w, int64_t oh, int64_t ow, double *buf) {
+    const cnn_pool2d_params *p = &a->p;
+    const int64_t sw = p->stride_w, kh = p->kernel_h, kw = p->kernel_w, pt = a->pad[0], pl = a->pad[2];
+    double *v = buf + kw, *t = v + oh * g->pitch + g->cols + kw, *sums = t + oh * g->tail;
+    float *rows = (float *)(sums + oh); /* each row's divisor factor */
+    if (g->flat_rows && g->il < g->ir) sum_rows(v + g->il * w, xp + (g->il - pt) * w, w, kh, (g->ir - g->il) * w);
+    for (int64_t i = 0; i < oh; i++) {
+        const pool_span rs = window_span(i, p->kernel_h, p->stride_h, a->pad[0], a->pad[1], h);
+        rows[i] = (float)(a->include_pad ? rs.padded : rs.hi - rs.lo);
+        const bool inner = i >= g->il && i < g->ir;
+        if (g->flat_rows && inner) continue;
+        double *vr = v + i * g->pitch;
+        sum_rows(vr, xp + rs.lo * w, w, rs.hi - rs.lo, g->cols);
+        for (int64_t q = 0; q < g->tail; q++) t[i * g->tail + q] = vr[g->pitch + q];
+        for (int64_t q = g->cols; q < g->pitch; q++) vr[q] = 0.0;
+        if (!inner) avg_cols(yp + i * ow + g->jl, vr + g->jl * sw - pl, sw, kw, g->jr - g->jl, rows[i] * (float)kw);
+    }
+    for (int64_t q = 0; q < kw; q++) v[q - kw] = v[oh * g->pitch + q] = 0.0;
+    if (g->il < g->ir)
+        avg_cols(yp + g->il * ow, v + g->il * g->pitch - pl, sw, kw, (g->ir - g->il) * ow, (float)kh * (float)kw);
+    for (int64_t j = edge_first(g); j < ow; j = edge_next(g, j)) {
+        const pool_span cs = window_span(j, p->kernel_w, p->stride_w, a->pad[2], a->pad[3], w);
+        const float cf = (float)(a->include_pad ? cs.padded : cs.hi - cs.lo);
+        const double *at;
+        int64_t step;
+        PLANE_COLUMN(v, t, g, cs.lo, at, step);
+        for (int64_t i = 0; i < oh; i++) sums[i] = at[i * step];
+        for (int64_t q = cs.lo + 1; q < cs.hi; q++) {
+            PLANE_COLUMN(v, t, g, q, at, step);
+            for (int64_t i = 0; i < oh; i++) sums[i] += at[i * step];
+        }
+        for (int64_t i = 0; i < oh; i++) {
+            const float count = rows[i] * cf;
+            yp[i * ow + j] = (float)sums[i] / (count > 0.0f ? count : 1.0f);
+        }
+    }
+}
+
 /* ---- max pool ---- */
 
 /* Eval mode needs no argmax, and a window's maximum is separable: for each output row, the
@@ -145,6 +360,22 @@ static int maxpool_forward(const cnn_op_ctx *c) {
     int32_t *argmax = c->training ? c->state : NULL;
     int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t oh = y->shape[2], ow = y->shape[3];
+    plane_geom g;
+    if (!argmax && plane_geom_of(a, h, w, oh, ow, &g)) {
+        const size_t bytes = plane_bytes(a, &g, oh, sizeof(float));
+        int threads = omp_get_max_threads(), planned = c->work_threads > 0 ? c->work_threads : 1;
+        if (threads > planned) threads = planned;
+#pragma omp parallel num_threads(threads)
+        {
+            float *buf = (float *)((char *)c->work + (size_t)omp_get_thread_num() * bytes);
+#pragma omp for collapse(2) schedule(static)
+            for (int64_t b = 0; b < n; b++)
+                for (int64_t k = 0; k < ch; k++)
+                    maxpool_plane_flat(a, &g, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h,
+                                       w, oh, ow, buf);
+        }
+        return 0;
+    }
     if (!argmax && (ow - 1) * p->stride_w + dilated_extent(p->kernel_w, p->dilation_w) <= MAXPOOL_ROW_MAX) {
 #pragma omp parallel
         {
@@ -183,6 +414,15 @@ static int maxpool_forward(const cnn_op_ctx *c) {
             }
         }
     return 0;
+}
+
+/* Eval mode: one whole-plane buffer per thread where plane_geom_of takes the pool. */
+static size_t maxpool_work_bytes(const cnn_node *n, int64_t batch, bool training) {
+    (void)batch;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    plane_geom g;
+    if (training || !plane_geom_of(n->attrs, in->dims[2], in->dims[3], n->shape.dims[2], n->shape.dims[3], &g)) return 0;
+    return plane_bytes(n->attrs, &g, n->shape.dims[2], sizeof(float)) * (size_t)(omp_get_max_threads() > 1 ? omp_get_max_threads() : 1);
 }
 
 /* dx[argmax] += dy; each (N,C) plane scatters only into itself, so planes run in parallel. */
@@ -277,10 +517,16 @@ CNN_CLONES static void avgpool_plane(const pool_attrs *a, const float *xp, float
     }
 }
 
-/* One avgpool_scratch per thread (threads = OpenMP's count when the plan sizes it). */
+/* One avgpool_scratch, or whole-plane buffer, per thread (threads = OpenMP's count when the plan
+ * sizes it). */
 static size_t avgpool_work_bytes(const cnn_node *n, int64_t batch, bool training) {
-    (void)n, (void)batch, (void)training;
-    return sizeof(avgpool_scratch) * (size_t)(omp_get_max_threads() > 1 ? omp_get_max_threads() : 1);
+    (void)batch, (void)training;
+    const cnn_shape *in = &n->inputs[0]->shape;
+    plane_geom g;
+    size_t bytes = sizeof(avgpool_scratch);
+    if (plane_geom_of(n->attrs, in->dims[2], in->dims[3], n->shape.dims[2], n->shape.dims[3], &g))
+        bytes = plane_bytes(n->attrs, &g, n->shape.dims[2], sizeof(double));
+    return bytes * (size_t)(omp_get_max_threads() > 1 ? omp_get_max_threads() : 1);
 }
 
 /* y = sum over each window of x / divisor; x is (N,C,H,W), y (N,C,OH,OW). */
@@ -289,6 +535,22 @@ static int avgpool_forward(const cnn_op_ctx *c) {
     const cnn_tensor *x = c->in[0], *y = c->out;
     int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3];
     int64_t oh = y->shape[2], ow = y->shape[3];
+    plane_geom g;
+    if (plane_geom_of(a, h, w, oh, ow, &g)) {
+        const size_t bytes = plane_bytes(a, &g, oh, sizeof(double));
+        int threads = omp_get_max_threads(), planned = c->work_threads > 0 ? c->work_threads : 1;
+        if (threads > planned) threads = planned;
+#pragma omp parallel num_threads(threads)
+        {
+            double *buf = (double *)((char *)c->work + (size_t)omp_get_thread_num() * bytes);
+#pragma omp for collapse(2) schedule(static)
+            for (int64_t b = 0; b < n; b++)
+                for (int64_t k = 0; k < ch; k++)
+                    avgpool_plane_flat(a, &g, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h,
+                                       w, oh, ow, buf);
+        }
+        return 0;
+    }
     if (a->kind == POOL_AVG && avgpool_padded_width(a, ow) <= AVGPOOL_ROW_MAX && a->pad[2] + w <= AVGPOOL_ROW_MAX) {
         avgpool_scratch *scratch = c->work;
         int threads = omp_get_max_threads(), planned = c->work_threads > 0 ? c->work_threads : 1;
@@ -349,6 +611,7 @@ static int avgpool_backward(const cnn_op_ctx *c) {
 /* ---- tables and builders ---- */
 
 static const cnn_op maxpool_op = {.name = "maxpool2d", .shape = window_pool_shape, .state_bytes = pool_argmax_bytes,
+                                  .work_bytes = maxpool_work_bytes,
                                   .forward = maxpool_forward, .backward = maxpool_backward, .macs = window_pool_macs};
 static const cnn_op avgpool_op = {.name = "avgpool2d", .shape = window_pool_shape, .work_bytes = avgpool_work_bytes, .forward = avgpool_forward,
                                   .backward = avgpool_backward, .macs = window_pool_macs};
