@@ -20,20 +20,21 @@ typedef struct cnn_gemm_epilogue {
 
 bool cnn_gemm_avx512_available(void);
 
-/* Floats of A (m x k) packed: ceil(m / MR) panels of k * MR; of B (k x n): ceil(n / NR) panels of k * NR. */
-static inline int64_t cnn_gemm_packed_a_size(int64_t m, int64_t k) { return (m + GEMM_MR - 1) / GEMM_MR * GEMM_MR * k; }
+/* Floats of B (k x n) packed: ceil(n / NR) panels of k * NR. */
 static inline int64_t cnn_gemm_packed_b_size(int64_t k, int64_t n) { return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR * k; }
 
-/* A (m x k, row-major, lda) into panels of MR rows, k-major, zero rows past m. */
-void cnn_gemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *ap);
 /* B (k x n, row-major, ldb) into panels of NR columns, k-major, zero columns past n; the panels
  * [first, first + count) of them only (the others are left as they are). */
 void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count);
 
-/* C (m x n, ldc) = Ap * Bp, or C += Ap * Bp (accumulate), then the epilogue (may be NULL); the
+/* B given transposed (n x k, row-major, ldb: B[p][j] = b[j * ldb + p]) into the same panels. */
+void cnn_gemm_pack_b_trans(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count);
+
+/* C (m x n, ldc) = A * Bp, or C += A * Bp (accumulate), A read in place (m x k row-major, lda; with
+ * trans_a, A^T stored k x m: element (r, p) at a[p * lda + r]), then the epilogue (may be NULL); the
  * tiles first_tile, first_tile + tile_step, ... of the ceil(m/MR) * ceil(n/NR) (threads share them
  * out: every element is computed the same way whoever computes it). */
-void cnn_gemm_packed_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
-                            bool accumulate, const cnn_gemm_epilogue *e, int64_t first_tile, int64_t tile_step);
+void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c,
+                            int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e, int64_t first_tile, int64_t tile_step);
 
 #endif /* CNN_KERNELS_GEMM_H */

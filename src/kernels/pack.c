@@ -3,18 +3,6 @@
 #include "../core/internal.h"
 
 
-CNN_CLONES void cnn_gemm_pack_a(int64_t m, int64_t k, const float *a, int64_t lda, float *ap) {
-    for (int64_t i0 = 0; i0 < m; i0 += GEMM_MR) {
-        const int64_t rows = m - i0 < GEMM_MR ? m - i0 : GEMM_MR;
-        float *panel = ap + i0 * k;
-        for (int64_t p = 0; p < k; p++) {
-            float *dst = panel + p * GEMM_MR;
-            for (int64_t r = 0; r < rows; r++) dst[r] = a[(i0 + r) * lda + p];
-            for (int64_t r = rows; r < GEMM_MR; r++) dst[r] = 0.0f;
-        }
-    }
-}
-
 CNN_CLONES void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count) {
     for (int64_t jp = first; jp < first + count; jp++) {
         const int64_t j0 = jp * GEMM_NR, cols = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
@@ -30,5 +18,18 @@ CNN_CLONES void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ld
                 for (int64_t c = cols; c < GEMM_NR; c++) dst[c] = 0.0f;
             }
         }
+    }
+}
+
+CNN_CLONES void cnn_gemm_pack_b_trans(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count) {
+    for (int64_t jp = first; jp < first + count; jp++) {
+        const int64_t j0 = jp * GEMM_NR, cols = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
+        float *panel = bp + j0 * k;
+        for (int64_t c = 0; c < cols; c++) { /* row j0 + c of the stored matrix is column c of the panel */
+            const float *src = b + (j0 + c) * ldb;
+            for (int64_t p = 0; p < k; p++) panel[p * GEMM_NR + c] = src[p];
+        }
+        for (int64_t c = cols; c < GEMM_NR; c++)
+            for (int64_t p = 0; p < k; p++) panel[p * GEMM_NR + c] = 0.0f;
     }
 }

@@ -16,26 +16,28 @@ bool cnn_gemm_avx512_available(void) {
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
 }
 
-/* One GEMM_MR x GEMM_NR tile: A's rows read in place (row r at a + r * lda, rows past mr repeat
- * the last), B from its panel; rows < mr and the columns in masks m0 (0..15), m1 (16..31) stored. */
-static void tile_8x32(int64_t k, const float *restrict a, int64_t lda, const float *restrict b, float *restrict c, int64_t ldc, int mr,
-                      __mmask16 m0, __mmask16 m1, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
-    const float *r0 = a, *r1 = a + (mr > 1 ? 1 : 0) * lda, *r2 = a + (mr > 2 ? 2 : mr - 1) * lda, *r3 = a + (mr > 3 ? 3 : mr - 1) * lda;
-    const float *r4 = a + (mr > 4 ? 4 : mr - 1) * lda, *r5 = a + (mr > 5 ? 5 : mr - 1) * lda, *r6 = a + (mr > 6 ? 6 : mr - 1) * lda;
-    const float *r7 = a + (mr > 7 ? 7 : mr - 1) * lda;
+/* One GEMM_MR x GEMM_NR tile: A's rows read in place (element (r, p) at a[r * rs + p * cs], rows
+ * past mr repeat the last), B from its panel; rows < mr and the columns in masks m0 (0..15), m1
+ * (16..31) stored. Inlined into tile_n (cs 1: rows contiguous) and tile_t (A transposed). */
+static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const float *restrict a, int64_t rs, int64_t cs,
+                                                            const float *restrict b, float *restrict c, int64_t ldc, int mr, __mmask16 m0,
+                                                            __mmask16 m1, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
+    const float *r0 = a, *r1 = a + (mr > 1 ? 1 : 0) * rs, *r2 = a + (mr > 2 ? 2 : mr - 1) * rs, *r3 = a + (mr > 3 ? 3 : mr - 1) * rs;
+    const float *r4 = a + (mr > 4 ? 4 : mr - 1) * rs, *r5 = a + (mr > 5 ? 5 : mr - 1) * rs, *r6 = a + (mr > 6 ? 6 : mr - 1) * rs;
+    const float *r7 = a + (mr > 7 ? 7 : mr - 1) * rs;
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    for (int64_t p = 0; p < k; p++) {
+    for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
         const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
         __m512 t;
-        t = _mm512_set1_ps(r0[p]), c00 = _mm512_fmadd_ps(t, b0, c00), c01 = _mm512_fmadd_ps(t, b1, c01);
-        t = _mm512_set1_ps(r1[p]), c10 = _mm512_fmadd_ps(t, b0, c10), c11 = _mm512_fmadd_ps(t, b1, c11);
-        t = _mm512_set1_ps(r2[p]), c20 = _mm512_fmadd_ps(t, b0, c20), c21 = _mm512_fmadd_ps(t, b1, c21);
-        t = _mm512_set1_ps(r3[p]), c30 = _mm512_fmadd_ps(t, b0, c30), c31 = _mm512_fmadd_ps(t, b1, c31);
-        t = _mm512_set1_ps(r4[p]), c40 = _mm512_fmadd_ps(t, b0, c40), c41 = _mm512_fmadd_ps(t, b1, c41);
-        t = _mm512_set1_ps(r5[p]), c50 = _mm512_fmadd_ps(t, b0, c50), c51 = _mm512_fmadd_ps(t, b1, c51);
-        t = _mm512_set1_ps(r6[p]), c60 = _mm512_fmadd_ps(t, b0, c60), c61 = _mm512_fmadd_ps(t, b1, c61);
-        t = _mm512_set1_ps(r7[p]), c70 = _mm512_fmadd_ps(t, b0, c70), c71 = _mm512_fmadd_ps(t, b1, c71);
+        t = _mm512_set1_ps(r0[q]), c00 = _mm512_fmadd_ps(t, b0, c00), c01 = _mm512_fmadd_ps(t, b1, c01);
+        t = _mm512_set1_ps(r1[q]), c10 = _mm512_fmadd_ps(t, b0, c10), c11 = _mm512_fmadd_ps(t, b1, c11);
+        t = _mm512_set1_ps(r2[q]), c20 = _mm512_fmadd_ps(t, b0, c20), c21 = _mm512_fmadd_ps(t, b1, c21);
+        t = _mm512_set1_ps(r3[q]), c30 = _mm512_fmadd_ps(t, b0, c30), c31 = _mm512_fmadd_ps(t, b1, c31);
+        t = _mm512_set1_ps(r4[q]), c40 = _mm512_fmadd_ps(t, b0, c40), c41 = _mm512_fmadd_ps(t, b1, c41);
+        t = _mm512_set1_ps(r5[q]), c50 = _mm512_fmadd_ps(t, b0, c50), c51 = _mm512_fmadd_ps(t, b1, c51);
+        t = _mm512_set1_ps(r6[q]), c60 = _mm512_fmadd_ps(t, b0, c60), c61 = _mm512_fmadd_ps(t, b1, c61);
+        t = _mm512_set1_ps(r7[q]), c70 = _mm512_fmadd_ps(t, b0, c70), c71 = _mm512_fmadd_ps(t, b1, c71);
         b += GEMM_NR;
     }
     const __m512 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
@@ -61,8 +63,18 @@ static void tile_8x32(int64_t k, const float *restrict a, int64_t lda, const flo
     }
 }
 
-void cnn_gemm_packed_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
-                            bool accumulate, const cnn_gemm_epilogue *e, int64_t first_tile, int64_t tile_step) {
+static void tile_n(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0, __mmask16 m1,
+                   bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
+    tile_8x32(k, a, lda, 1, b, c, ldc, mr, m0, m1, accumulate, e, row0);
+}
+
+static void tile_t(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0, __mmask16 m1,
+                   bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
+    tile_8x32(k, a, 1, lda, b, c, ldc, mr, m0, m1, accumulate, e, row0);
+}
+
+void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c,
+                            int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e, int64_t first_tile, int64_t tile_step) {
     const int64_t panels_m = (m + GEMM_MR - 1) / GEMM_MR, panels_n = (n + GEMM_NR - 1) / GEMM_NR;
     /* When B's panels fit in L2 (K x N small), tile t is row panel t / panels_n and column panel
      * t % panels_n: each MR rows of A are read once, against B in cache. Otherwise the other way
@@ -74,8 +86,12 @@ void cnn_gemm_packed_avx512(int64_t m, int64_t n, int64_t k, const float *a, int
         const int rows = (int)(m - ip * GEMM_MR < GEMM_MR ? m - ip * GEMM_MR : GEMM_MR);
         const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
         const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
-        tile_8x32(k, a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, c + ip * GEMM_MR * ldc + jp * GEMM_NR, ldc, rows, m0, m1, accumulate, e,
-                  ip * GEMM_MR);
+        if (trans_a)
+            tile_t(k, a + ip * GEMM_MR, lda, bp + jp * GEMM_NR * k, c + ip * GEMM_MR * ldc + jp * GEMM_NR, ldc, rows, m0, m1, accumulate, e,
+                   ip * GEMM_MR);
+        else
+            tile_n(k, a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, c + ip * GEMM_MR * ldc + jp * GEMM_NR, ldc, rows, m0, m1, accumulate,
+                   e, ip * GEMM_MR);
     }
 }
 
@@ -83,9 +99,9 @@ void cnn_gemm_packed_avx512(int64_t m, int64_t n, int64_t k, const float *a, int
 
 bool cnn_gemm_avx512_available(void) { return false; }
 
-void cnn_gemm_packed_avx512(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c, int64_t ldc,
-                            bool accumulate, const cnn_gemm_epilogue *e, int64_t first_tile, int64_t tile_step) {
-    (void)m, (void)n, (void)k, (void)a, (void)lda, (void)bp, (void)c, (void)ldc, (void)accumulate, (void)e, (void)first_tile, (void)tile_step;
+void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c,
+                            int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e, int64_t first_tile, int64_t tile_step) {
+    (void)trans_a, (void)m, (void)n, (void)k, (void)a, (void)lda, (void)bp, (void)c, (void)ldc, (void)accumulate, (void)e, (void)first_tile, (void)tile_step;
 }
 
 #endif

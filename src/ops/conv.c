@@ -126,10 +126,9 @@ static int conv_shape(cnn_node *n) {
 }
 
 /* One thread's column scratch: the unfolded input, or in training the larger of it and unfolded dy. */
-static int64_t col_scratch(const cnn_node *n, bool training) {
+static int64_t col_base(const cnn_node *n, bool training) {
     cnn_conv_geometry geo = group_geometry(n);
     int64_t col = columns_are_input(n->attrs) ? 0 : column_elements(&geo);
-    if (col >= 0) col = cnn_add_i64(col, conv_fast_scratch(geo.channels * geo.kernel_h * geo.kernel_w, geo.out_h * geo.out_w));
     if (training && dx_as_conv(n->attrs, n)) {
         cnn_conv_geometry t = dx_geometry(n);
         int64_t tcol = column_elements(&t);
@@ -137,6 +136,18 @@ static int64_t col_scratch(const cnn_node *n, bool training) {
         if (tcol > col) col = tcol;
     }
     return col;
+}
+
+/* ... and after it our GEMM's panels (conv_fast_scratch), when it is used. */
+static int64_t col_scratch(const cnn_node *n, bool training) {
+    const conv_attrs *a = n->attrs;
+    const cnn_conv_geometry geo = group_geometry(n);
+    const int64_t base = col_base(n, training), rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
+    const bool flipped = training && dx_as_conv(a, n);
+    const int64_t ocg = a->out_channels / a->groups;
+    return base < 0 ? -1
+                    : cnn_add_i64(base, conv_fast_scratch(rows, cols, ocg, training, flipped ? ocg * geo.kernel_h * geo.kernel_w : 0,
+                                                          geo.in_h * geo.in_w));
 }
 
 static int64_t dw_elements(const cnn_node *n) {
@@ -210,6 +221,7 @@ static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *d
     const cnn_conv_geometry geo = group_geometry(c->node);
     cnn_conv_geometry t;
     conv_gemm m = gemm_view(c->node, &geo);
+    m.panels_at = col_base(c->node, true);
     if (flipped) {
         t = dx_geometry(c->node);
         m.flipped = flipped, m.flipped_geo = &t;

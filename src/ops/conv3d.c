@@ -112,7 +112,9 @@ static int conv3d_shape(cnn_node *n) {
 static int64_t col_scratch(const cnn_node *n) {
     const cnn_conv3d_geometry geo = group_geometry(n);
     const int64_t col = columns_are_input(n->attrs) ? 0 : column_elements(&geo);
-    return col < 0 ? -1 : cnn_add_i64(col, conv_fast_scratch(column_rows(&geo), n->shape.dims[2] * n->shape.dims[3] * n->shape.dims[4]));
+    const conv3d_attrs *a = n->attrs;
+    const int64_t cols = n->shape.dims[2] * n->shape.dims[3] * n->shape.dims[4];
+    return col < 0 ? -1 : cnn_add_i64(col, conv_fast_scratch(column_rows(&geo), cols, a->out_channels / a->groups, true, 0, 0));
 }
 
 static int64_t dw_elements(const cnn_node *n) {
@@ -163,7 +165,8 @@ static int conv3d_forward(const cnn_op_ctx *c) {
 static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *dweight, const void *unused) {
     (void)unused;
     const cnn_conv3d_geometry geo = group_geometry(c->node);
-    const conv_gemm m = gemm_view(c->node, &geo);
+    conv_gemm m = gemm_view(c->node, &geo);
+    m.panels_at = columns_are_input(c->attrs) ? 0 : column_elements(&geo);
     conv_backward_sample(c, &m, b, col, dweight);
 }
 

@@ -33,6 +33,9 @@ typedef struct conv_gemm {
      * convolution's geometry for unfold. */
     const float *flipped;
     const void *flipped_geo;
+    /* Backward with our GEMM (cnn_gemm_fast): where its panels start in each thread's scratch,
+     * past every column matrix the backward unfolds (set by the op's backward). */
+    int64_t panels_at;
 } conv_gemm;
 
 /* y_o (cols) = bias[o] for every output channel o: the GEMMs then add onto it (beta 1). */
@@ -59,8 +62,19 @@ static inline void conv_epilogue(const cnn_op_ctx *c, float *y, int64_t out_chan
     }
 }
 
-/* Floats of forward scratch beyond the column matrix (rows x cols): our GEMM's packed panels, when it is used. */
-static inline int64_t conv_fast_scratch(int64_t rows, int64_t cols) { return cnn_gemm_fast() ? cnn_sgemm_fast_scratch(rows, cols) : 0; }
+/* Floats of scratch beyond the column matrices for our GEMM's packed panels, when it is used: the
+ * largest B of the forward (rows x cols), and in training of dW (col^T: cols x rows) and dx (dy:
+ * OC/G x cols, or with the flipped kernel unfolded dy: flipped_rows x plane). */
+static inline int64_t conv_fast_scratch(int64_t rows, int64_t cols, int64_t ocg, bool training, int64_t flipped_rows, int64_t plane) {
+    if (!cnn_gemm_fast()) return 0;
+    int64_t most = cnn_sgemm_fast_scratch(rows, cols);
+    if (training) {
+        const int64_t more[3] = {cnn_sgemm_fast_scratch(cols, rows), cnn_sgemm_fast_scratch(ocg, cols),
+                                 flipped_rows ? cnn_sgemm_fast_scratch(flipped_rows, plane) : 0};
+        for (int i = 0; i < 3; i++) most = more[i] > most ? more[i] : most;
+    }
+    return most;
+}
 
 /* y_b = conv(x_b) (+ bias) for one sample b, using col as scratch (the column matrix, then our
  * GEMM's panels when it is used: conv_fast_scratch), then the epilogue. */
@@ -76,7 +90,7 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
         for (int64_t g = 0; g < m->groups; g++) {
             const float *xg = xb + g * m->in_group; /* (C/G, spatial) */
             if (!m->direct) m->unfold(m->geo, xg, col);
-            cnn_sgemm_fast(ocg, cols, rows, weight + g * ocg * rows, rows, m->direct ? xg : col, cols, panels, yb + g * ocg * cols, cols,
+            cnn_sgemm_fast(false, false, ocg, cols, rows, weight + g * ocg * rows, rows, m->direct ? xg : col, cols, panels, yb + g * ocg * cols, cols,
                            bias != NULL, c->epi_scale ? c->epi_scale + g * ocg : NULL, c->epi_scale ? c->epi_shift + g * ocg : NULL,
                            c->epi_relu);
         }
@@ -91,6 +105,35 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
     conv_epilogue(c, yb, m->out_channels, cols);
 }
 
+/* conv_backward_sample with our GEMM: the same products, B packed into panels at col + panels_at. */
+static inline void conv_backward_sample_fast(const cnn_op_ctx *c, const conv_gemm *m, int64_t b, float *col, float *dweight) {
+    cnn_tensor *dx = c->din[0];
+    const float *weight = c->param[0];
+    const int64_t ocg = m->oc_per_group, rows = m->rows, cols = m->cols;
+    const float *xb = c->in[0]->data + b * c->in[0]->stride[0], *dyb = c->dout->data + b * c->dout->stride[0];
+    float *panels = col + m->panels_at;
+    for (int64_t g = 0; g < m->groups; g++) {
+        const float *xg = xb + g * m->in_group, *dyg = dyb + g * ocg * cols, *wg = weight + g * ocg * rows;
+        if (dweight) { /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T (OpenBLAS: faster here than packing col^T) */
+            if (!m->direct) m->unfold(m->geo, xg, col);
+            cnn_sgemm(false, true, ocg, rows, cols, 1.0f, dyg, cols, m->direct ? xg : col, cols, 1.0f, dweight + g * ocg * rows, rows);
+        }
+        if (!dx) continue;
+        float *dxg = dx->data + b * dx->stride[0] + g * m->in_group; /* (C/G, spatial) */
+        if (m->direct) { /* dx_g += W_g^T dy_g */
+            cnn_sgemm_fast(true, false, rows, cols, ocg, wg, rows, dyg, cols, panels, dxg, cols, true, NULL, NULL, false);
+        } else if (m->flipped) { /* dx_g += flipped_g * unfold(dy_g) */
+            const int64_t trows = ocg * m->taps, plane = m->in_plane;
+            m->unfold(m->flipped_geo, dyg, col);
+            cnn_sgemm_fast(false, false, m->channels, plane, trows, m->flipped + g * m->channels * trows, trows, col, plane, panels, dxg, plane,
+                           true, NULL, NULL, false);
+        } else { /* dcol = W_g^T dy_g, folded back into dx_g */
+            cnn_sgemm_fast(true, false, rows, cols, ocg, wg, rows, dyg, cols, panels, col, cols, false, NULL, NULL, false);
+            m->fold_add(m->geo, col, dxg);
+        }
+    }
+}
+
 /* For one sample b: dW += dy_b * col_b^T (into dweight, a full (OC, rows) gradient, when not NULL)
  * and dx_b += fold(W^T * dy_b) or the flipped kernel times unfolded dy_b (when dx is not NULL),
  * using col as scratch. */
@@ -101,6 +144,10 @@ static inline void conv_backward_sample(const cnn_op_ctx *c, const conv_gemm *m,
     const int64_t ocg = m->oc_per_group, rows = m->rows, cols = m->cols;
     const float *xb = x->data + b * x->stride[0];    /* (C, spatial) */
     const float *dyb = dy->data + b * dy->stride[0]; /* (OC, cols) */
+    if (cnn_gemm_fast()) {
+        conv_backward_sample_fast(c, m, b, col, dweight);
+        return;
+    }
     for (int64_t g = 0; g < m->groups; g++) {
         const float *xg = xb + g * m->in_group;  /* (C/G, spatial) */
         const float *dyg = dyb + g * ocg * cols; /* (OC/G, cols) */
