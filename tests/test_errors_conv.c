@@ -64,6 +64,32 @@ static const refusal refusals[] = {
 /* An empty output is not listed: out = (padded - span) / stride + 1 >= 1 exactly when the span
  * fits the padded input, so the "larger than padded input" refusal is the empty-output refusal. */
 
+/* The layer try_layer(g, x, params) named "conv", on a graph already holding an accepted layer: it
+ * must be refused with `expect` in the message and leave the graph as it was, its name free again
+ * (a parameter-free layer: nothing large to allocate). Frees g. */
+typedef cnn_node *try_fn(cnn_graph *g, cnn_node *x, const void *params);
+
+static int refused_cleanly(cnn_graph *g, cnn_node *x, try_fn *try_layer, const void *params, const char *expect) {
+    int64_t nodes = cnn_graph_node_count(g), count = cnn_param_count(g), numel;
+    cnn_graph_params(g, &numel);
+    cnn_clear_error();
+    cnn_node *y = try_layer(g, x, params);
+    int64_t nodes_after = cnn_graph_node_count(g), count_after = cnn_param_count(g), numel_after;
+    cnn_graph_params(g, &numel_after);
+    cnn_node *again = cnn_relu(g, x, "conv");
+    cnn_graph_free(g);
+    CHECK(!y, "accepted");
+    CHECK(has(expect), "message \"%s\" lacks \"%s\"", cnn_last_error(), expect);
+    CHECK(nodes_after == nodes && count_after == count && numel_after == numel,
+          "the graph changed: %lld -> %lld nodes, %lld -> %lld parameters, %lld -> %lld values", (long long)nodes,
+          (long long)nodes_after, (long long)count, (long long)count_after, (long long)numel, (long long)numel_after);
+    CHECK(again, "the name of the refused layer stayed taken: %s", cnn_last_error());
+    return 0;
+}
+
+static cnn_node *try_conv2d(cnn_graph *g, cnn_node *x, const void *p) { return cnn_conv2d_ex(g, x, "conv", p); }
+static cnn_node *try_conv3d(cnn_graph *g, cnn_node *x, const void *p) { return cnn_conv3d_ex(g, x, "conv", p); }
+
 static int refuse(void *arg) {
     const refusal *r = arg;
     cnn_graph *g = cnn_graph_create();
@@ -78,22 +104,7 @@ static int refuse(void *arg) {
         cnn_graph_free(g);
         return -1;
     }
-    int64_t nodes = cnn_graph_node_count(g), params = cnn_param_count(g), numel;
-    cnn_graph_params(g, &numel);
-    cnn_clear_error();
-    cnn_node *y = cnn_conv2d_ex(g, x, "conv", &r->p);
-    int64_t nodes_after = cnn_graph_node_count(g), params_after = cnn_param_count(g), numel_after;
-    cnn_graph_params(g, &numel_after);
-    /* The refused layer's name is free again (a parameter-free layer: nothing large to allocate). */
-    cnn_node *again = cnn_relu(g, x, "conv");
-    cnn_graph_free(g);
-    CHECK(!y, "accepted");
-    CHECK(has(r->expect), "message \"%s\" lacks \"%s\"", cnn_last_error(), r->expect);
-    CHECK(nodes_after == nodes && params_after == params && numel_after == numel,
-          "the graph changed: %lld -> %lld nodes, %lld -> %lld parameters, %lld -> %lld values", (long long)nodes,
-          (long long)nodes_after, (long long)params, (long long)params_after, (long long)numel, (long long)numel_after);
-    CHECK(again, "the name of the refused layer stayed taken: %s", cnn_last_error());
-    return 0;
+    return refused_cleanly(g, x, try_conv2d, &r->p, r->expect);
 }
 
 static int null_arguments(void *arg) {
@@ -181,19 +192,11 @@ static float pseudo_random(uint64_t *state) {
     return (float)((double)(*state >> 40) / (double)(1ull << 24) - 0.5);
 }
 
-/* Two convs (a 3x3 through im2col and a 1x1 on the direct path) and a strided grouped one, one
- * forward and one backward; copies out the output, the input gradient and all parameter gradients. */
-static int run_with_threads(int threads, run_result *r) {
-    cnn_set_threads(threads);
-    cnn_graph *g = cnn_graph_create();
-    cnn_node *x = cnn_input(g, "x", 16, 20, 20);
-    cnn_node *a = cnn_conv2d(g, x, "a", 32, 3, 3, 1, 1, true);
-    cnn_node *b = cnn_conv2d(g, a, "b", 32, 1, 1, 1, 0, true);
-    cnn_conv2d_params cp = {.out_channels = 16, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .groups = 4,
-                            .padding = CNN_PAD_SAME, .bias = true};
-    cnn_node *c = cnn_conv2d_ex(g, b, "c", &cp);
-    if (!c || cnn_graph_add_output(g, c, 0) || cnn_graph_init_params(g, 7)) goto fail;
-    cnn_plan *p = cnn_plan_create(g, 3, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
+/* One training step of graph g (freed here) at `batch`: pseudo-random input and output gradient (0
+ * for any other output), forward and backward; copies out the output, the input gradient and every
+ * parameter gradient. */
+static int train_step_capture(cnn_graph *g, int64_t batch, run_result *r) {
+    cnn_plan *p = cnn_plan_create(g, batch, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
     if (!p) goto fail;
     uint64_t state = 12345;
     cnn_tensor *in = cnn_plan_input(p, 0);
@@ -202,6 +205,10 @@ static int run_with_threads(int threads, run_result *r) {
     if (cnn_plan_forward(p)) goto fail_plan;
     cnn_tensor *dy = cnn_plan_output_grad(p, 0);
     for (int64_t i = 0; i < cnn_tensor_numel(dy); i++) dy->data[i] = pseudo_random(&state);
+    for (int o = 1; o < cnn_graph_output_count(g); o++) {
+        cnn_tensor *d = cnn_plan_output_grad(p, o);
+        memset(d->data, 0, (size_t)cnn_tensor_numel(d) * sizeof(float));
+    }
     if (cnn_plan_backward(p)) goto fail_plan;
     const cnn_tensor *y = cnn_plan_output(p, 0), *dx = cnn_plan_input_grad(p, 0);
     float *grads = cnn_graph_grads(g, &r->ngrads);
@@ -223,6 +230,24 @@ fail_plan:
 fail:
     cnn_graph_free(g);
     return -1;
+}
+
+/* Two convs (a 3x3 through im2col and a 1x1 on the direct path) and a strided grouped one, one
+ * forward and one backward; copies out the output, the input gradient and all parameter gradients. */
+static int run_with_threads(int threads, run_result *r) {
+    cnn_set_threads(threads);
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 16, 20, 20);
+    cnn_node *a = cnn_conv2d(g, x, "a", 32, 3, 3, 1, 1, true);
+    cnn_node *b = cnn_conv2d(g, a, "b", 32, 1, 1, 1, 0, true);
+    cnn_conv2d_params cp = {.out_channels = 16, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .groups = 4,
+                            .padding = CNN_PAD_SAME, .bias = true};
+    cnn_node *c = cnn_conv2d_ex(g, b, "c", &cp);
+    if (!c || cnn_graph_add_output(g, c, 0) || cnn_graph_init_params(g, 7)) {
+        cnn_graph_free(g);
+        return -1;
+    }
+    return train_step_capture(g, 3, r);
 }
 
 static int same_bits_for_1_and_2_threads(void *arg) {
@@ -303,21 +328,7 @@ static int refuse3d(void *arg) {
         cnn_graph_free(g);
         return -1;
     }
-    int64_t nodes = cnn_graph_node_count(g), params = cnn_param_count(g), numel;
-    cnn_graph_params(g, &numel);
-    cnn_clear_error();
-    cnn_node *y = cnn_conv3d_ex(g, x, "conv", &r->p);
-    int64_t nodes_after = cnn_graph_node_count(g), params_after = cnn_param_count(g), numel_after;
-    cnn_graph_params(g, &numel_after);
-    cnn_node *again = cnn_relu(g, x, "conv");
-    cnn_graph_free(g);
-    CHECK(!y, "accepted");
-    CHECK(has(r->expect), "message \"%s\" lacks \"%s\"", cnn_last_error(), r->expect);
-    CHECK(nodes_after == nodes && params_after == params && numel_after == numel,
-          "the graph changed: %lld -> %lld nodes, %lld -> %lld parameters, %lld -> %lld values", (long long)nodes,
-          (long long)nodes_after, (long long)params, (long long)params_after, (long long)numel, (long long)numel_after);
-    CHECK(again, "the name of the refused layer stayed taken: %s", cnn_last_error());
-    return 0;
+    return refused_cleanly(g, x, try_conv3d, &r->p, r->expect);
 }
 
 /* Shapes, parameter names and shapes, MACs, defaults (0 stride / dilation / groups), the init bound. */
@@ -386,37 +397,7 @@ static int run_conv3d(int threads, int64_t batch, bool slices, run_result *r) {
     if (!c || cnn_graph_add_output(g, c, 0) || (!slices && (cnn_graph_add_output(g, a, 0) || cnn_graph_add_output(g, b, 0))) ||
         cnn_graph_init_params(g, 7))
         goto fail;
-    cnn_plan *p = cnn_plan_create(g, batch, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
-    if (!p) goto fail;
-    uint64_t state = 12345;
-    cnn_tensor *in = cnn_plan_input(p, 0);
-    for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = pseudo_random(&state);
-    cnn_graph_zero_grad(g);
-    if (cnn_plan_forward(p)) goto fail_plan;
-    cnn_tensor *dy = cnn_plan_output_grad(p, 0);
-    for (int64_t i = 0; i < cnn_tensor_numel(dy); i++) dy->data[i] = pseudo_random(&state);
-    for (int o = 1; o < cnn_graph_output_count(g); o++) {
-        cnn_tensor *d = cnn_plan_output_grad(p, o);
-        memset(d->data, 0, (size_t)cnn_tensor_numel(d) * sizeof(float));
-    }
-    if (cnn_plan_backward(p)) goto fail_plan;
-    const cnn_tensor *y = cnn_plan_output(p, 0), *dx = cnn_plan_input_grad(p, 0);
-    float *grads = cnn_graph_grads(g, &r->ngrads);
-    r->ny = cnn_tensor_numel(y);
-    r->ndx = cnn_tensor_numel(dx);
-    r->y = malloc((size_t)r->ny * sizeof(float));
-    r->dx = malloc((size_t)r->ndx * sizeof(float));
-    r->grads = malloc((size_t)r->ngrads * sizeof(float));
-    if (r->y && r->dx && r->grads) {
-        memcpy(r->y, y->data, (size_t)r->ny * sizeof(float));
-        memcpy(r->dx, dx->data, (size_t)r->ndx * sizeof(float));
-        memcpy(r->grads, grads, (size_t)r->ngrads * sizeof(float));
-    }
-    cnn_plan_free(p);
-    cnn_graph_free(g);
-    return r->y && r->dx && r->grads ? 0 : -1;
-fail_plan:
-    cnn_plan_free(p);
+    return train_step_capture(g, batch, r);
 fail:
     cnn_graph_free(g);
     return -1;

@@ -207,7 +207,8 @@ PLANE_PASS max_cols(float *restrict y, const float *restrict v, int64_t s, int64
 
 /* An eval max pool's plane, dilation 1 (plane_geom_of); buf: plane_bytes(.., sizeof(float)). */
 CNN_CLONES static void maxpool_plane_flat(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h,
-                                          int64_t w, int64_t oh, int64_t ow, float *buf) {
+                                          int64_t w, int64_t oh, int64_t ow, void *scratch) {
+    float *buf = scratch;
     const cnn_pool2d_params *p = &a->p;
     const int64_t sw = p->stride_w, kh = p->kernel_h, kw = p->kernel_w, pt = a->pad[0], pl = a->pad[2];
     float *v = buf + kw, *t = v + oh * g->pitch + g->cols + kw;
@@ -272,7 +273,8 @@ PLANE_PASS avg_cols(float *restrict y, const double *restrict v, int64_t s, int6
 /* A windowed average pool's plane (plane_geom_of); buf: plane_bytes(.., sizeof(double)). Rows
  * [il, ir) divide inner windows by kernel_h * kernel_w, the others by their own row count. */
 CNN_CLONES static void avgpool_plane_flat(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h,
-                                          int64_t w, int64_t oh, int64_t ow, double *buf) {
+                                          int64_t w, int64_t oh, int64_t ow, void *scratch) {
+    double *buf = scratch;
     const cnn_pool2d_params *p = &a->p;
     const int64_t sw = p->stride_w, kh = p->kernel_h, kw = p->kernel_w, pt = a->pad[0], pl = a->pad[2];
     double *v = buf + kw, *t = v + oh * g->pitch + g->cols + kw, *sums = t + oh * g->tail;
@@ -307,6 +309,26 @@ CNN_CLONES static void avgpool_plane_flat(const pool_attrs *a, const plane_geom 
             const float count = rows[i] * cf;
             yp[i * ow + j] = (float)sums[i] / (count > 0.0f ? count : 1.0f);
         }
+    }
+}
+
+/* Every (N,C) plane of x through plane(), each thread with its own `bytes` of c->work (threads =
+ * OpenMP's count when the plan sized it, at most). */
+typedef void pool_plane_fn(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh,
+                           int64_t ow, void *scratch);
+
+static void pool_planes(const cnn_op_ctx *c, const plane_geom *g, size_t bytes, pool_plane_fn *plane) {
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    const int64_t n = x->shape[0], ch = x->shape[1], h = x->shape[2], w = x->shape[3], oh = y->shape[2], ow = y->shape[3];
+    int threads = omp_get_max_threads(), planned = c->work_threads > 0 ? c->work_threads : 1;
+    if (threads > planned) threads = planned;
+#pragma omp parallel num_threads(threads)
+    {
+        void *buf = (char *)c->work + (size_t)omp_get_thread_num() * bytes;
+#pragma omp for collapse(2) schedule(static)
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t k = 0; k < ch; k++)
+                plane(c->attrs, g, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h, w, oh, ow, buf);
     }
 }
 
@@ -362,18 +384,7 @@ static int maxpool_forward(const cnn_op_ctx *c) {
     int64_t oh = y->shape[2], ow = y->shape[3];
     plane_geom g;
     if (!argmax && plane_geom_of(a, h, w, oh, ow, &g)) {
-        const size_t bytes = plane_bytes(a, &g, oh, sizeof(float));
-        int threads = omp_get_max_threads(), planned = c->work_threads > 0 ? c->work_threads : 1;
-        if (threads > planned) threads = planned;
-#pragma omp parallel num_threads(threads)
-        {
-            float *buf = (float *)((char *)c->work + (size_t)omp_get_thread_num() * bytes);
-#pragma omp for collapse(2) schedule(static)
-            for (int64_t b = 0; b < n; b++)
-                for (int64_t k = 0; k < ch; k++)
-                    maxpool_plane_flat(a, &g, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h,
-                                       w, oh, ow, buf);
-        }
+        pool_planes(c, &g, plane_bytes(a, &g, oh, sizeof(float)), maxpool_plane_flat);
         return 0;
     }
     if (!argmax && (ow - 1) * p->stride_w + dilated_extent(p->kernel_w, p->dilation_w) <= MAXPOOL_ROW_MAX) {
@@ -537,18 +548,7 @@ static int avgpool_forward(const cnn_op_ctx *c) {
     int64_t oh = y->shape[2], ow = y->shape[3];
     plane_geom g;
     if (plane_geom_of(a, h, w, oh, ow, &g)) {
-        const size_t bytes = plane_bytes(a, &g, oh, sizeof(double));
-        int threads = omp_get_max_threads(), planned = c->work_threads > 0 ? c->work_threads : 1;
-        if (threads > planned) threads = planned;
-#pragma omp parallel num_threads(threads)
-        {
-            double *buf = (double *)((char *)c->work + (size_t)omp_get_thread_num() * bytes);
-#pragma omp for collapse(2) schedule(static)
-            for (int64_t b = 0; b < n; b++)
-                for (int64_t k = 0; k < ch; k++)
-                    avgpool_plane_flat(a, &g, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h,
-                                       w, oh, ow, buf);
-        }
+        pool_planes(c, &g, plane_bytes(a, &g, oh, sizeof(double)), avgpool_plane_flat);
         return 0;
     }
     if (a->kind == POOL_AVG && avgpool_padded_width(a, ow) <= AVGPOOL_ROW_MAX && a->pad[2] + w <= AVGPOOL_ROW_MAX) {
