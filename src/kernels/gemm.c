@@ -49,6 +49,16 @@ void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
 
 /* ---- our own packed GEMM (gemm.h) ---- */
 
+/* Compiled here, for baseline x86-64: sgemm_avx512.c may use AVX-512 anywhere. */
+bool cnn_gemm_avx512_available(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    return cnn_gemm_avx512_compiled && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#else
+    return false;
+#endif
+}
+
 bool cnn_gemm_fast(void) {
     static int fast = -1; /* decided once; a race writes the same value */
     if (fast < 0) {

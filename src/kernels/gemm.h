@@ -18,7 +18,9 @@ typedef struct cnn_gemm_epilogue {
     bool relu;
 } cnn_gemm_epilogue;
 
+/* The CPU has AVX-512F and FMA, and sgemm_avx512.c was compiled for them (cnn_gemm_avx512_compiled). */
 bool cnn_gemm_avx512_available(void);
+extern const bool cnn_gemm_avx512_compiled;
 
 /* Floats of B (k x n) packed: ceil(n / NR) panels of k * NR. */
 static inline int64_t cnn_gemm_packed_b_size(int64_t k, int64_t n) { return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR * k; }

@@ -1,9 +1,10 @@
 /* sgemm_avx512.c — C (M x N) = A (M x K) * B (K x N) (+ C) from packed panels, with an AVX-512 register
  * kernel. Built with -mavx512f -mfma (Makefile) and called only when the CPU has AVX-512F
- * (cnn_gemm_avx512_available): the rest of the library stays baseline x86-64.
+ * (cnn_gemm_avx512_available, in gemm.c: nothing of this file runs before the check passes); the
+ * rest of the library stays baseline x86-64.
  *
- * Layout (see gemm.h): A packed in panels of GEMM_MR rows, each k-major (panel[k][GEMM_MR]); B in
- * panels of GEMM_NR columns, each k-major (panel[k][GEMM_NR]); edge panels padded with zeros. Every
+ * Layout (see gemm.h): A read in place (row-major, or stored transposed); B in panels of GEMM_NR
+ * columns, each k-major (panel[k][GEMM_NR]), the edge panel padded with zeros. Every
  * element of C is one sum over k = 0..K-1 in order (one FMA chain), added to C at the end when
  * accumulating: the result does not depend on how the tiles are shared out to threads. */
 #include "gemm.h"
@@ -11,10 +12,7 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
-bool cnn_gemm_avx512_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-}
+const bool cnn_gemm_avx512_compiled = true;
 
 /* One GEMM_MR x GEMM_NR tile: A's rows read in place (element (r, p) at a[r * rs + p * cs], rows
  * past mr repeat the last), B from its panel; rows < mr and the columns in masks m0 (0..15), m1
@@ -95,9 +93,9 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
     }
 }
 
-#else /* not x86-64 with AVX-512 enabled for this file: never called */
+#else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
 
-bool cnn_gemm_avx512_available(void) { return false; }
+const bool cnn_gemm_avx512_compiled = false;
 
 void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c,
                             int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e, int64_t first_tile, int64_t tile_step) {
