@@ -132,6 +132,33 @@ sys.exit(0 if err <= 1e-4 else 1)" "$T/$name.onnx.npy" "$R/$name.Y.npy" 2>&1); t
   fi
 done
 
+# ---- ONNX: a 3-D Conv / BatchNormalization / MaxPool (auto_pad) / AveragePool (ceil mode) model and a
+# whole-tensor one (Concat and Flatten over dim 0, Gemm transA, Softmax over dim 0), made with onnx.helper
+# (the fuzz seeds), against ONNX Runtime ----
+for name in cnn_conv3d_pools cnn_whole_tensors; do
+  f=tests/fuzz/corpus_onnx/$name.onnx
+  if cmp=$($PY -c "
+import sys, numpy as np, onnx, onnxruntime as ort
+m = onnx.load(sys.argv[1])
+dims = [d.dim_value if d.dim_value > 0 else 2 for d in m.graph.input[0].type.tensor_type.shape.dim]
+x = np.random.RandomState(1).randn(*dims).astype(np.float32)
+np.save(sys.argv[2], x)
+np.save(sys.argv[3], ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider']).run(None, {'x': x})[0])" \
+       "$f" "$T/$name.X.npy" "$T/$name.ort.npy" 2>&1) &&
+     out=$($CNN run "$f" --input "$T/$name.X.npy" --output "$T/$name.Y.npy" 2>&1) &&
+     cmp=$($PY -c "
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+if a.shape != b.shape: sys.exit(f'shape {a.shape}, ONNX Runtime {b.shape}')
+err = float(np.abs(a.astype(np.float64) - b).max() / np.abs(b).max())
+print(f'max error / max |y| = {err:.3g}')
+sys.exit(0 if err <= 1e-4 else 1)" "$T/$name.Y.npy" "$T/$name.ort.npy" 2>&1); then
+    ok "run $name.onnx: ONNX Runtime's output ($cmp)"
+  else
+    bad "run $name.onnx vs ONNX Runtime" "$(printf '%s\n%s' "${out:-}" "${cmp:-}" | tail -n 3)"
+  fi
+done
+
 # ---- ONNX: one --input per graph input and one --output per graph output, in the graph's order ----
 R=$REF/onnx
 if out=$($CNN run "$R/two.onnx" --input "$R/two.A.npy" --input "$R/two.B.npy" --output "$T/two.y.npy" --output "$T/two.z.npy" 2>&1) &&
