@@ -115,17 +115,22 @@ prof=$($CNN bench minigooglenet --batch 2 --train --runs 2 --profile 2>&1 >/dev/
 case "$prof" in *"fwd ms"*"bwd ms"*"conv2d"*"per op kind:"*"batchnorm"*) ok "bench --profile: per-layer and per-op times" ;;
   *) bad "bench --profile" "$prof" ;; esac
 
+# rel_close GOT.npy WANT.npy WHOSE: same shape and max |got - want| <= 1e-4 of max |want|; prints the ratio.
+rel_close() {
+  $PY -c "
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+if a.shape != b.shape: sys.exit(f'shape {a.shape}, {sys.argv[3]} {b.shape}')
+err = float(np.abs(a.astype(np.float64) - b).max() / np.abs(b).max())
+print(f'max error / max |y| = {err:.3g}')
+sys.exit(0 if err <= 1e-4 else 1)" "$1" "$2" "$3" 2>&1
+}
+
 # ---- ONNX: `cnn run MODEL.onnx` on torch.onnx.export's files equals PyTorch within 1e-4 of max |y| ----
 for name in small googlenet activations resnet50 ops lrn_even pad13 fold_ops whole; do
   R=$REF/onnx
   if out=$($CNN run "$R/$name.onnx" --input "$R/$name.X.npy" --output "$T/$name.onnx.npy" --threads 2 2>&1) &&
-     cmp=$($PY -c "
-import sys, numpy as np
-a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
-if a.shape != b.shape: sys.exit(f'shape {a.shape}, PyTorch {b.shape}')
-err = float(np.abs(a.astype(np.float64) - b).max() / np.abs(b).max())
-print(f'max error / max |y| = {err:.3g}')
-sys.exit(0 if err <= 1e-4 else 1)" "$T/$name.onnx.npy" "$R/$name.Y.npy" 2>&1); then
+     cmp=$(rel_close "$T/$name.onnx.npy" "$R/$name.Y.npy" PyTorch); then
     ok "run $name.onnx: PyTorch's output ($cmp)"
   else
     bad "run $name.onnx vs PyTorch" "$(printf '%s\n%s' "$out" "${cmp:-}" | tail -n 3)"
@@ -146,13 +151,7 @@ np.save(sys.argv[2], x)
 np.save(sys.argv[3], ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider']).run(None, {'x': x})[0])" \
        "$f" "$T/$name.X.npy" "$T/$name.ort.npy" 2>&1) &&
      out=$($CNN run "$f" --input "$T/$name.X.npy" --output "$T/$name.Y.npy" 2>&1) &&
-     cmp=$($PY -c "
-import sys, numpy as np
-a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
-if a.shape != b.shape: sys.exit(f'shape {a.shape}, ONNX Runtime {b.shape}')
-err = float(np.abs(a.astype(np.float64) - b).max() / np.abs(b).max())
-print(f'max error / max |y| = {err:.3g}')
-sys.exit(0 if err <= 1e-4 else 1)" "$T/$name.Y.npy" "$T/$name.ort.npy" 2>&1); then
+     cmp=$(rel_close "$T/$name.Y.npy" "$T/$name.ort.npy" "ONNX Runtime"); then
     ok "run $name.onnx: ONNX Runtime's output ($cmp)"
   else
     bad "run $name.onnx vs ONNX Runtime" "$(printf '%s\n%s' "${out:-}" "${cmp:-}" | tail -n 3)"

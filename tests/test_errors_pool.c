@@ -20,6 +20,20 @@ typedef struct refusal {
     const char *expect[3];   /* substrings of the message */
 } refusal;
 
+/* The pool `got` built on g (which held `nodes` nodes before) was refused: NULL, the graph as it
+ * was, a one-line message naming 'bad_pool' with every expected part. Frees g. */
+static int refused_in(cnn_graph *g, const cnn_node *got, int64_t nodes, const char *const expect[3]) {
+    const char *msg = cnn_last_error();
+    int64_t after = cnn_graph_node_count(g);
+    cnn_graph_free(g);
+    CHECK(!got, "the layer was accepted");
+    CHECK(after == nodes, "the graph grew from %lld to %lld nodes", (long long)nodes, (long long)after);
+    CHECK(strstr(msg, "'bad_pool'"), "message does not name the layer: %s", msg);
+    CHECK(!strchr(msg, '\n'), "message is not one line: %s", msg);
+    for (int i = 0; i < 3 && expect[i]; i++) CHECK(strstr(msg, expect[i]), "message lacks \"%s\": %s", expect[i], msg);
+    return 0;
+}
+
 static int check_refusal(void *arg) {
     const refusal *r = arg;
     cnn_graph *g = cnn_graph_create();
@@ -37,15 +51,7 @@ static int check_refusal(void *arg) {
     case FLAT_MAX: got = flat ? cnn_maxpool2d(g, flat, "bad_pool", 2, 2, 0, false) : NULL; break;
     case FLAT_GLOBAL: got = flat ? cnn_global_avgpool(g, flat, "bad_pool") : NULL; break;
     }
-    const char *msg = cnn_last_error();
-    int64_t after = cnn_graph_node_count(g);
-    cnn_graph_free(g);
-    CHECK(!got, "the layer was accepted");
-    CHECK(after == nodes, "the graph grew from %lld to %lld nodes", (long long)nodes, (long long)after);
-    CHECK(strstr(msg, "'bad_pool'"), "message does not name the layer: %s", msg);
-    CHECK(!strchr(msg, '\n'), "message is not one line: %s", msg);
-    for (int i = 0; i < 3 && r->expect[i]; i++) CHECK(strstr(msg, r->expect[i]), "message lacks \"%s\": %s", r->expect[i], msg);
-    return 0;
+    return refused_in(g, got, nodes, r->expect);
 }
 
 #define K3(...) {.kernel_h = 3, .kernel_w = 3, __VA_ARGS__}
@@ -99,15 +105,7 @@ static int check_refusal3d(void *arg) {
     int64_t nodes = cnn_graph_node_count(g);
     cnn_clear_error();
     cnn_node *got = r->max ? cnn_maxpool3d_ex(g, x, "bad_pool", &r->p) : cnn_avgpool3d_ex(g, x, "bad_pool", &r->p);
-    const char *msg = cnn_last_error();
-    int64_t after = cnn_graph_node_count(g);
-    cnn_graph_free(g);
-    CHECK(!got, "the layer was accepted");
-    CHECK(after == nodes, "the graph grew from %lld to %lld nodes", (long long)nodes, (long long)after);
-    CHECK(strstr(msg, "'bad_pool'"), "message does not name the layer: %s", msg);
-    CHECK(!strchr(msg, '\n'), "message is not one line: %s", msg);
-    for (int i = 0; i < 3 && r->expect[i]; i++) CHECK(strstr(msg, r->expect[i]), "message lacks \"%s\": %s", r->expect[i], msg);
-    return 0;
+    return refused_in(g, got, nodes, r->expect);
 }
 
 #define K333(...) {.kernel = {3, 3, 3}, __VA_ARGS__}

@@ -196,13 +196,13 @@ void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
 bool cnn_gemm_fast(void);
 /* Floats of scratch cnn_sgemm_fast needs for B (k x n): its packed panels and room to align them. */
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n);
-/* C (m x n, ldc) = op(A) (m x k) * op(B) (k x n) (+ C when accumulate), row-major as cnn_sgemm's
- * (trans_a: A stored k x m; trans_b: B stored n x k), then y * scale[r] + shift[r] (scale not NULL)
- * and y <= 0 ? 0 : y (relu) per row r, as tiles are stored. Threads share it out as cnn_sgemm does
- * (one when already in a parallel region); every element is one sum over k in order, so the same
- * bits for any thread count. scratch: cnn_sgemm_fast_scratch(k, n) floats. Only when cnn_gemm_fast(). */
-void cnn_sgemm_fast(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-                    float *scratch, float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, bool relu);
+/* C (m x n, ldc) = op(A) (m x k) * B (k x n) (+ C when accumulate), row-major as cnn_sgemm's
+ * (trans_a: A stored k x m), then y * scale[r] + shift[r] (scale not NULL) and y <= 0 ? 0 : y
+ * (relu) per row r, as tiles are stored. Threads share it out as cnn_sgemm does (one when already
+ * in a parallel region); every element is one sum over k in order, so the same bits for any thread
+ * count. scratch: cnn_sgemm_fast_scratch(k, n) floats. Only when cnn_gemm_fast(). */
+void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *scratch,
+                    float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, bool relu);
 
 
 /* ---- atomic files (src/io/atomic.c): write to "<path>.tmp.<pid>", fsync, rename ---- */

@@ -70,7 +70,7 @@ bool cnn_gemm_fast(void) {
 
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n) { return cnn_gemm_packed_b_size(k, n) + 16; }
 
-void cnn_sgemm_fast(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
                     float *scratch, float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, bool relu) {
     if (m <= 0 || n <= 0) return;
     float *bp = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
@@ -79,18 +79,12 @@ void cnn_sgemm_fast(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     if ((double)m * (double)n * (double)k < GEMM_PARALLEL_MIN_MACS) threads = 1;
     if (tiles < threads) threads = (int)tiles;
-    if (threads <= 1) {
-        if (trans_b) cnn_gemm_pack_b_trans(k, n, b, ldb, bp, 0, panels_n);
-        else cnn_gemm_pack_b(k, n, b, ldb, bp, 0, panels_n);
-        cnn_gemm_packed_avx512(trans_a, m, n, k, a, lda, bp, c, ldc, accumulate, &e, 0, 1);
-        return;
-    }
-#pragma omp parallel num_threads(threads)
+    /* Each thread packs its share of B's panels, then they share out the tiles. */
+#pragma omp parallel num_threads(threads) if (threads > 1)
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
         const int64_t first = panels_n * t / nt, last = panels_n * (t + 1) / nt;
-        if (trans_b) cnn_gemm_pack_b_trans(k, n, b, ldb, bp, first, last - first);
-        else cnn_gemm_pack_b(k, n, b, ldb, bp, first, last - first);
+        cnn_gemm_pack_b(k, n, b, ldb, bp, first, last - first);
 #pragma omp barrier
         cnn_gemm_packed_avx512(trans_a, m, n, k, a, lda, bp, c, ldc, accumulate, &e, t, nt);
     }

@@ -29,9 +29,6 @@ static inline int64_t cnn_gemm_packed_b_size(int64_t k, int64_t n) { return (n +
  * [first, first + count) of them only (the others are left as they are). */
 void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count);
 
-/* B given transposed (n x k, row-major, ldb: B[p][j] = b[j * ldb + p]) into the same panels. */
-void cnn_gemm_pack_b_trans(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count);
-
 /* C (m x n, ldc) = A * Bp, or C += A * Bp (accumulate), A read in place (m x k row-major, lda; with
  * trans_a, A^T stored k x m: element (r, p) at a[p * lda + r]), then the epilogue (may be NULL); the
  * tiles first_tile, first_tile + tile_step, ... of the ceil(m/MR) * ceil(n/NR) (threads share them

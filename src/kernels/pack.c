@@ -20,16 +20,3 @@ CNN_CLONES void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ld
         }
     }
 }
-
-CNN_CLONES void cnn_gemm_pack_b_trans(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count) {
-    for (int64_t jp = first; jp < first + count; jp++) {
-        const int64_t j0 = jp * GEMM_NR, cols = n - j0 < GEMM_NR ? n - j0 : GEMM_NR;
-        float *panel = bp + j0 * k;
-        for (int64_t c = 0; c < cols; c++) { /* row j0 + c of the stored matrix is column c of the panel */
-            const float *src = b + (j0 + c) * ldb;
-            for (int64_t p = 0; p < k; p++) panel[p * GEMM_NR + c] = src[p];
-        }
-        for (int64_t c = cols; c < GEMM_NR; c++)
-            for (int64_t p = 0; p < k; p++) panel[p * GEMM_NR + c] = 0.0f;
-    }
-}

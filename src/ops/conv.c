@@ -278,15 +278,7 @@ cnn_node *cnn_conv2d_ex(cnn_graph *g, cnn_node *x, const char *name, const cnn_c
     const conv_attrs *na = n->attrs;
     const int64_t in_per_group = n->inputs[0]->shape.dims[1] / na->groups;
     const int64_t weight_shape[4] = {na->out_channels, in_per_group, na->kernel_h, na->kernel_w};
-    /* PyTorch's default: kaiming_uniform(a=sqrt(5)) on the weight and the bias both come to
-     * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) with fan_in = C/groups * KH * KW. */
-    const float bound = (float)(1.0 / sqrt((double)in_per_group * na->kernel_h * na->kernel_w));
-    if (cnn_node_add_param(n, "weight", 4, weight_shape, true, CNN_INIT_UNIFORM, bound) ||
-        (na->bias && cnn_node_add_param(n, "bias", 1, &na->out_channels, true, CNN_INIT_UNIFORM, bound))) {
-        cnn_graph_drop_last_node(g);
-        return NULL;
-    }
-    return n;
+    return conv_add_params(g, n, 4, weight_shape, na->bias);
 }
 
 cnn_node *cnn_conv2d(cnn_graph *g, cnn_node *x, const char *name, int64_t out_channels, int kernel_h, int kernel_w, int stride,

@@ -5,8 +5,27 @@
 
 #include "ops.h"
 
+#include <math.h>
 #include <omp.h>
 #include <string.h>
+
+/* ---- parameters ---- */
+
+/* The weight (rank dims: OC, C/groups, kernel...) and the bias (OC, when bias) of the node n just
+ * added, with PyTorch's default: kaiming_uniform(a=sqrt(5)) on the weight and the bias both come to
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)), fan_in = C/groups * kernel elements. On failure the node is
+ * taken back out of g and NULL returned. */
+static inline cnn_node *conv_add_params(cnn_graph *g, cnn_node *n, int rank, const int64_t *weight_shape, bool bias) {
+    double fan_in = 1.0;
+    for (int d = 1; d < rank; d++) fan_in *= (double)weight_shape[d];
+    const float bound = (float)(1.0 / sqrt(fan_in));
+    if (cnn_node_add_param(n, "weight", rank, weight_shape, true, CNN_INIT_UNIFORM, bound) ||
+        (bias && cnn_node_add_param(n, "bias", 1, weight_shape, true, CNN_INIT_UNIFORM, bound))) {
+        cnn_graph_drop_last_node(g);
+        return NULL;
+    }
+    return n;
+}
 
 /* ---- one convolution as GEMMs ---- */
 
@@ -63,15 +82,14 @@ static inline void conv_epilogue(const cnn_op_ctx *c, float *y, int64_t out_chan
 }
 
 /* Floats of scratch beyond the column matrices for our GEMM's packed panels, when it is used: the
- * largest B of the forward (rows x cols), and in training of dW (col^T: cols x rows) and dx (dy:
- * OC/G x cols, or with the flipped kernel unfolded dy: flipped_rows x plane). */
+ * largest B of the forward (rows x cols), and in training of dx (dy: OC/G x cols, or with the
+ * flipped kernel unfolded dy: flipped_rows x plane; dW goes through OpenBLAS). */
 static inline int64_t conv_fast_scratch(int64_t rows, int64_t cols, int64_t ocg, bool training, int64_t flipped_rows, int64_t plane) {
     if (!cnn_gemm_fast()) return 0;
     int64_t most = cnn_sgemm_fast_scratch(rows, cols);
     if (training) {
-        const int64_t more[3] = {cnn_sgemm_fast_scratch(cols, rows), cnn_sgemm_fast_scratch(ocg, cols),
-                                 flipped_rows ? cnn_sgemm_fast_scratch(flipped_rows, plane) : 0};
-        for (int i = 0; i < 3; i++) most = more[i] > most ? more[i] : most;
+        const int64_t more[2] = {cnn_sgemm_fast_scratch(ocg, cols), flipped_rows ? cnn_sgemm_fast_scratch(flipped_rows, plane) : 0};
+        for (int i = 0; i < 2; i++) most = more[i] > most ? more[i] : most;
     }
     return most;
 }
@@ -90,7 +108,7 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
         for (int64_t g = 0; g < m->groups; g++) {
             const float *xg = xb + g * m->in_group; /* (C/G, spatial) */
             if (!m->direct) m->unfold(m->geo, xg, col);
-            cnn_sgemm_fast(false, false, ocg, cols, rows, weight + g * ocg * rows, rows, m->direct ? xg : col, cols, panels, yb + g * ocg * cols, cols,
+            cnn_sgemm_fast(false, ocg, cols, rows, weight + g * ocg * rows, rows, m->direct ? xg : col, cols, panels, yb + g * ocg * cols, cols,
                            bias != NULL, c->epi_scale ? c->epi_scale + g * ocg : NULL, c->epi_scale ? c->epi_shift + g * ocg : NULL,
                            c->epi_relu);
         }
@@ -121,14 +139,14 @@ static inline void conv_backward_sample_fast(const cnn_op_ctx *c, const conv_gem
         if (!dx) continue;
         float *dxg = dx->data + b * dx->stride[0] + g * m->in_group; /* (C/G, spatial) */
         if (m->direct) { /* dx_g += W_g^T dy_g */
-            cnn_sgemm_fast(true, false, rows, cols, ocg, wg, rows, dyg, cols, panels, dxg, cols, true, NULL, NULL, false);
+            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, dxg, cols, true, NULL, NULL, false);
         } else if (m->flipped) { /* dx_g += flipped_g * unfold(dy_g) */
             const int64_t trows = ocg * m->taps, plane = m->in_plane;
             m->unfold(m->flipped_geo, dyg, col);
-            cnn_sgemm_fast(false, false, m->channels, plane, trows, m->flipped + g * m->channels * trows, trows, col, plane, panels, dxg, plane,
+            cnn_sgemm_fast(false, m->channels, plane, trows, m->flipped + g * m->channels * trows, trows, col, plane, panels, dxg, plane,
                            true, NULL, NULL, false);
         } else { /* dcol = W_g^T dy_g, folded back into dx_g */
-            cnn_sgemm_fast(true, false, rows, cols, ocg, wg, rows, dyg, cols, panels, col, cols, false, NULL, NULL, false);
+            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, col, cols, false, NULL, NULL, false);
             m->fold_add(m->geo, col, dxg);
         }
     }

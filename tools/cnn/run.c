@@ -86,6 +86,7 @@ static int forward_all(cnn_graph *g, int n_in, const float *const *xs, const int
 
 /* "N x 3 x 20 x 20" for a node, or the array's own dims. */
 static const char *dims_text(int rank, const int64_t *dims, bool batch_n, char *buf, size_t size) {
+    if (rank < 1) return snprintf(buf, size, "a scalar"), buf;
     int used = snprintf(buf, size, batch_n ? "N" : "%lld", (long long)dims[0]);
     for (int d = 1; d < rank && used < (int)size; d++) used += snprintf(buf + used, size - (size_t)used, " x %lld", (long long)dims[d]);
     return buf;
