@@ -1065,7 +1065,7 @@ static cnn_node *map_pad(const onnx_ctx *c) {
         if (!a || (a->has_type && a->type != ONNX__ATTRIBUTE_PROTO__ATTRIBUTE_TYPE__INTS)) return node_fail(c, "attribute 'pads' (integers) is required"), NULL;
         if (a->n_ints > 2 * CNN_MAX_RANK) return node_fail(c, "attribute 'pads' has %zu values", a->n_ints), NULL;
         count = a->n_ints;
-        memcpy(pads, a->ints, count * sizeof *pads);
+        if (count) memcpy(pads, a->ints, count * sizeof *pads);
         if (attr_float(c, "value", 0.0f, &value)) return NULL;
     } else {
         const Onnx__TensorProto *t = input_const(c, 1, "pads");
@@ -1249,7 +1249,7 @@ static int fold_shape(const onnx_ctx *c, fold_tensor *out) {
     } else if (v->node) {
         cnn_node_shape(v->node, d);
         d[0] = c->batch > 0 ? c->batch : 1; /* a stand-in, marked */
-    } else {
+    } else if (rank > 0) { /* a scalar may come without a dims array */
         memcpy(d, v->init->dims, (size_t)rank * sizeof *d);
     }
     if (start < 0) start = start + rank < 0 ? 0 : start + rank;
