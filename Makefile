@@ -86,8 +86,9 @@ $(B)/obj/src/io/onnx.o $(B)/asan/obj/src/io/onnx.o $(B)/obj/src/io/onnx_export.o
 
 # The AVX-512 GEMM kernel alone is compiled for AVX-512 (and called only on a CPU that has it).
 AVX512 := -mavx512f -mfma
-$(B)/obj/src/kernels/sgemm_avx512.o $(B)/asan/obj/src/kernels/sgemm_avx512.o: CFLAGS += $(AVX512)
-$(B)/fuzz/obj/src/kernels/sgemm_avx512.o: FUZZ_CFLAGS += $(AVX512)
+AVX512_SRC := sgemm_avx512 winograd_avx512
+$(foreach f,$(AVX512_SRC),$(B)/obj/src/kernels/$(f).o $(B)/asan/obj/src/kernels/$(f).o): CFLAGS += $(AVX512)
+$(foreach f,$(AVX512_SRC),$(B)/fuzz/obj/src/kernels/$(f).o): FUZZ_CFLAGS += $(AVX512)
 
 $(B)/libcnn.a: $(LIB_OBJ)
 	@rm -f $@

@@ -1,6 +1,9 @@
 /* test_kernels.c — our packed GEMM (src/kernels/gemm.h) against a double-precision product: edge
  * tiles (m not a multiple of 8, n not of 32), k = 1, accumulating into C, the batch-norm / ReLU
- * epilogue, and the same bits at 1 and 2 threads. Skipped (and said so) on a CPU without AVX-512F. */
+ * epilogue, and the same bits at 1 and 2 threads; and conv2d's Winograd forward (3x3, stride 1:
+ * src/ops/conv_winograd.c) against a double-precision convolution, with bias, folded batch norm and
+ * ReLU, odd sizes and asymmetric pads, and the same bits at 1 and 2 threads. Skipped (and said so) on
+ * a CPU without AVX-512F. */
 #include "cnn.h"
 #include "harness.h"
 #include "../src/core/internal.h"
@@ -62,6 +65,99 @@ static int check_gemm(void *arg) {
     return rc;
 }
 
+typedef struct wino_case {
+    int64_t batch, c, k, h, w;
+    int pads[4]; /* top, bottom, left, right */
+    bool bias, bn_relu;
+} wino_case;
+
+/* One forward of x -> conv2d 3x3 (-> batchnorm -> relu) in an eval plan at the given thread count;
+ * the output copied to y. */
+static int wino_forward(const wino_case *t, int threads, float *y, double *want) {
+    cnn_graph *g = cnn_graph_create();
+    CHECK(g, "out of memory");
+    cnn_conv2d_params p = {.out_channels = t->k, .kernel_h = 3, .kernel_w = 3, .bias = t->bias,
+                           .pad_top = t->pads[0], .pad_bottom = t->pads[1], .pad_left = t->pads[2], .pad_right = t->pads[3]};
+    cnn_node *x = cnn_input(g, "x", t->c, t->h, t->w), *conv = cnn_conv2d_ex(g, x, "conv", &p), *out = conv;
+    if (t->bn_relu) out = cnn_relu(g, cnn_batchnorm(g, conv, "bn", 1e-5f, 0.1f), "relu");
+    CHECK(out && cnn_graph_add_output(g, out, 0) == 0 && cnn_graph_init_params(g, 7) == 0, "graph: %s", cnn_last_error());
+    cnn_param w, b, gamma, beta, mean, var;
+    CHECK(cnn_param_find(g, "conv.weight", &w) == 0, "no conv.weight");
+    const bool bn = t->bn_relu && cnn_param_find(g, "bn.weight", &gamma) == 0 && cnn_param_find(g, "bn.bias", &beta) == 0 &&
+                    cnn_param_find(g, "bn.running_mean", &mean) == 0 && cnn_param_find(g, "bn.running_var", &var) == 0;
+    if (t->bn_relu) {
+        CHECK(bn, "no batch norm parameters");
+        for (int64_t o = 0; o < t->k; o++)
+            gamma.data[o] = 0.5f + value((uint64_t)o, 11), beta.data[o] = value((uint64_t)o, 12), mean.data[o] = 0.3f * value((uint64_t)o, 13),
+            var.data[o] = 0.5f + 0.4f * value((uint64_t)o, 14);
+    }
+    if (t->bias) CHECK(cnn_param_find(g, "conv.bias", &b) == 0, "no conv.bias");
+    cnn_set_threads(threads);
+    cnn_plan *plan = cnn_plan_create(g, t->batch, 0);
+    CHECK(plan, "plan: %s", cnn_last_error());
+    cnn_tensor *in = cnn_plan_input(plan, 0);
+    const int64_t nx = t->batch * t->c * t->h * t->w;
+    for (int64_t i = 0; i < nx; i++) in->data[i] = value((uint64_t)i, 10);
+    CHECK(cnn_plan_forward(plan) == 0, "forward: %s", cnn_last_error());
+    const cnn_tensor *o = cnn_plan_output(plan, 0);
+    const int64_t oh = o->shape[2], ow = o->shape[3], ny = t->batch * t->k * oh * ow;
+    memcpy(y, o->data, (size_t)ny * sizeof(float));
+    if (want) /* [value, bound] per output: the double-precision result and sum |x * w| + |bias| */
+        for (int64_t n = 0; n < t->batch; n++)
+            for (int64_t k = 0; k < t->k; k++)
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j = 0; j < ow; j++) {
+                        double sum = t->bias ? b.data[k] : 0.0, bound = fabs(sum);
+                        for (int64_t c = 0; c < t->c; c++)
+                            for (int di = 0; di < 3; di++)
+                                for (int dj = 0; dj < 3; dj++) {
+                                    const int64_t yy = i + di - t->pads[0], xx = j + dj - t->pads[2];
+                                    if (yy < 0 || yy >= t->h || xx < 0 || xx >= t->w) continue;
+                                    const double prod = (double)in->data[((n * t->c + c) * t->h + yy) * t->w + xx] *
+                                                        (double)w.data[((k * t->c + c) * 3 + di) * 3 + dj];
+                                    sum += prod, bound += fabs(prod);
+                                }
+                        if (t->bn_relu) {
+                            const double s = gamma.data[k] / sqrt((double)var.data[k] + 1e-5);
+                            sum = (sum - mean.data[k]) * s + beta.data[k], bound *= fabs(s);
+                            if (sum < 0) sum = 0;
+                        }
+                        const int64_t at = ((n * t->k + k) * oh + i) * ow + j;
+                        want[2 * at] = sum, want[2 * at + 1] = bound;
+                    }
+    cnn_plan_free(plan);
+    cnn_graph_free(g);
+    return 0;
+}
+
+static int check_winograd(void *arg) {
+    const wino_case *t = arg;
+    const int64_t oh = t->h + t->pads[0] + t->pads[1] - 2, ow = t->w + t->pads[2] + t->pads[3] - 2, ny = t->batch * t->k * oh * ow;
+    float *y1 = malloc((size_t)ny * sizeof(float)), *y2 = malloc((size_t)ny * sizeof(float));
+    double *want = malloc((size_t)ny * 2 * sizeof(double));
+    CHECK(y1 && y2 && want, "out of memory");
+    int rc = wino_forward(t, 1, y1, want) || wino_forward(t, 2, y2, NULL) ? -1 : 0;
+    double worst = 0.0;
+    for (int64_t i = 0; i < ny && rc == 0; i++) {
+        /* F(4x4, 3x3)'s transforms scale terms by up to 25 before rounding: errors reach ~3e-6 of the
+         * sum of |terms| (the direct product's stay below 1e-6) */
+        const double err = fabs(y1[i] - want[2 * i]), tol = 1e-5 * want[2 * i + 1] + 1e-7;
+        if (err / (want[2 * i + 1] + 1e-30) > worst) worst = err / (want[2 * i + 1] + 1e-30);
+        if (err > tol) {
+            harness_message(__FILE__, __LINE__, "y[%lld] = %.9g, want %.9g (sum of |terms| %.3g)", (long long)i, y1[i], want[2 * i],
+                            want[2 * i + 1]);
+            rc = -1;
+        }
+        if (rc == 0 && memcmp(&y1[i], &y2[i], sizeof(float)) != 0) {
+            harness_message(__FILE__, __LINE__, "y[%lld] differs between 1 and 2 threads", (long long)i);
+            rc = -1;
+        }
+    }
+    if (getenv("CNN_TEST_VERBOSE")) printf("     worst |error| / sum |terms|: %.3g\n", worst);
+    free(y1), free(y2), free(want);
+    return rc;
+}
+
 int main(void) {
     if (!cnn_gemm_fast()) {
         printf("skip our packed GEMM: this CPU has no AVX-512F (or CNN_GEMM=blas); OpenBLAS computes every product\n");
@@ -81,6 +177,20 @@ int main(void) {
                  (long long)t->n, (long long)t->k, t->trans_a ? " A^T" : "", t->accumulate ? " +C" : "",
                  t->epilogue ? " scale/shift" : "", t->relu ? " relu" : "");
         harness_case(name, check_gemm, (void *)t);
+    }
+    static const wino_case wcases[] = {
+        {1, 16, 16, 8, 8, {1, 1, 1, 1}, false, false},   {1, 19, 33, 13, 11, {1, 1, 1, 1}, true, false},
+        {3, 32, 20, 7, 7, {1, 1, 1, 1}, true, true},     {2, 17, 48, 10, 9, {0, 0, 0, 0}, false, true},
+        {1, 24, 16, 9, 14, {2, 0, 1, 2}, true, false},   {5, 16, 17, 6, 5, {0, 2, 2, 0}, true, true},
+        {1, 64, 64, 40, 36, {1, 1, 1, 1}, true, true},   {9, 20, 36, 12, 12, {1, 1, 1, 1}, false, false},
+    };
+    for (size_t i = 0; i < sizeof wcases / sizeof *wcases; i++) {
+        char name[200];
+        const wino_case *t = &wcases[i];
+        snprintf(name, sizeof name, "conv2d 3x3 Winograd N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s%s vs double, 1 and 2 threads the same bits",
+                 (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
+                 t->pads[3], t->bias ? " bias" : "", t->bn_relu ? " bn relu" : "");
+        harness_case(name, check_winograd, (void *)t);
     }
     return harness_finish();
 }

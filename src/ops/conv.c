@@ -2,6 +2,7 @@
 #include "ops.h"
 #include "attrs.h"
 #include "conv_common.h"
+#include "conv_winograd.h"
 
 #include "../kernels/im2col.h"
 
@@ -160,7 +161,8 @@ static int64_t dw_elements(const cnn_node *n) {
  * OC/G*KH*KW)) as the op's own part. */
 static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
     const int64_t flipped = training && dx_as_conv(n->attrs, n) ? dw_elements(n) : 0;
-    return conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
+    const size_t gemm = conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
+    return conv_winograd_fits(n, batch, training) ? conv_winograd_bytes(n, batch) : gemm;
 }
 
 static conv_work work_layout(const cnn_op_ctx *c) {
@@ -210,6 +212,7 @@ static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
 /* y = conv(x, W) + b.  x (N,C,H,W), W (OC, C/G, KH, KW), b (OC), y (N,OC,OH,OW); per sample and
  * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
 static int conv_forward(const cnn_op_ctx *c) {
+    if (conv_winograd_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd_forward(c);
     const conv_work w = work_layout(c);
     conv_forward_batch(c, &w, col_scratch(c->node, c->training), forward_sample);
     return 0;

@@ -1,0 +1,40 @@
+/* winograd.h — the transforms of Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray, 2015) for
+ * 3x3 stride-1 convolutions: a 6x6 input tile d and a 3x3 kernel g give the 4x4 output tile
+ * Y = A^T [(G g G^T) . (B^T d B)] A, the 36 element-wise products summed over input channels as 36
+ * GEMMs (our packed GEMM, gemm.h). Built with AVX-512F (winograd_avx512.c) and called only where
+ * cnn_gemm_avx512_available(): every transform works on 16 channels at once.
+ *
+ * Layouts: the input in padded channels-last form xp[row][col][C]; per element xi of the 6x6 tile,
+ * V[xi] (tiles x C, row-major) is the GEMM's A read in place, U[xi] (C x K) packed into GEMM_NR-column
+ * panels is its B, and M[xi] (tiles x K) its C. */
+#ifndef CNN_KERNELS_WINOGRAD_H
+#define CNN_KERNELS_WINOGRAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define WINO_M 4                  /* output tile side */
+#define WINO_A 6                  /* input tile side: WINO_M + 3 - 1 */
+#define WINO_XI (WINO_A * WINO_A) /* elements of a tile: GEMMs per block */
+
+/* Floats of U: WINO_XI packed (C x K) matrices of ceil(K / GEMM_NR) panels each. */
+int64_t cnn_winograd_weights_size(int64_t k, int64_t c);
+
+/* U[xi] = (G g G^T)[xi] for the kernels w (K, C, 3, 3) of output channels [k_first, k_first + k_count)
+ * (k_first a multiple of GEMM_NR; columns past K are zeros). */
+void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count);
+
+/* V[xi][t][0..C) = (B^T d B)[xi] for the tiles t = 0..count-1 of a block: tile t is tile first + t
+ * of a plane of tiles_w tiles per row, its 6x6 window at xp[4 * ty][4 * tx] (xp: rows of xp_w
+ * positions of C floats). V[xi] holds ldv rows. */
+void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                        int64_t ldv);
+
+/* The output tiles first .. first + count - 1 from M (M[xi] with ldm rows of K), each
+ * A^T m A + bias[k] (bias may be NULL), then * scale[k] + shift[k] (when scale is not NULL), then
+ * ReLU (when relu), stored into y (K planes of out_h x out_w, channel k at y + k * out_h * out_w)
+ * where inside the plane. */
+void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
+                         const float *scale, const float *shift, bool relu, float *y, int64_t out_h, int64_t out_w);
+
+#endif /* CNN_KERNELS_WINOGRAD_H */

@@ -1,0 +1,160 @@
+/* winograd_avx512.c — the F(4x4, 3x3) transforms of winograd.h, 16 channels to a vector. Built with
+ * -mavx512f -mfma (Makefile) like sgemm_avx512.c and called only when cnn_gemm_avx512_available().
+ * Each transform is a fixed sequence of vector operations per tile: the result does not depend on
+ * which thread computes which tile. */
+#include "winograd.h"
+#include "gemm.h"
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+int64_t cnn_winograd_weights_size(int64_t k, int64_t c) { return WINO_XI * c * ((k + GEMM_NR - 1) / GEMM_NR * GEMM_NR); }
+
+static inline __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1); }
+
+/* G (6x3) times z (3): the kernel transform along one axis. */
+static inline void g_apply(const __m512 z[3], __m512 u[6]) {
+    const __m512 q = _mm512_set1_ps(0.25f), s = _mm512_set1_ps(1.0f / 6.0f), h = _mm512_set1_ps(1.0f / 12.0f),
+                 w = _mm512_set1_ps(1.0f / 24.0f);
+    const __m512 even = _mm512_add_ps(z[0], z[2]);
+    u[0] = _mm512_mul_ps(z[0], q);
+    u[1] = _mm512_mul_ps(_mm512_add_ps(even, z[1]), _mm512_set1_ps(-1.0f / 6.0f));
+    u[2] = _mm512_mul_ps(_mm512_sub_ps(even, z[1]), _mm512_set1_ps(-1.0f / 6.0f));
+    const __m512 a = _mm512_add_ps(_mm512_mul_ps(z[0], w), _mm512_mul_ps(z[2], s)), b = _mm512_mul_ps(z[1], h);
+    u[3] = _mm512_add_ps(a, b);
+    u[4] = _mm512_sub_ps(a, b);
+    u[5] = z[2];
+}
+
+/* B^T (6x6) times z (6): the input transform along one axis. */
+static inline void bt_apply(const __m512 z[6], __m512 t[6]) {
+    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
+    t[0] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(z[0], four), _mm512_mul_ps(z[2], five)), z[4]);
+    const __m512 a = _mm512_sub_ps(z[4], _mm512_mul_ps(z[2], four)), b = _mm512_sub_ps(z[3], _mm512_mul_ps(z[1], four));
+    t[1] = _mm512_add_ps(a, b);
+    t[2] = _mm512_sub_ps(a, b);
+    const __m512 c = _mm512_sub_ps(z[4], z[2]), d = _mm512_mul_ps(_mm512_sub_ps(z[3], z[1]), two);
+    t[3] = _mm512_add_ps(c, d);
+    t[4] = _mm512_sub_ps(c, d);
+    t[5] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(z[1], four), _mm512_mul_ps(z[3], five)), z[5]);
+}
+
+/* A^T (4x6) times z (6): the output transform along one axis. */
+static inline void at_apply(const __m512 z[6], __m512 o[4]) {
+    const __m512 p12 = _mm512_add_ps(z[1], z[2]), m12 = _mm512_sub_ps(z[1], z[2]);
+    const __m512 p34 = _mm512_add_ps(z[3], z[4]), m34 = _mm512_sub_ps(z[3], z[4]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(z[0], p12), p34);
+    o[1] = _mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(2.0f)));
+    o[2] = _mm512_add_ps(p12, _mm512_mul_ps(p34, _mm512_set1_ps(4.0f)));
+    o[3] = _mm512_add_ps(_mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(8.0f))), z[5]);
+}
+
+void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
+    const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = c * kp;
+    for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
+        const int64_t n = k - k0 < 16 ? (k - k0 < 0 ? 0 : k - k0) : 16;
+        float *panel = u + k0 / GEMM_NR * GEMM_NR * c + k0 % GEMM_NR;
+        for (int64_t ci = 0; ci < c; ci++) {
+            float g[9][16] = {{0}};
+            for (int64_t j = 0; j < n; j++)
+                for (int e = 0; e < 9; e++) g[e][j] = w[((k0 + j) * c + ci) * 9 + e];
+            __m512 t[6][3]; /* G g: column by column */
+            for (int col = 0; col < 3; col++) {
+                const __m512 z[3] = {_mm512_loadu_ps(g[col]), _mm512_loadu_ps(g[3 + col]), _mm512_loadu_ps(g[6 + col])};
+                __m512 o[6];
+                g_apply(z, o);
+                for (int r = 0; r < 6; r++) t[r][col] = o[r];
+            }
+            for (int r = 0; r < 6; r++) { /* (G g) G^T: row by row */
+                __m512 o[6];
+                g_apply(t[r], o);
+                for (int col = 0; col < 6; col++) _mm512_storeu_ps(panel + (r * 6 + col) * per_xi + ci * GEMM_NR, o[col]);
+            }
+        }
+    }
+}
+
+void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                        int64_t ldv) {
+    const int64_t per_xi = ldv * c;
+    for (int64_t t = 0; t < count; t++) {
+        const int64_t tile = first + t, ty = tile / tiles_w, tx = tile % tiles_w;
+        const float *base = xp + (ty * WINO_M * xp_w + tx * WINO_M) * c;
+        float *vt = v + t * c;
+        for (int64_t c0 = 0; c0 < c; c0 += 16) {
+            const __mmask16 mask = lanes(c - c0);
+            __m512 s[6][6]; /* B^T d: column by column */
+            for (int col = 0; col < 6; col++) {
+                __m512 z[6], o[6];
+                for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, base + (r * xp_w + col) * c + c0);
+                bt_apply(z, o);
+                for (int r = 0; r < 6; r++) s[r][col] = o[r];
+            }
+            for (int r = 0; r < 6; r++) { /* (B^T d) B: row by row */
+                __m512 o[6];
+                bt_apply(s[r], o);
+                for (int col = 0; col < 6; col++) _mm512_mask_storeu_ps(vt + (r * 6 + col) * per_xi + c0, mask, o[col]);
+            }
+        }
+    }
+}
+
+void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
+                         const float *scale, const float *shift, bool relu, float *y, int64_t out_h, int64_t out_w) {
+    const int64_t per_xi = ldm * k, plane = out_h * out_w;
+    for (int64_t t = 0; t < count; t++) {
+        const int64_t tile = first + t, oy = tile / tiles_w * WINO_M, ox = tile % tiles_w * WINO_M;
+        const int rows = (int)(out_h - oy < WINO_M ? out_h - oy : WINO_M), cols = (int)(out_w - ox < WINO_M ? out_w - ox : WINO_M);
+        const float *mt = m + t * k;
+        for (int64_t k0 = 0; k0 < k; k0 += 16) {
+            const int64_t n = k - k0 < 16 ? k - k0 : 16;
+            const __mmask16 mask = lanes(n);
+            __m512 s[4][6]; /* A^T m: column by column */
+            for (int col = 0; col < 6; col++) {
+                __m512 z[6], o[4];
+                for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 6 + col) * per_xi + k0);
+                at_apply(z, o);
+                for (int r = 0; r < 4; r++) s[r][col] = o[r];
+            }
+            float out[WINO_M * WINO_M][16];
+            const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + k0) : _mm512_setzero_ps();
+            const __m512 sc = scale ? _mm512_maskz_loadu_ps(mask, scale + k0) : b, sh = scale ? _mm512_maskz_loadu_ps(mask, shift + k0) : b;
+            for (int r = 0; r < 4; r++) { /* (A^T m) A: row by row, then the epilogue */
+                __m512 o[4];
+                at_apply(s[r], o);
+                for (int col = 0; col < 4; col++) {
+                    __m512 val = bias ? _mm512_add_ps(o[col], b) : o[col];
+                    if (scale) val = _mm512_add_ps(_mm512_mul_ps(val, sc), sh);
+                    if (relu) val = _mm512_mask_mov_ps(val, _mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps());
+                    _mm512_storeu_ps(out[r * 4 + col], val);
+                }
+            }
+            for (int64_t j = 0; j < n; j++) {
+                float *yk = y + (k0 + j) * plane + oy * out_w + ox;
+                for (int r = 0; r < rows; r++)
+                    for (int col = 0; col < cols; col++) yk[r * out_w + col] = out[r * 4 + col][j];
+            }
+        }
+    }
+}
+
+#else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
+
+int64_t cnn_winograd_weights_size(int64_t k, int64_t c) { return WINO_XI * c * ((k + GEMM_NR - 1) / GEMM_NR * GEMM_NR); }
+
+void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
+    (void)k, (void)c, (void)w, (void)u, (void)k_first, (void)k_count;
+}
+
+void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                        int64_t ldv) {
+    (void)xp, (void)xp_w, (void)c, (void)tiles_w, (void)first, (void)count, (void)v, (void)ldv;
+}
+
+void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
+                         const float *scale, const float *shift, bool relu, float *y, int64_t out_h, int64_t out_w) {
+    (void)m, (void)ldm, (void)k, (void)tiles_w, (void)first, (void)count, (void)bias, (void)scale, (void)shift, (void)relu, (void)y,
+        (void)out_h, (void)out_w;
+}
+
+#endif

@@ -1,0 +1,151 @@
+/* conv_winograd.c — conv2d's forward for 3x3 kernels, stride 1, by Winograd's F(4x4, 3x3): 2.25x
+ * fewer multiplications per output than the direct product (36 per 4x4 tile and channel pair
+ * instead of 144) at the price of the transforms (kernels/winograd.h).
+ *
+ * Per call: (1) the kernels to U (36 packed C x K matrices) and every sample to a zero-padded
+ * channels-last copy xp, shared out to the threads; (2) the output tiles, in blocks of WINO_BLOCK
+ * tiles of one sample: the block's inputs to V (36 matrices, tiles x C), the 36 products
+ * M[xi] = V[xi] U[xi], and M back to 4x4 output tiles with bias and epilogue. Blocks go to threads
+ * whole when there are enough of them, otherwise the threads share each block's steps. Every
+ * output is computed by the same operations whichever thread computes it: the same bits for any
+ * thread count. */
+#include "conv_winograd.h"
+#include "attrs.h"
+
+#include "../kernels/gemm.h"
+#include "../kernels/winograd.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WINO_BLOCK 16 /* output tiles per block: the rows of its 36 products */
+/* Below these channel counts the products are too thin for the transforms to pay; below this many
+ * output tiles per call U (four times the kernel's size) is read too few times (cnn bench --profile:
+ * googlenet's 14x14 and 7x7 layers at batch 1 were 1.7x and 4.9x slower than the direct product). */
+#define WINO_MIN_IN 16
+#define WINO_MIN_OUT 16
+#define WINO_MIN_TILES 40
+
+typedef struct wino_geo {
+    int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
+    int64_t tiles_w, tiles, blocks, block; /* tiles per sample, blocks per sample, tiles per block */
+    int64_t xp_h, xp_w;                    /* the padded copy: rows, positions per row */
+} wino_geo;
+
+static wino_geo geometry(const cnn_node *n) {
+    const conv_attrs *a = n->attrs;
+    wino_geo g = {
+        .c = n->inputs[0]->shape.dims[1], .k = a->out_channels,
+        .h = n->inputs[0]->shape.dims[2], .w = n->inputs[0]->shape.dims[3],
+        .out_h = n->shape.dims[2], .out_w = n->shape.dims[3],
+        .pad_top = a->pads[0], .pad_left = a->pads[2],
+    };
+    const int64_t tiles_h = (g.out_h + WINO_M - 1) / WINO_M;
+    g.tiles_w = (g.out_w + WINO_M - 1) / WINO_M;
+    g.tiles = tiles_h * g.tiles_w;
+    g.blocks = (g.tiles + WINO_BLOCK - 1) / WINO_BLOCK;
+    g.block = (g.tiles + g.blocks - 1) / g.blocks; /* blocks of equal size, at most WINO_BLOCK */
+    g.xp_h = tiles_h * WINO_M + 2, g.xp_w = g.tiles_w * WINO_M + 2;
+    return g;
+}
+
+static bool enabled(void) {
+    static int on = -1; /* decided once; a race writes the same value */
+    if (on < 0) {
+        const char *env = getenv("CNN_WINOGRAD");
+        on = cnn_gemm_fast() && !(env && strcmp(env, "0") == 0);
+    }
+    return on == 1;
+}
+
+bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
+    const conv_attrs *a = n->attrs;
+    if (training || a->kernel_h != 3 || a->kernel_w != 3 || a->stride_h != 1 || a->stride_w != 1 || a->dilation_h != 1 ||
+        a->dilation_w != 1 || a->groups != 1 || n->inputs[0]->shape.dims[1] < WINO_MIN_IN || a->out_channels < WINO_MIN_OUT)
+        return false;
+    const wino_geo g = geometry(n);
+    return cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES && enabled();
+}
+
+static int threads_planned(void) { return omp_get_max_threads() < 1 ? 1 : omp_get_max_threads(); }
+
+/* Floats: U, then the padded copies of the batch, then per thread one block's V and M. */
+static int64_t u_floats(const wino_geo *g) { return cnn_winograd_weights_size(g->k, g->c); }
+static int64_t xp_floats(const wino_geo *g) { return cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->c); }
+static int64_t block_floats(const wino_geo *g) { return cnn_mul_i64(WINO_XI * g->block, cnn_add_i64(g->c, g->k)); }
+
+size_t conv_winograd_bytes(const cnn_node *n, int64_t batch) {
+    const wino_geo g = geometry(n);
+    int64_t total = cnn_add_i64(u_floats(&g), cnn_mul_i64(xp_floats(&g), batch));
+    total = cnn_add_i64(total, cnn_mul_i64(block_floats(&g), threads_planned()));
+    if (total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 64) return SIZE_MAX;
+    return (size_t)total * sizeof(float) + 64;
+}
+
+/* Row r of sample b's padded copy: xp[r][s][ci] = x[ci][r - pad_top][s - pad_left], zero outside x. */
+static void pad_row(const wino_geo *g, const float *xb, float *xp, int64_t r) {
+    float *row = xp + r * g->xp_w * g->c;
+    const int64_t y = r - g->pad_top;
+    if (y < 0 || y >= g->h) {
+        memset(row, 0, (size_t)(g->xp_w * g->c) * sizeof(float));
+        return;
+    }
+    /* zeros on each side: left pad_left positions, right xp_w - pad_left - w >= pad_right >= 0 (xp_w >= out_w + 2) */
+    const int64_t left = g->pad_left, right = g->xp_w - g->pad_left - g->w, plane = g->h * g->w;
+    memset(row, 0, (size_t)(left * g->c) * sizeof(float));
+    memset(row + (left + g->w) * g->c, 0, (size_t)(right * g->c) * sizeof(float));
+    for (int64_t ci = 0; ci < g->c; ci++) {
+        const float *src = xb + ci * plane + y * g->w;
+        float *dst = row + left * g->c + ci;
+        for (int64_t s = 0; s < g->w; s++) dst[s * g->c] = src[s];
+    }
+}
+
+int conv_winograd_forward(const cnn_op_ctx *c) {
+    const wino_geo g = geometry(c->node);
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    const conv_attrs *a = c->attrs;
+    const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
+    const int64_t batch = x->shape[0], items = batch * g.blocks, xp_size = xp_floats(&g), per_thread = block_floats(&g);
+    const int64_t k_panels = (g.k + GEMM_NR - 1) / GEMM_NR, ldv = g.block;
+    int threads = threads_planned(), planned = c->work_threads > 0 ? c->work_threads : 1;
+    if (threads > planned) threads = planned;
+    float *u = (float *)(((uintptr_t)c->work + 63) & ~(uintptr_t)63), *xps = u + u_floats(&g), *blocks = xps + xp_size * batch;
+    /* Whole blocks to threads when each gets two or more; otherwise the threads share each block. */
+    const bool whole = items >= 2 * (int64_t)threads;
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int64_t p = tid; p < k_panels; p += nt) cnn_winograd_weights(g.k, g.c, weight, u, p * GEMM_NR, GEMM_NR);
+        for (int64_t r = tid; r < batch * g.xp_h; r += nt)
+            pad_row(&g, x->data + r / g.xp_h * x->stride[0], xps + r / g.xp_h * xp_size, r % g.xp_h);
+#pragma omp barrier
+        float *v = blocks + (whole ? tid : 0) * per_thread, *m = v + WINO_XI * ldv * g.c;
+        for (int64_t item = whole ? tid : 0; item < items; item += whole ? nt : 1) {
+            const int64_t b = item / g.blocks, first = item % g.blocks * g.block;
+            const int64_t count = g.tiles - first < g.block ? g.tiles - first : g.block;
+            const float *xp = xps + b * xp_size;
+            float *yb = y->data + b * y->stride[0];
+            /* In shared mode thread tid takes tiles [count * tid / nt, count * (tid + 1) / nt) of the
+             * transforms and products xi = tid, tid + nt, ... */
+            const int64_t t0 = whole ? 0 : count * tid / nt, t1 = whole ? count : count * (tid + 1) / nt;
+            cnn_winograd_input(xp, g.xp_w, g.c, g.tiles_w, first + t0, t1 - t0, v + t0 * g.c, ldv);
+            if (!whole) {
+#pragma omp barrier
+            }
+            for (int xi = whole ? 0 : tid; xi < WINO_XI; xi += whole ? 1 : nt)
+                cnn_gemm_packed_avx512(false, count, g.k, g.c, v + xi * ldv * g.c, g.c, u + xi * g.c * k_panels * GEMM_NR,
+                                       m + xi * ldv * g.k, g.k, false, NULL, 0, 1);
+            if (!whole) {
+#pragma omp barrier
+            }
+            cnn_winograd_output(m + t0 * g.k, ldv, g.k, g.tiles_w, first + t0, t1 - t0, bias, c->epi_scale, c->epi_shift, c->epi_relu, yb,
+                                g.out_h, g.out_w);
+            if (!whole) {
+#pragma omp barrier
+            }
+        }
+    }
+    return 0;
+}
