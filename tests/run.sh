@@ -54,6 +54,10 @@ done
 # runs here too (CNN_GEMM=blas), against the same PyTorch fixtures.
 run "test_ops (CNN_GEMM=blas)" env CNN_GEMM=blas $B/tests/test_ops "$REF/ops"
 run "test_models (CNN_GEMM=blas)" env CNN_GEMM=blas $B/tests/test_models "$REF"
+# Eval plans run 3x3 stride-1 convolutions by Winograd where they are large enough; CNN_WINOGRAD=all
+# takes every one that fits that way, so the small ones of the fixtures meet PyTorch through it too.
+run "test_ops (CNN_WINOGRAD=all)" env CNN_WINOGRAD=all $B/tests/test_ops "$REF/ops"
+run "test_models (CNN_WINOGRAD=all)" env CNN_WINOGRAD=all $B/tests/test_models "$REF"
 for t in $B/asan/tests/test_*; do
   name=$(basename "$t")
   case "$name" in

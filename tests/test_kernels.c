@@ -69,6 +69,7 @@ typedef struct wino_case {
     int64_t batch, c, k, h, w;
     int pads[4]; /* top, bottom, left, right */
     bool bias, bn_relu;
+    bool refresh; /* a forward with one kernel element changed first: the plan's kept U must follow the change back */
 } wino_case;
 
 /* One forward of x -> conv2d 3x3 (-> batchnorm -> relu) in an eval plan at the given thread count;
@@ -98,6 +99,13 @@ static int wino_forward(const wino_case *t, int threads, float *y, double *want)
     cnn_tensor *in = cnn_plan_input(plan, 0);
     const int64_t nx = t->batch * t->c * t->h * t->w;
     for (int64_t i = 0; i < nx; i++) in->data[i] = value((uint64_t)i, 10);
+    if (t->refresh) {
+        const int64_t at = w.numel - 5; /* in the last output channel */
+        const float kept = w.data[at];
+        w.data[at] = kept + 4.0f;
+        CHECK(cnn_plan_forward(plan) == 0, "forward: %s", cnn_last_error());
+        w.data[at] = kept;
+    }
     CHECK(cnn_plan_forward(plan) == 0, "forward: %s", cnn_last_error());
     const cnn_tensor *o = cnn_plan_output(plan, 0);
     const int64_t oh = o->shape[2], ow = o->shape[3], ny = t->batch * t->k * oh * ow;
@@ -159,6 +167,7 @@ static int check_winograd(void *arg) {
 }
 
 int main(void) {
+    setenv("CNN_WINOGRAD", "all", 1); /* every case below through it, whatever its size */
     if (!cnn_gemm_fast()) {
         printf("skip our packed GEMM: this CPU has no AVX-512F (or CNN_GEMM=blas); OpenBLAS computes every product\n");
         return harness_finish();
@@ -179,17 +188,18 @@ int main(void) {
         harness_case(name, check_gemm, (void *)t);
     }
     static const wino_case wcases[] = {
-        {1, 16, 16, 8, 8, {1, 1, 1, 1}, false, false},   {1, 19, 33, 13, 11, {1, 1, 1, 1}, true, false},
-        {3, 32, 20, 7, 7, {1, 1, 1, 1}, true, true},     {2, 17, 48, 10, 9, {0, 0, 0, 0}, false, true},
-        {1, 24, 16, 9, 14, {2, 0, 1, 2}, true, false},   {5, 16, 17, 6, 5, {0, 2, 2, 0}, true, true},
-        {1, 64, 64, 40, 36, {1, 1, 1, 1}, true, true},   {9, 20, 36, 12, 12, {1, 1, 1, 1}, false, false},
+        {1, 16, 16, 8, 8, {1, 1, 1, 1}, false, false, false},  {1, 19, 33, 13, 11, {1, 1, 1, 1}, true, false, true},
+        {3, 32, 20, 7, 7, {1, 1, 1, 1}, true, true, false},    {2, 17, 48, 10, 9, {0, 0, 0, 0}, false, true, true},
+        {1, 24, 16, 9, 14, {2, 0, 1, 2}, true, false, false},  {5, 16, 17, 6, 5, {0, 2, 2, 0}, true, true, false},
+        {1, 64, 64, 40, 36, {1, 1, 1, 1}, true, true, true},   {9, 20, 36, 12, 12, {1, 1, 1, 1}, false, false, false},
+        {2, 3, 5, 5, 6, {1, 1, 1, 1}, true, true, true},       {1, 1, 1, 3, 3, {0, 0, 0, 0}, true, false, false},
     };
     for (size_t i = 0; i < sizeof wcases / sizeof *wcases; i++) {
         char name[200];
         const wino_case *t = &wcases[i];
-        snprintf(name, sizeof name, "conv2d 3x3 Winograd N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s%s vs double, 1 and 2 threads the same bits",
+        snprintf(name, sizeof name, "conv2d 3x3 Winograd N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s%s%s vs double, 1 and 2 threads the same bits",
                  (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
-                 t->pads[3], t->bias ? " bias" : "", t->bn_relu ? " bn relu" : "");
+                 t->pads[3], t->bias ? " bias" : "", t->bn_relu ? " bn relu" : "", t->refresh ? " after a kernel change" : "");
         harness_case(name, check_winograd, (void *)t);
     }
     return harness_finish();

@@ -1,5 +1,6 @@
 /* im2col.c — im2col / vol2col and col2im / col2vol-accumulate with stride, dilation and asymmetric zero padding. */
 #include "im2col.h"
+#include "gemm.h"
 #include "../core/internal.h"
 
 #include <string.h>
@@ -109,6 +110,43 @@ void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
         const plane_tap t = make_plane_tap(geo->in_h, geo->in_w, geo->out_h, geo->out_w, geo->stride_h, geo->stride_w,
                                            i * geo->dilation_h - geo->pad_top, j * geo->dilation_w - geo->pad_left);
         gather_plane(&t, x + c * plane, col + r * cols);
+    }
+}
+
+CNN_CLONES void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t first, int64_t count, float *bp) {
+    const int64_t taps = geo->kernel_h * geo->kernel_w, rows = geo->channels * taps, plane = geo->in_h * geo->in_w;
+    const int64_t out_w = geo->out_w;
+    for (int64_t p0 = 0; p0 < count; p0 += GEMM_NR) {
+        const int64_t n = count - p0 < GEMM_NR ? count - p0 : GEMM_NR;
+        float *panel = bp + p0 * rows;
+        /* The panel's windows as runs along one output row: run k starts at panel column at[k]
+         * with window (oh[k], ow[k]). */
+        int64_t at[GEMM_NR + 1], oh[GEMM_NR], ow[GEMM_NR], runs = 0;
+        for (int64_t q = 0; q < n; runs++) {
+            const int64_t j = first + p0 + q, len = out_w - j % out_w;
+            at[runs] = q, oh[runs] = j / out_w, ow[runs] = j % out_w;
+            q += len < n - q ? len : n - q;
+        }
+        at[runs] = n;
+        for (int64_t r = 0; r < rows; r++) { /* r = (c, i, j): channel c, kernel tap (i, j) */
+            const int64_t c = r / taps, i = r % taps / geo->kernel_w, kj = r % geo->kernel_w;
+            const float *xc = x + c * plane;
+            float *dst = panel + r * GEMM_NR;
+            for (int64_t k = 0; k < runs; k++) {
+                const int64_t ih = oh[k] * geo->stride_h - geo->pad_top + i * geo->dilation_h;
+                const int64_t iw0 = ow[k] * geo->stride_w - geo->pad_left + kj * geo->dilation_w;
+                if (ih < 0 || ih >= geo->in_h) {
+                    for (int64_t q = at[k]; q < at[k + 1]; q++) dst[q] = 0.0f;
+                    continue;
+                }
+                const float *xrow = xc + ih * geo->in_w;
+                for (int64_t q = at[k]; q < at[k + 1]; q++) {
+                    const int64_t iw = iw0 + (q - at[k]) * geo->stride_w;
+                    dst[q] = iw >= 0 && iw < geo->in_w ? xrow[iw] : 0.0f;
+                }
+            }
+            for (int64_t q = n; q < GEMM_NR; q++) dst[q] = 0.0f;
+        }
     }
 }
 

@@ -21,6 +21,11 @@ typedef struct cnn_conv_geometry {
  * row (c, kh, kw) holding that tap of every window. Every element of col is written. */
 void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col);
 
+/* Columns [first, first + count) of cnn_im2col's matrix, written straight into our GEMM's panel
+ * layout (gemm.h: panels of GEMM_NR columns, each rows x GEMM_NR row-major, zeros past count):
+ * the same values as cnn_im2col followed by cnn_gemm_pack_b, without the column matrix. */
+void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t first, int64_t count, float *bp);
+
 /* The adjoint of cnn_im2col: x += fold(col). Each input element sums its taps in a fixed order,
  * so the result does not depend on the thread count. */
 void cnn_col2im_add(const cnn_conv_geometry *geo, const float *col, float *x);

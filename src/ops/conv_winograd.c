@@ -2,7 +2,8 @@
  * fewer multiplications per output than the direct product (36 per 4x4 tile and channel pair
  * instead of 144) at the price of the transforms (kernels/winograd.h).
  *
- * Per call: (1) the kernels to U (36 packed C x K matrices) and every sample to a zero-padded
+ * Per call: (1) the kernels to U (36 packed C x K matrices, kept in the plan's state and made again
+ * only where the kernels changed) and every sample to a zero-padded
  * channels-last copy xp, shared out to the threads; (2) the output tiles, in blocks of WINO_BLOCK
  * tiles of one sample: the block's inputs to V (36 matrices, tiles x C), the 36 products
  * M[xi] = V[xi] U[xi], and M back to 4x4 output tiles with bias and epilogue. Blocks go to threads
@@ -50,37 +51,59 @@ static wino_geo geometry(const cnn_node *n) {
     return g;
 }
 
-static bool enabled(void) {
+/* CNN_WINOGRAD: unset (or anything else) for the size rules below, "0" never, "all" for every
+ * kernel shape that fits whatever the sizes (tests). 0: off, 1: by size, 2: all. */
+static int mode(void) {
     static int on = -1; /* decided once; a race writes the same value */
     if (on < 0) {
         const char *env = getenv("CNN_WINOGRAD");
-        on = cnn_gemm_fast() && !(env && strcmp(env, "0") == 0);
+        on = !cnn_gemm_fast() || (env && strcmp(env, "0") == 0) ? 0 : env && strcmp(env, "all") == 0 ? 2 : 1;
     }
-    return on == 1;
+    return on;
 }
 
 bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
     if (training || a->kernel_h != 3 || a->kernel_w != 3 || a->stride_h != 1 || a->stride_w != 1 || a->dilation_h != 1 ||
-        a->dilation_w != 1 || a->groups != 1 || n->inputs[0]->shape.dims[1] < WINO_MIN_IN || a->out_channels < WINO_MIN_OUT)
+        a->dilation_w != 1 || a->groups != 1 || mode() == 0)
         return false;
     const wino_geo g = geometry(n);
-    return cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES && enabled();
+    return mode() == 2 || (n->inputs[0]->shape.dims[1] >= WINO_MIN_IN && a->out_channels >= WINO_MIN_OUT &&
+                           cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES);
 }
 
 static int threads_planned(void) { return omp_get_max_threads() < 1 ? 1 : omp_get_max_threads(); }
 
-/* Floats: U, then the padded copies of the batch, then per thread one block's V and M. */
+/* State (kept by the plan between calls): a copy of the kernels U was made from, then U. */
+static int64_t kernel_floats(const wino_geo *g) { return (cnn_mul_i64(cnn_mul_i64(g->k, g->c), 9) + 15) / 16 * 16; }
 static int64_t u_floats(const wino_geo *g) { return cnn_winograd_weights_size(g->k, g->c); }
+/* Scratch: the padded copies of the batch, then per thread one block's V and M. */
 static int64_t xp_floats(const wino_geo *g) { return cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->c); }
 static int64_t block_floats(const wino_geo *g) { return cnn_mul_i64(WINO_XI * g->block, cnn_add_i64(g->c, g->k)); }
 
+static size_t float_bytes(int64_t total) {
+    return total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 64 ? SIZE_MAX : (size_t)total * sizeof(float) + 64;
+}
+
+size_t conv_winograd_state_bytes(const cnn_node *n) {
+    const wino_geo g = geometry(n);
+    return float_bytes(cnn_add_i64(kernel_floats(&g), u_floats(&g)));
+}
+
 size_t conv_winograd_bytes(const cnn_node *n, int64_t batch) {
     const wino_geo g = geometry(n);
-    int64_t total = cnn_add_i64(u_floats(&g), cnn_mul_i64(xp_floats(&g), batch));
-    total = cnn_add_i64(total, cnn_mul_i64(block_floats(&g), threads_planned()));
-    if (total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 64) return SIZE_MAX;
-    return (size_t)total * sizeof(float) + 64;
+    return float_bytes(cnn_add_i64(cnn_mul_i64(xp_floats(&g), batch), cnn_mul_i64(block_floats(&g), threads_planned())));
+}
+
+/* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels differ
+ * from the copy it was made from (bit for bit: the plan's state starts zeroed, and U of zero
+ * kernels is zero). Comparing reads a ninth of what making U writes. */
+static void update_panel(const wino_geo *g, const float *weight, float *copy, float *u, int64_t p) {
+    const int64_t first = p * GEMM_NR * g->c * 9, last = (p + 1) * GEMM_NR * g->c * 9, end = g->k * g->c * 9;
+    const size_t bytes = (size_t)((last < end ? last : end) - first) * sizeof(float);
+    if (memcmp(copy + first, weight + first, bytes) == 0) return;
+    memcpy(copy + first, weight + first, bytes);
+    cnn_winograd_weights(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
 /* Row r of sample b's padded copy: xp[r][s][ci] = x[ci][r - pad_top][s - pad_left], zero outside x. */
@@ -111,13 +134,14 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
     const int64_t k_panels = (g.k + GEMM_NR - 1) / GEMM_NR, ldv = g.block;
     int threads = threads_planned(), planned = c->work_threads > 0 ? c->work_threads : 1;
     if (threads > planned) threads = planned;
-    float *u = (float *)(((uintptr_t)c->work + 63) & ~(uintptr_t)63), *xps = u + u_floats(&g), *blocks = xps + xp_size * batch;
+    float *copy = (float *)(((uintptr_t)c->state + 63) & ~(uintptr_t)63), *u = copy + kernel_floats(&g);
+    float *xps = (float *)(((uintptr_t)c->work + 63) & ~(uintptr_t)63), *blocks = xps + xp_size * batch;
     /* Whole blocks to threads when each gets two or more; otherwise the threads share each block. */
     const bool whole = items >= 2 * (int64_t)threads;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int64_t p = tid; p < k_panels; p += nt) cnn_winograd_weights(g.k, g.c, weight, u, p * GEMM_NR, GEMM_NR);
+        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, copy, u, p);
         for (int64_t r = tid; r < batch * g.xp_h; r += nt)
             pad_row(&g, x->data + r / g.xp_h * x->stride[0], xps + r / g.xp_h * xp_size, r % g.xp_h);
 #pragma omp barrier
