@@ -188,6 +188,23 @@ static int concat_inputs_are_slices(void *arg) {
     return 0;
 }
 
+/* Batch norms' running statistics away from their defaults 0 and 1 (the fusion tests). */
+static void stats_off_defaults(cnn_graph *g) {
+    for (int64_t i = 0; i < cnn_param_count(g); i++) {
+        cnn_param prm;
+        cnn_param_get(g, i, &prm);
+        for (int64_t j = 0; !prm.trainable && j < prm.numel; j++) prm.data[j] = 0.3f + 0.1f * (float)(j % 4);
+    }
+}
+
+/* The same input into two plans of one graph. */
+static void fill_inputs(cnn_plan *a, cnn_plan *b) {
+    for (int k = 0; k < 2; k++) {
+        cnn_tensor *in = cnn_plan_input(k ? b : a, 0);
+        for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+    }
+}
+
 /* conv -> batchnorm -> relu and conv(bias) -> relu run as one convolution in eval plans: the same
  * bits as the layers one by one (CNN_PLAN_UNFUSED), the folded layers' values hidden; a conv that
  * is an output itself, or whose batch norm feeds two layers, is not folded past that point. */
@@ -203,17 +220,10 @@ static int eval_fusion_matches_unfused(void *arg) {
     cnn_graph_add_output(g, r3, 0);
     cnn_graph_add_output(g, t3, 0);
     CHECK(cnn_graph_init_params(g, 7) == 0, "%s", cnn_last_error());
-    for (int64_t i = 0; i < cnn_param_count(g); i++) { /* running statistics away from 0 and 1 */
-        cnn_param prm;
-        cnn_param_get(g, i, &prm);
-        for (int64_t j = 0; !prm.trainable && j < prm.numel; j++) prm.data[j] = 0.3f + 0.1f * (float)(j % 4);
-    }
+    stats_off_defaults(g);
     cnn_plan *fused = cnn_plan_create(g, 2, 0), *plain = cnn_plan_create(g, 2, CNN_PLAN_UNFUSED);
     CHECK(fused && plain, "%s", cnn_last_error());
-    for (int k = 0; k < 2; k++) {
-        cnn_tensor *in = cnn_plan_input(k ? plain : fused, 0);
-        for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
-    }
+    fill_inputs(fused, plain);
     /* twice: the second forward reads the same input (inputs keep their buffers) */
     CHECK(cnn_plan_forward(fused) == 0 && cnn_plan_forward(fused) == 0 && cnn_plan_forward(plain) == 0, "%s", cnn_last_error());
     for (int o = 0; o < 2; o++) {
@@ -228,6 +238,53 @@ static int eval_fusion_matches_unfused(void *arg) {
     CHECK(cnn_plan_memory(fused) < cnn_plan_memory(plain), "fused plan not smaller");
     cnn_plan_free(fused);
     cnn_plan_free(plain);
+    cnn_graph_free(g);
+    return 0;
+}
+
+/* Residual blocks in eval plans: conv -> batch norm -> add(shortcut) -> ReLU runs as one
+ * convolution when the shortcut is computed before the conv (block 1, and block 2's downsample
+ * branch, whose partner comes first), not when it comes after (block 2's main branch), nor for an
+ * add of one node to itself; conv -> add with no batch norm, the add a plan output, folds too.
+ * Bitwise as the layers one by one, at a batch and size that take the Winograd and the GEMM paths. */
+static int residual_fusion_matches_unfused(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 16, 20, 20);
+    /* block 1: shortcut x (before the conv) */
+    cnn_node *c1 = cnn_conv2d(g, x, "c1", 16, 3, 3, 1, 1, false), *b1 = cnn_batchnorm(g, c1, "b1", 1e-5f, 0.1f);
+    cnn_node *a1 = cnn_add(g, b1, x, "a1"), *r1 = cnn_relu(g, a1, "r1");
+    /* block 2: main branch first, downsample after it (its partner b2 comes before it) */
+    cnn_node *c2 = cnn_conv2d(g, r1, "c2", 24, 1, 1, 1, 0, false), *b2 = cnn_batchnorm(g, c2, "b2", 1e-5f, 0.1f);
+    cnn_node *d2 = cnn_conv2d(g, r1, "d2", 24, 1, 1, 1, 0, false), *e2 = cnn_batchnorm(g, d2, "e2", 1e-5f, 0.1f);
+    cnn_node *a2 = cnn_add(g, b2, e2, "a2"), *r2 = cnn_relu(g, a2, "r2");
+    /* conv(bias) -> add, the add an output; and an add of a node to itself */
+    cnn_node *c3 = cnn_conv2d(g, r2, "c3", 24, 3, 3, 1, 1, true), *a3 = cnn_add(g, c3, r2, "a3");
+    cnn_node *c4 = cnn_conv2d(g, r2, "c4", 8, 1, 1, 1, 0, false), *a4 = cnn_add(g, c4, c4, "a4");
+    CHECK(a3 && a4, "%s", cnn_last_error());
+    cnn_graph_add_output(g, a3, 0);
+    cnn_graph_add_output(g, a4, 0);
+    CHECK(cnn_graph_init_params(g, 11) == 0, "%s", cnn_last_error());
+    stats_off_defaults(g);
+    for (int batch = 1; batch <= 3; batch += 2) {
+        cnn_plan *fused = cnn_plan_create(g, batch, 0), *plain = cnn_plan_create(g, batch, CNN_PLAN_UNFUSED);
+        CHECK(fused && plain, "%s", cnn_last_error());
+        fill_inputs(fused, plain);
+        CHECK(cnn_plan_forward(fused) == 0 && cnn_plan_forward(fused) == 0 && cnn_plan_forward(plain) == 0, "%s", cnn_last_error());
+        for (int o = 0; o < 2; o++) {
+            const cnn_tensor *a = cnn_plan_output(fused, o), *b = cnn_plan_output(plain, o);
+            CHECK(memcmp(a->data, b->data, (size_t)cnn_tensor_numel(a) * sizeof(float)) == 0, "batch %d: output %d differs from unfused",
+                  batch, o);
+        }
+        /* folded: b1, a1 into c1; e2, a2, r2 into d2 (b2 kept: d2 reads it); c3 into a3 */
+        CHECK(!cnn_plan_value(fused, b1) && !cnn_plan_value(fused, a1) && !cnn_plan_value(fused, e2) && !cnn_plan_value(fused, a2) &&
+                  !cnn_plan_value(fused, c3),
+              "batch %d: fused layers' values visible", batch);
+        CHECK(cnn_plan_value(fused, a3) && cnn_plan_value(fused, a4), "batch %d: outputs not kept", batch);
+        CHECK(cnn_plan_memory(fused) < cnn_plan_memory(plain), "fused plan not smaller");
+        cnn_plan_free(fused);
+        cnn_plan_free(plain);
+    }
     cnn_graph_free(g);
     return 0;
 }
@@ -424,6 +481,7 @@ int main(int argc, char **argv) {
     harness_case("plan: gradients summed over a node's consumers", gradients_sum_over_consumers, NULL);
     harness_case("plan: concat inputs computed in place (zero-copy), outputs excluded", concat_inputs_are_slices, NULL);
     harness_case("plan: eval fusion of conv + batch norm + ReLU, bitwise as unfused", eval_fusion_matches_unfused, NULL);
+    harness_case("plan: eval fusion of residual adds into the conv before them, bitwise as unfused", residual_fusion_matches_unfused, NULL);
     harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);
     harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
     harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);

@@ -34,9 +34,9 @@ static int check_gemm(void *arg) {
     for (int64_t i = 0; i < m * ldc; i++) c1[i] = c2[i] = value((uint64_t)i, 5);
     const float *sc = t->epilogue ? scale : NULL, *sh = t->epilogue ? shift : NULL;
     cnn_set_threads(1);
-    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c1, ldc, t->accumulate, sc, sh, t->relu);
+    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c1, ldc, t->accumulate, sc, sh, NULL, 0, t->relu);
     cnn_set_threads(2);
-    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c2, ldc, t->accumulate, sc, sh, t->relu);
+    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c2, ldc, t->accumulate, sc, sh, NULL, 0, t->relu);
     int rc = 0;
     for (int64_t i = 0; i < m && rc == 0; i++)
         for (int64_t j = 0; j < ldc && rc == 0; j++) {

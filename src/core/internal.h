@@ -52,6 +52,9 @@ typedef struct cnn_op_ctx {
      * then ReLU (when epi_relu): a following batch norm and ReLU folded into it. */
     const float *epi_scale, *epi_shift;
     bool epi_relu;
+    /* Also folded (ops with CNN_CAP_EPILOGUE_ADD): a following residual addition, y += epi_residual
+     * (a value of the output's shape) after the affine map and before the ReLU; NULL when none. */
+    const cnn_tensor *epi_residual;
     uint64_t seed;                 /* per node and step: for dropout masks */
 } cnn_op_ctx;
 
@@ -77,6 +80,8 @@ enum {
     CNN_CAP_RELU = 1u << 2,           /* y = max(x, 0), NaN kept: an epilogue's epi_relu computes the same */
     CNN_CAP_CHANNEL_CONCAT = 1u << 3, /* y stacks its inputs along dim 1: they may write into its slices */
     CNN_CAP_EMPTY = 1u << 4,          /* passes empty values (a dim of 0), in unbatched graphs; others refuse them */
+    CNN_CAP_EPILOGUE_ADD = 1u << 5,   /* its epilogue also adds cnn_op_ctx's epi_residual */
+    CNN_CAP_ADD = 1u << 6,            /* y = in[0] + in[1], both of y's shape: an epilogue's epi_residual computes the same */
 };
 
 /* Eval-mode batch norm as y = x * scale[c] + shift[c], exactly as its eval forward computes it
@@ -197,12 +202,13 @@ bool cnn_gemm_fast(void);
 /* Floats of scratch cnn_sgemm_fast needs for B (k x n): its packed panels and room to align them. */
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n);
 /* C (m x n, ldc) = op(A) (m x k) * B (k x n) (+ C when accumulate), row-major as cnn_sgemm's
- * (trans_a: A stored k x m), then y * scale[r] + shift[r] (scale not NULL) and y <= 0 ? 0 : y
- * (relu) per row r, as tiles are stored. Threads share it out as cnn_sgemm does (one when already
+ * (trans_a: A stored k x m), then y * scale[r] + shift[r] (scale not NULL), y + residual[r * ldr + j]
+ * (residual not NULL) and y <= 0 ? 0 : y (relu) per row r and column j, as tiles are stored. Threads share it out as cnn_sgemm does (one when already
  * in a parallel region); every element is one sum over k in order, so the same bits for any thread
  * count. scratch: cnn_sgemm_fast_scratch(k, n) floats. Only when cnn_gemm_fast(). */
 void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *scratch,
-                    float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, bool relu);
+                    float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, const float *residual, int64_t ldr,
+                    bool relu);
 
 
 /* ---- atomic files (src/io/atomic.c): write to "<path>.tmp.<pid>", fsync, rename ---- */

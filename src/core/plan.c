@@ -12,8 +12,9 @@ typedef struct node_run {
     bool grad_zeroed;            /* backward: its gradient was zeroed in this pass */
     int64_t concat_id;           /* >= 0: value and gradient are a slice of this concat's (zero-copy) */
     int64_t concat_offset;       /* where the slice starts within each sample of the concat */
-    int64_t fused_by;            /* >= 0: this batch norm / ReLU is computed by that conv (eval fusion) */
-    int64_t fuse_bn, fuse_relu;  /* a conv: the batch norm and ReLU folded into it, -1 if none */
+    int64_t fused_by;            /* >= 0: this batch norm / add / ReLU is computed by that conv (eval fusion) */
+    int64_t fuse_bn, fuse_add, fuse_relu; /* a conv: the batch norm, residual add and ReLU folded into it, -1 if none */
+    int64_t residual;            /* a conv with fuse_add: the add's other input (computed before the conv) */
     float *epi;                  /* a conv with a folded batch norm: scale[C], shift[C] */
     bool hidden;                 /* fused away: its own value is never materialised */
     bool reused;                 /* eval: its buffer is shared with layers that run later */
@@ -110,27 +111,35 @@ static void plan_concat_slices(cnn_plan *p, const int64_t *uses) {
 
 static bool has_cap(const cnn_node *n, unsigned cap) { return (n->op->caps & cap) != 0; }
 
-/* Eval-mode fusion: conv -> batch norm -> ReLU (or conv -> batch norm, or conv -> ReLU), each
- * layer the one consumer of the one before and none a plan output, runs as the convolution alone,
- * which applies the batch norm's affine map and the ReLU to its output in place (cnn_op_ctx's
- * epilogue) and writes straight into the last layer's buffer. Same operations, so the same bits.
- * The ops say what they can do (CNN_CAP_EPILOGUE, CNN_CAP_AFFINE, CNN_CAP_RELU). */
+/* Eval-mode fusion: conv -> batch norm -> add -> ReLU, any of the three after the conv left out,
+ * each layer the one consumer of the one before and none but the last a plan output, runs as the
+ * convolution alone, which applies the batch norm's affine map, adds the add's other input (a
+ * ResNet block's shortcut: it must be computed before the conv) and applies the ReLU to its output
+ * (cnn_op_ctx's epilogue), writing straight into the last layer's buffer. Same operations, so the
+ * same bits. The ops say what they can do (CNN_CAP_EPILOGUE, CNN_CAP_EPILOGUE_ADD, CNN_CAP_AFFINE,
+ * CNN_CAP_ADD, CNN_CAP_RELU). */
 static void plan_eval_fusion(cnn_plan *p, const int64_t *uses, const int64_t *consumer) {
     cnn_graph *g = p->g;
     if (training(p) || (p->flags & CNN_PLAN_UNFUSED)) return;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
         if (!r->active || !has_cap(g->nodes[i], CNN_CAP_EPILOGUE) || r->is_output || uses[i] != 1) continue;
-        int64_t next = consumer[i], bn = -1, relu = -1;
-        if (has_cap(g->nodes[next], CNN_CAP_AFFINE)) {
-            bn = next;
-            if (!p->runs[bn].is_output && uses[bn] == 1 && has_cap(g->nodes[consumer[bn]], CNN_CAP_RELU)) relu = consumer[bn];
-        } else if (has_cap(g->nodes[next], CNN_CAP_RELU)) {
-            relu = next;
+        int64_t tail = i, bn = -1, add = -1, residual = -1, relu = -1; /* tail: the chain's last layer so far */
+        /* The layer after tail when tail may be folded past: the one consumer, tail not an output. */
+#define NEXT_AFTER(t) ((t) == i || (!p->runs[t].is_output && uses[t] == 1) ? consumer[t] : -1)
+        int64_t next = NEXT_AFTER(tail);
+        if (next >= 0 && has_cap(g->nodes[next], CNN_CAP_AFFINE)) bn = tail = next, next = NEXT_AFTER(tail);
+        if (next >= 0 && has_cap(g->nodes[i], CNN_CAP_EPILOGUE_ADD) && has_cap(g->nodes[next], CNN_CAP_ADD)) {
+            const cnn_node *a = g->nodes[next];
+            const int64_t other = a->inputs[0]->id == tail ? a->inputs[1]->id : a->inputs[0]->id;
+            if (a->inputs[0]->id != a->inputs[1]->id && other < i) add = tail = next, residual = other, next = NEXT_AFTER(tail);
         }
-        if (bn < 0 && relu < 0) continue;
-        r->fuse_bn = bn, r->fuse_relu = relu, r->hidden = true;
-        if (bn >= 0) p->runs[bn].fused_by = i, p->runs[bn].hidden = relu >= 0;
+        if (next >= 0 && has_cap(g->nodes[next], CNN_CAP_RELU)) relu = tail = next;
+#undef NEXT_AFTER
+        if (tail == i) continue;
+        r->fuse_bn = bn, r->fuse_add = add, r->fuse_relu = relu, r->residual = residual, r->hidden = true;
+        if (bn >= 0) p->runs[bn].fused_by = i, p->runs[bn].hidden = bn != tail;
+        if (add >= 0) p->runs[add].fused_by = i, p->runs[add].hidden = add != tail;
         if (relu >= 0) p->runs[relu].fused_by = i;
     }
 }
@@ -140,7 +149,7 @@ static void plan_sharing(cnn_plan *p) {
     cnn_graph *g = p->g;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
-        r->concat_id = r->fused_by = r->fuse_bn = r->fuse_relu = -1;
+        r->concat_id = r->fused_by = r->fuse_bn = r->fuse_add = r->fuse_relu = r->residual = -1;
     }
     int64_t *uses = calloc((size_t)g->n_nodes * 2, sizeof *uses);
     if (!uses) return; /* nothing shared: every node keeps its own buffer */
@@ -156,6 +165,11 @@ static void plan_sharing(cnn_plan *p) {
     free(uses);
 }
 
+/* The last layer folded into a fused conv. */
+static int64_t fusion_last(const node_run *conv) {
+    return conv->fuse_relu >= 0 ? conv->fuse_relu : conv->fuse_add >= 0 ? conv->fuse_add : conv->fuse_bn;
+}
+
 /* The node whose buffer holds node i's value: itself, or the concat it is a slice of, or the last
  * layer of the fusion it was folded into (which may be a slice in turn). */
 static int64_t buffer_owner(const cnn_plan *p, int64_t i) {
@@ -164,8 +178,7 @@ static int64_t buffer_owner(const cnn_plan *p, int64_t i) {
         if (r->concat_id >= 0) {
             i = r->concat_id;
         } else if (r->hidden) {
-            const node_run *conv = r->fused_by >= 0 ? &p->runs[r->fused_by] : r;
-            i = conv->fuse_relu >= 0 ? conv->fuse_relu : conv->fuse_bn;
+            i = fusion_last(r->fused_by >= 0 ? &p->runs[r->fused_by] : r);
         } else {
             return i;
         }
@@ -211,6 +224,10 @@ static size_t plan_value_pool(cnn_plan *p) {
         if (i > last[o]) last[o] = i;
         for (int k = 0; k < g->nodes[i]->n_inputs; k++) {
             int64_t src = buffer_owner(p, g->nodes[i]->inputs[k]->id);
+            if (i > last[src]) last[src] = i;
+        }
+        if (r->residual >= 0) { /* a fused conv reads the residual add's other input */
+            int64_t src = buffer_owner(p, r->residual);
             if (i > last[src]) last[src] = i;
         }
     }
@@ -413,13 +430,14 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
         r->grad = cnn_tensor_make(c->grad.data ? c->grad.data + r->concat_offset : NULL, &g->nodes[i]->shape, batch);
         r->grad.stride[0] = c->grad.stride[0];
     }
-    /* A fused conv (and a batch norm before a fused ReLU) writes into the last fused layer's buffer. */
+    /* A fused conv (and a batch norm or add before the last fused layer) writes into the last fused layer's buffer. */
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
-        if (!r->active || (r->fuse_bn < 0 && r->fuse_relu < 0)) continue;
-        const node_run *last = &p->runs[r->fuse_relu >= 0 ? r->fuse_relu : r->fuse_bn];
+        if (!r->active || (r->fuse_bn < 0 && r->fuse_add < 0 && r->fuse_relu < 0)) continue;
+        const node_run *last = &p->runs[fusion_last(r)];
         r->value = last->value;
         if (r->fuse_bn >= 0) p->runs[r->fuse_bn].value = last->value;
+        if (r->fuse_add >= 0) p->runs[r->fuse_add].value = last->value;
     }
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
@@ -528,6 +546,7 @@ int cnn_plan_forward(cnn_plan *p) {
             c.epi_scale = r->epi, c.epi_shift = r->epi + g->nodes[i]->shape.dims[1];
         }
         c.epi_relu = r->fuse_relu >= 0;
+        c.epi_residual = r->residual >= 0 ? &p->runs[r->residual].value : NULL;
         double t0 = p->seconds ? omp_get_wtime() : 0;
         if (g->nodes[i]->op->forward(&c)) return -1;
         if (p->seconds) p->seconds[2 * i] += omp_get_wtime() - t0;

@@ -71,10 +71,11 @@ bool cnn_gemm_fast(void) {
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n) { return cnn_gemm_packed_b_size(k, n) + 16; }
 
 void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-                    float *scratch, float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, bool relu) {
+                    float *scratch, float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, const float *residual,
+                    int64_t ldr, bool relu) {
     if (m <= 0 || n <= 0) return;
     float *bp = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    const cnn_gemm_epilogue e = {.scale = scale, .shift = shift, .relu = relu};
+    const cnn_gemm_epilogue e = {.scale = scale, .shift = shift, .residual = residual, .ldr = ldr, .relu = relu};
     const int64_t panels_n = (n + GEMM_NR - 1) / GEMM_NR, tiles = (m + GEMM_MR - 1) / GEMM_MR * panels_n;
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     if ((double)m * (double)n * (double)k < GEMM_PARALLEL_MIN_MACS) threads = 1;

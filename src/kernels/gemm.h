@@ -12,9 +12,12 @@
 #define GEMM_B_CACHE_BYTES (384 * 1024) /* packed B up to this size is walked with A's rows outer (L2: 1 MB) */
 
 /* Applied per row r of C (an output channel) as tiles are stored: y * scale[r] + shift[r] (when
- * scale is not NULL), then y <= 0 ? 0 : y (when relu). */
+ * scale is not NULL), then y + residual[r * ldr + j] for column j (when residual is not NULL: a
+ * matrix laid out like C), then y <= 0 ? 0 : y (when relu). */
 typedef struct cnn_gemm_epilogue {
     const float *scale, *shift;
+    const float *residual;
+    int64_t ldr;
     bool relu;
 } cnn_gemm_epilogue;
 

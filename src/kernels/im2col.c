@@ -139,11 +139,18 @@ CNN_CLONES void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, 
                     for (int64_t q = at[k]; q < at[k + 1]; q++) dst[q] = 0.0f;
                     continue;
                 }
-                const float *xrow = xc + ih * geo->in_w;
-                for (int64_t q = at[k]; q < at[k + 1]; q++) {
-                    const int64_t iw = iw0 + (q - at[k]) * geo->stride_w;
-                    dst[q] = iw >= 0 && iw < geo->in_w ? xrow[iw] : 0.0f;
+                /* windows [lo, hi) of the run read the row, the rest the padding */
+                int64_t lo, hi;
+                valid_range(iw0, geo->stride_w, geo->in_w, at[k + 1] - at[k], &lo, &hi);
+                const float *xrow = xc + ih * geo->in_w + iw0;
+                float *d = dst + at[k];
+                for (int64_t q = 0; q < lo; q++) d[q] = 0.0f;
+                if (geo->stride_w == 1) {
+                    copy_row(d + lo, xrow + lo, hi - lo);
+                } else {
+                    for (int64_t q = lo; q < hi; q++) d[q] = xrow[q * geo->stride_w];
                 }
+                for (int64_t q = hi; q < at[k + 1] - at[k]; q++) d[q] = 0.0f;
             }
             for (int64_t q = n; q < GEMM_NR; q++) dst[q] = 0.0f;
         }

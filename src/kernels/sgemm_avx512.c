@@ -14,12 +14,13 @@
 
 const bool cnn_gemm_avx512_compiled = true;
 
-/* One GEMM_MR x GEMM_NR tile: A's rows read in place (element (r, p) at a[r * rs + p * cs], rows
- * past mr repeat the last), B from its panel; rows < mr and the columns in masks m0 (0..15), m1
- * (16..31) stored. Inlined into tile_n (cs 1: rows contiguous) and tile_t (A transposed). */
+/* One GEMM_MR x GEMM_NR tile, C's rows row0.. and columns col0..: A's rows read in place (element
+ * (r, p) at a[r * rs + p * cs], rows past mr repeat the last), B from its panel; rows < mr and the
+ * columns in masks m0 (0..15), m1 (16..31) stored. Inlined into tile_n (cs 1: rows contiguous) and tile_t (A transposed). */
 static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const float *restrict a, int64_t rs, int64_t cs,
                                                             const float *restrict b, float *restrict c, int64_t ldc, int mr, __mmask16 m0,
-                                                            __mmask16 m1, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
+                                                            __mmask16 m1, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0,
+                                                            int64_t col0) {
     const float *r0 = a, *r1 = a + (mr > 1 ? 1 : 0) * rs, *r2 = a + (mr > 2 ? 2 : mr - 1) * rs, *r3 = a + (mr > 3 ? 3 : mr - 1) * rs;
     const float *r4 = a + (mr > 4 ? 4 : mr - 1) * rs, *r5 = a + (mr > 5 ? 5 : mr - 1) * rs, *r6 = a + (mr > 6 ? 6 : mr - 1) * rs;
     const float *r7 = a + (mr > 7 ? 7 : mr - 1) * rs;
@@ -51,6 +52,11 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
             v0 = _mm512_add_ps(_mm512_mul_ps(v0, s), h);
             v1 = _mm512_add_ps(_mm512_mul_ps(v1, s), h);
         }
+        if (e && e->residual) { /* + the residual, as the add layer computes it */
+            const float *res = e->residual + (row0 + r) * e->ldr + col0;
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, res));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, res + 16));
+        }
         if (e && e->relu) { /* y <= 0 ? 0 : y, NaN kept (as relu_fwd) */
             const __m512 z = _mm512_setzero_ps();
             v0 = _mm512_mask_mov_ps(v0, _mm512_cmp_ps_mask(v0, z, _CMP_LE_OQ), z);
@@ -62,13 +68,13 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
 }
 
 static void tile_n(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0, __mmask16 m1,
-                   bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
-    tile_8x32(k, a, lda, 1, b, c, ldc, mr, m0, m1, accumulate, e, row0);
+                   bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, int64_t col0) {
+    tile_8x32(k, a, lda, 1, b, c, ldc, mr, m0, m1, accumulate, e, row0, col0);
 }
 
 static void tile_t(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0, __mmask16 m1,
-                   bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
-    tile_8x32(k, a, 1, lda, b, c, ldc, mr, m0, m1, accumulate, e, row0);
+                   bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, int64_t col0) {
+    tile_8x32(k, a, 1, lda, b, c, ldc, mr, m0, m1, accumulate, e, row0, col0);
 }
 
 void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c,
@@ -86,10 +92,10 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
         const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
         if (trans_a)
             tile_t(k, a + ip * GEMM_MR, lda, bp + jp * GEMM_NR * k, c + ip * GEMM_MR * ldc + jp * GEMM_NR, ldc, rows, m0, m1, accumulate, e,
-                   ip * GEMM_MR);
+                   ip * GEMM_MR, jp * GEMM_NR);
         else
             tile_n(k, a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, c + ip * GEMM_MR * ldc + jp * GEMM_NR, ldc, rows, m0, m1, accumulate,
-                   e, ip * GEMM_MR);
+                   e, ip * GEMM_MR, jp * GEMM_NR);
     }
 }
 

@@ -100,7 +100,8 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 }
 
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
-                         const float *scale, const float *shift, bool relu, float *y, int64_t out_h, int64_t out_w) {
+                         const float *scale, const float *shift, const float *residual, bool relu, float *y, int64_t out_h,
+                         int64_t out_w) {
     const int64_t per_xi = ldm * k, plane = out_h * out_w;
     for (int64_t t = 0; t < count; t++) {
         const int64_t tile = first + t, oy = tile / tiles_w * WINO_M, ox = tile % tiles_w * WINO_M;
@@ -116,7 +117,13 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w
                 at_apply(z, o);
                 for (int r = 0; r < 4; r++) s[r][col] = o[r];
             }
-            float out[WINO_M * WINO_M][16];
+            float out[WINO_M * WINO_M][16], res[WINO_M * WINO_M][16];
+            if (residual) /* the tile's residual, gathered as the vectors hold the output */
+                for (int64_t j = 0; j < n; j++) {
+                    const float *rk = residual + (k0 + j) * plane + oy * out_w + ox;
+                    for (int r = 0; r < rows; r++)
+                        for (int col = 0; col < cols; col++) res[r * 4 + col][j] = rk[r * out_w + col];
+                }
             const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + k0) : _mm512_setzero_ps();
             const __m512 sc = scale ? _mm512_maskz_loadu_ps(mask, scale + k0) : b, sh = scale ? _mm512_maskz_loadu_ps(mask, shift + k0) : b;
             for (int r = 0; r < 4; r++) { /* (A^T m) A: row by row, then the epilogue */
@@ -125,6 +132,7 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w
                 for (int col = 0; col < 4; col++) {
                     __m512 val = bias ? _mm512_add_ps(o[col], b) : o[col];
                     if (scale) val = _mm512_add_ps(_mm512_mul_ps(val, sc), sh);
+                    if (residual && r < rows && col < cols) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mask, res[r * 4 + col]));
                     if (relu) val = _mm512_mask_mov_ps(val, _mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps());
                     _mm512_storeu_ps(out[r * 4 + col], val);
                 }
@@ -152,7 +160,8 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 }
 
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
-                         const float *scale, const float *shift, bool relu, float *y, int64_t out_h, int64_t out_w) {
+                         const float *scale, const float *shift, const float *residual, bool relu, float *y, int64_t out_h,
+                         int64_t out_w) {
     (void)m, (void)ldm, (void)k, (void)tiles_w, (void)first, (void)count, (void)bias, (void)scale, (void)shift, (void)relu, (void)y,
         (void)out_h, (void)out_w;
 }

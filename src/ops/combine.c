@@ -142,7 +142,7 @@ static int add_backward(const cnn_op_ctx *c) {
     return 0;
 }
 
-static const cnn_op add_op = {.name = "add", .shape = add_shape, .forward = add_forward, .backward = add_backward};
+static const cnn_op add_op = {.name = "add", .shape = add_shape, .forward = add_forward, .backward = add_backward, .caps = CNN_CAP_ADD};
 
 cnn_node *cnn_add(cnn_graph *g, cnn_node *a, cnn_node *b, const char *name) {
     cnn_node *xs[2] = {a, b};

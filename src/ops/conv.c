@@ -233,7 +233,8 @@ static void forward_sample_panels(const cnn_op_ctx *c, const cnn_conv_geometry *
     const float *xb = c->in[0]->data + b * c->in[0]->stride[0], *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
     float *yb = c->out->data + b * c->out->stride[0];
     if (bias) conv_bias_fill(yb, bias, a->out_channels, cols);
-    const cnn_gemm_epilogue e = {.scale = c->epi_scale, .shift = c->epi_shift, .relu = c->epi_relu};
+    const float *rb = conv_residual(c, b);
+    cnn_gemm_epilogue e = {.scale = c->epi_scale, .shift = c->epi_shift, .ldr = cols, .relu = c->epi_relu};
     int threads = omp_in_parallel() ? 1 : conv_plan_threads();
     if (threads > c->work_threads) threads = c->work_threads > 0 ? c->work_threads : 1;
     if (threads > blocks) threads = (int)blocks;
@@ -241,8 +242,10 @@ static void forward_sample_panels(const cnn_op_ctx *c, const cnn_conv_geometry *
     for (int64_t k = 0; k < blocks; k++) {
         const int64_t j0 = k * block, n = cols - j0 < block ? cols - j0 : block;
         float *bp = col + omp_get_thread_num() * rows * block;
+        cnn_gemm_epilogue eb = e;
+        eb.residual = rb ? rb + j0 : NULL;
         cnn_im2col_panels(geo, xb, j0, n, bp);
-        cnn_gemm_packed_avx512(false, a->out_channels, n, rows, weight, rows, bp, yb + j0, cols, bias != NULL, &e, 0, 1);
+        cnn_gemm_packed_avx512(false, a->out_channels, n, rows, weight, rows, bp, yb + j0, cols, bias != NULL, &eb, 0, 1);
     }
 }
 
@@ -304,7 +307,7 @@ static int64_t conv_macs(const cnn_node *n) {
 
 static const cnn_op conv2d_op = {
     .name = "conv2d",
-    .caps = CNN_CAP_EPILOGUE,
+    .caps = CNN_CAP_EPILOGUE | CNN_CAP_EPILOGUE_ADD,
     .shape = conv_shape,
     .state_bytes = conv_state_bytes,
     .work_bytes = conv_work_bytes_of,

@@ -63,16 +63,28 @@ static inline void conv_bias_fill(float *y, const float *bias, int64_t out_chann
         for (int64_t i = 0; i < cols; i++) y[o * cols + i] = bias[o];
 }
 
-/* A folded batch norm and ReLU (eval plans) on one sample's output y (OC, cols), while it is still
- * in cache: the same operations as those layers would do, so the same bits. */
-static inline void conv_epilogue(const cnn_op_ctx *c, float *y, int64_t out_channels, int64_t cols) {
-    if (!c->epi_scale && !c->epi_relu) return;
+/* Sample b of the residual folded into the epilogue (epi_residual: laid out as the output, (OC,
+ * cols) per sample), or NULL. */
+static inline const float *conv_residual(const cnn_op_ctx *c, int64_t b) {
+    return c->epi_residual ? c->epi_residual->data + b * c->epi_residual->stride[0] : NULL;
+}
+
+/* A folded batch norm, residual (r, may be NULL) and ReLU (eval plans) on one sample's output y
+ * (OC, cols), while it is still in cache: the same operations as those layers would do, so the
+ * same bits. */
+static inline void conv_epilogue(const cnn_op_ctx *c, float *y, const float *r, int64_t out_channels, int64_t cols) {
+    if (!c->epi_scale && !c->epi_relu && !r) return;
     for (int64_t o = 0; o < out_channels; o++) {
         float *yo = y + o * cols;
         if (c->epi_scale) {
             const float scale = c->epi_scale[o], shift = c->epi_shift[o];
 #pragma omp simd
             for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] * scale + shift;
+        }
+        if (r) {
+            const float *ro = r + o * cols;
+#pragma omp simd
+            for (int64_t i = 0; i < cols; i++) yo[i] = yo[i] + ro[i];
         }
         if (c->epi_relu) {
 #pragma omp simd
@@ -102,6 +114,7 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
     const int64_t ocg = m->oc_per_group, rows = m->rows, cols = m->cols;
     const float *xb = x->data + b * x->stride[0]; /* (C, spatial) */
     float *yb = y->data + b * y->stride[0];       /* (OC, cols) */
+    const float *rb = conv_residual(c, b);
     if (bias) conv_bias_fill(yb, bias, m->out_channels, cols);
     if (cnn_gemm_fast()) { /* the epilogue as the tiles are stored */
         float *panels = col + (m->direct ? 0 : rows * cols);
@@ -110,7 +123,7 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
             if (!m->direct) m->unfold(m->geo, xg, col);
             cnn_sgemm_fast(false, ocg, cols, rows, weight + g * ocg * rows, rows, m->direct ? xg : col, cols, panels, yb + g * ocg * cols, cols,
                            bias != NULL, c->epi_scale ? c->epi_scale + g * ocg : NULL, c->epi_scale ? c->epi_shift + g * ocg : NULL,
-                           c->epi_relu);
+                           rb ? rb + g * ocg * cols : NULL, cols, c->epi_relu);
         }
         return;
     }
@@ -120,7 +133,7 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
         cnn_sgemm(false, false, ocg, cols, rows, 1.0f, weight + g * ocg * rows, rows, m->direct ? xg : col, cols,
                   bias ? 1.0f : 0.0f, yb + g * ocg * cols, cols);
     }
-    conv_epilogue(c, yb, m->out_channels, cols);
+    conv_epilogue(c, yb, rb, m->out_channels, cols);
 }
 
 /* conv_backward_sample with our GEMM: the same products, B packed into panels at col + panels_at. */
@@ -139,14 +152,14 @@ static inline void conv_backward_sample_fast(const cnn_op_ctx *c, const conv_gem
         if (!dx) continue;
         float *dxg = dx->data + b * dx->stride[0] + g * m->in_group; /* (C/G, spatial) */
         if (m->direct) { /* dx_g += W_g^T dy_g */
-            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, dxg, cols, true, NULL, NULL, false);
+            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, dxg, cols, true, NULL, NULL, NULL, 0, false);
         } else if (m->flipped) { /* dx_g += flipped_g * unfold(dy_g) */
             const int64_t trows = ocg * m->taps, plane = m->in_plane;
             m->unfold(m->flipped_geo, dyg, col);
             cnn_sgemm_fast(false, m->channels, plane, trows, m->flipped + g * m->channels * trows, trows, col, plane, panels, dxg, plane,
-                           true, NULL, NULL, false);
+                           true, NULL, NULL, NULL, 0, false);
         } else { /* dcol = W_g^T dy_g, folded back into dx_g */
-            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, col, cols, false, NULL, NULL, false);
+            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, col, cols, false, NULL, NULL, NULL, 0, false);
             m->fold_add(m->geo, col, dxg);
         }
     }

@@ -151,6 +151,7 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
             const int64_t count = g.tiles - first < g.block ? g.tiles - first : g.block;
             const float *xp = xps + b * xp_size;
             float *yb = y->data + b * y->stride[0];
+            const float *rb = c->epi_residual ? c->epi_residual->data + b * c->epi_residual->stride[0] : NULL;
             /* In shared mode thread tid takes tiles [count * tid / nt, count * (tid + 1) / nt) of the
              * transforms and products xi = tid, tid + nt, ... */
             const int64_t t0 = whole ? 0 : count * tid / nt, t1 = whole ? count : count * (tid + 1) / nt;
@@ -164,8 +165,8 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
             if (!whole) {
 #pragma omp barrier
             }
-            cnn_winograd_output(m + t0 * g.k, ldv, g.k, g.tiles_w, first + t0, t1 - t0, bias, c->epi_scale, c->epi_shift, c->epi_relu, yb,
-                                g.out_h, g.out_w);
+            cnn_winograd_output(m + t0 * g.k, ldv, g.k, g.tiles_w, first + t0, t1 - t0, bias, c->epi_scale, c->epi_shift, rb, c->epi_relu,
+                                yb, g.out_h, g.out_w);
             if (!whole) {
 #pragma omp barrier
             }
