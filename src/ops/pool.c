@@ -399,6 +399,10 @@ static int maxpool_forward(const cnn_op_ctx *c) {
         }
         return 0;
     }
+    /* The windows' spans, once for every plane (their divisions cost more than a small window). */
+    pool_span *rows = c->work, *cols = rows + oh;
+    for (int64_t i = 0; i < oh; i++) rows[i] = dilated_span(i, p->kernel_h, p->stride_h, p->dilation_h, a->pad[0], h);
+    for (int64_t j = 0; j < ow; j++) cols[j] = dilated_span(j, p->kernel_w, p->stride_w, p->dilation_w, a->pad[2], w);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++)
         for (int64_t k = 0; k < ch; k++) {
@@ -406,18 +410,17 @@ static int maxpool_forward(const cnn_op_ctx *c) {
             float *yp = y->data + b * y->stride[0] + k * oh * ow;      /* (OH,OW) */
             int32_t *ap = argmax ? argmax + (b * ch + k) * oh * ow : NULL;
             for (int64_t i = 0; i < oh; i++) {
-                pool_span rs = dilated_span(i, p->kernel_h, p->stride_h, p->dilation_h, a->pad[0], h);
+                const pool_span rs = rows[i];
                 for (int64_t j = 0; j < ow; j++) {
-                    pool_span cs = dilated_span(j, p->kernel_w, p->stride_w, p->dilation_w, a->pad[2], w);
+                    const pool_span cs = cols[j];
                     float best = -INFINITY;
                     int64_t at = rs.lo < rs.hi && cs.lo < cs.hi ? rs.lo * w + cs.lo : -1;
                     for (int64_t r = rs.lo; r < rs.hi; r += p->dilation_h)
-                        for (int64_t q = cs.lo; q < cs.hi; q += p->dilation_w) {
-                            float v = xp[r * w + q];
-                            if (v > best || isnan(v)) {
-                                best = v;
-                                at = r * w + q;
-                            }
+                        for (int64_t q = cs.lo; q < cs.hi; q += p->dilation_w) { /* selects, not branches: random data mispredicts */
+                            const float v = xp[r * w + q];
+                            const bool take = v > best || isnan(v);
+                            best = take ? v : best;
+                            at = take ? r * w + q : at;
                         }
                     yp[i * ow + j] = best;
                     if (ap) ap[i * ow + j] = (int32_t)at;
@@ -427,12 +430,14 @@ static int maxpool_forward(const cnn_op_ctx *c) {
     return 0;
 }
 
-/* Eval mode: one whole-plane buffer per thread where plane_geom_of takes the pool. */
+/* Eval mode: one whole-plane buffer per thread where plane_geom_of takes the pool; otherwise the
+ * spans of the output rows and columns. */
 static size_t maxpool_work_bytes(const cnn_node *n, int64_t batch, bool training) {
     (void)batch;
     const cnn_shape *in = &n->inputs[0]->shape;
+    const size_t spans = (size_t)(n->shape.dims[2] + n->shape.dims[3]) * sizeof(pool_span);
     plane_geom g;
-    if (training || !plane_geom_of(n->attrs, in->dims[2], in->dims[3], n->shape.dims[2], n->shape.dims[3], &g)) return 0;
+    if (training || !plane_geom_of(n->attrs, in->dims[2], in->dims[3], n->shape.dims[2], n->shape.dims[3], &g)) return spans;
     return plane_bytes(n->attrs, &g, n->shape.dims[2], sizeof(float)) * (size_t)(omp_get_max_threads() > 1 ? omp_get_max_threads() : 1);
 }
 
