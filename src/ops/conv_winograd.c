@@ -22,11 +22,13 @@
 
 #define WINO_BLOCK 16 /* output tiles per block: the rows of its 36 products */
 /* Below these channel counts the products are too thin for the transforms to pay; below this many
- * output tiles per call U (four times the kernel's size) is read too few times (cnn bench --profile:
- * googlenet's 14x14 and 7x7 layers at batch 1 were 1.7x and 4.9x slower than the direct product). */
+ * output tiles per call U (four times the kernel's size, read once per block) is read for too little
+ * work. Measured with U kept in the plan (cnn bench --profile, 1 thread): googlenet's 14x14 layers at
+ * batch 1 (16 tiles) 2x faster than the direct product, its 7x7 ones (4 tiles) 10% faster, resnet50's
+ * 512-channel 7x7 layers at batch 8 (32 tiles) 1.6x. */
 #define WINO_MIN_IN 16
 #define WINO_MIN_OUT 16
-#define WINO_MIN_TILES 40
+#define WINO_MIN_TILES 4
 
 typedef struct wino_geo {
     int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
