@@ -114,8 +114,7 @@ void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
 }
 
 CNN_CLONES void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t first, int64_t count, float *bp) {
-    const int64_t taps = geo->kernel_h * geo->kernel_w, rows = geo->channels * taps, plane = geo->in_h * geo->in_w;
-    const int64_t out_w = geo->out_w;
+    const int64_t rows = geo->channels * geo->kernel_h * geo->kernel_w, plane = geo->in_h * geo->in_w, out_w = geo->out_w;
     for (int64_t p0 = 0; p0 < count; p0 += GEMM_NR) {
         const int64_t n = count - p0 < GEMM_NR ? count - p0 : GEMM_NR;
         float *panel = bp + p0 * rows;
@@ -128,8 +127,7 @@ CNN_CLONES void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, 
             q += len < n - q ? len : n - q;
         }
         at[runs] = n;
-        for (int64_t r = 0; r < rows; r++) { /* r = (c, i, j): channel c, kernel tap (i, j) */
-            const int64_t c = r / taps, i = r % taps / geo->kernel_w, kj = r % geo->kernel_w;
+        for (int64_t r = 0, c = 0, i = 0, kj = 0; r < rows; r++) { /* r = (c, i, kj): channel c, kernel tap (i, kj) */
             const float *xc = x + c * plane;
             float *dst = panel + r * GEMM_NR;
             for (int64_t k = 0; k < runs; k++) {
@@ -139,20 +137,27 @@ CNN_CLONES void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, 
                     for (int64_t q = at[k]; q < at[k + 1]; q++) dst[q] = 0.0f;
                     continue;
                 }
-                /* windows [lo, hi) of the run read the row, the rest the padding */
-                int64_t lo, hi;
-                valid_range(iw0, geo->stride_w, geo->in_w, at[k + 1] - at[k], &lo, &hi);
+                /* windows [lo, hi) of the run read the row, the rest the padding (dividing only at the edges) */
+                const int64_t len = at[k + 1] - at[k], sw = geo->stride_w;
+                int64_t lo = iw0 < 0 ? (-iw0 + sw - 1) / sw : 0, hi = len;
+                if (iw0 + (len - 1) * sw >= geo->in_w) hi = iw0 >= geo->in_w ? 0 : (geo->in_w - iw0 + sw - 1) / sw;
+                if (lo > len) lo = len;
+                if (hi < lo) hi = lo;
                 const float *xrow = xc + ih * geo->in_w + iw0;
                 float *d = dst + at[k];
                 for (int64_t q = 0; q < lo; q++) d[q] = 0.0f;
-                if (geo->stride_w == 1) {
+                if (sw == 1) {
                     copy_row(d + lo, xrow + lo, hi - lo);
                 } else {
-                    for (int64_t q = lo; q < hi; q++) d[q] = xrow[q * geo->stride_w];
+                    for (int64_t q = lo; q < hi; q++) d[q] = xrow[q * sw];
                 }
-                for (int64_t q = hi; q < at[k + 1] - at[k]; q++) d[q] = 0.0f;
+                for (int64_t q = hi; q < len; q++) d[q] = 0.0f;
             }
             for (int64_t q = n; q < GEMM_NR; q++) dst[q] = 0.0f;
+            if (++kj == geo->kernel_w) { /* the next tap without dividing: divisions cost more than the copies */
+                kj = 0;
+                if (++i == geo->kernel_h) i = 0, c++;
+            }
         }
     }
 }

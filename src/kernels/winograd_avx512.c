@@ -49,6 +49,25 @@ static inline void at_apply(const __m512 z[6], __m512 o[4]) {
     o[3] = _mm512_add_ps(_mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(8.0f))), z[5]);
 }
 
+/* r[i] lane j -> r[j] lane i: a 16x16 transpose in registers. */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16], v[16];
+    for (int i = 0; i < 8; i++) t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    for (int i = 0; i < 4; i++) {
+        u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0x88);
+        v[i + 4] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0xDD);
+        v[i + 8] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0x88);
+        v[i + 12] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 8; i++) r[i] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0x88), r[i + 8] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0xDD);
+}
+
 void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
     const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = c * kp;
     for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
@@ -117,30 +136,57 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w
                 at_apply(z, o);
                 for (int r = 0; r < 4; r++) s[r][col] = o[r];
             }
-            float out[WINO_M * WINO_M][16], res[WINO_M * WINO_M][16];
-            if (residual) /* the tile's residual, gathered as the vectors hold the output */
+            const bool full = rows == WINO_M && cols == WINO_M; /* an inside tile: rows of 4 in and out by vectors */
+            __m512 res[WINO_M * WINO_M];
+            if (residual && full) { /* channel j's 4x4 residual as lane set j, then transposed to position-major */
+                for (int64_t j = 0; j < 16; j++) {
+                    const float *rk = residual + (k0 + (j < n ? j : 0)) * plane + oy * out_w + ox;
+                    __m512 v = _mm512_castps128_ps512(_mm_loadu_ps(rk));
+                    v = _mm512_insertf32x4(v, _mm_loadu_ps(rk + out_w), 1);
+                    v = _mm512_insertf32x4(v, _mm_loadu_ps(rk + 2 * out_w), 2);
+                    res[j] = _mm512_insertf32x4(v, _mm_loadu_ps(rk + 3 * out_w), 3);
+                }
+                transpose16(res);
+            } else if (residual) {
+                float part[WINO_M * WINO_M][16] = {{0}};
                 for (int64_t j = 0; j < n; j++) {
                     const float *rk = residual + (k0 + j) * plane + oy * out_w + ox;
                     for (int r = 0; r < rows; r++)
-                        for (int col = 0; col < cols; col++) res[r * 4 + col][j] = rk[r * out_w + col];
+                        for (int col = 0; col < cols; col++) part[r * 4 + col][j] = rk[r * out_w + col];
                 }
+                for (int q = 0; q < WINO_M * WINO_M; q++) res[q] = _mm512_loadu_ps(part[q]);
+            }
             const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + k0) : _mm512_setzero_ps();
             const __m512 sc = scale ? _mm512_maskz_loadu_ps(mask, scale + k0) : b, sh = scale ? _mm512_maskz_loadu_ps(mask, shift + k0) : b;
+            __m512 out[WINO_M * WINO_M];
             for (int r = 0; r < 4; r++) { /* (A^T m) A: row by row, then the epilogue */
                 __m512 o[4];
                 at_apply(s[r], o);
                 for (int col = 0; col < 4; col++) {
                     __m512 val = bias ? _mm512_add_ps(o[col], b) : o[col];
                     if (scale) val = _mm512_add_ps(_mm512_mul_ps(val, sc), sh);
-                    if (residual && r < rows && col < cols) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mask, res[r * 4 + col]));
+                    if (residual) val = _mm512_add_ps(val, res[r * 4 + col]);
                     if (relu) val = _mm512_mask_mov_ps(val, _mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps());
-                    _mm512_storeu_ps(out[r * 4 + col], val);
+                    out[r * 4 + col] = val;
                 }
             }
+            if (full) { /* transposed: vector j holds channel k0 + j's tile, a row of 4 per 128 bits */
+                transpose16(out);
+                for (int64_t j = 0; j < n; j++) {
+                    float *yk = y + (k0 + j) * plane + oy * out_w + ox;
+                    _mm_storeu_ps(yk, _mm512_castps512_ps128(out[j]));
+                    _mm_storeu_ps(yk + out_w, _mm512_extractf32x4_ps(out[j], 1));
+                    _mm_storeu_ps(yk + 2 * out_w, _mm512_extractf32x4_ps(out[j], 2));
+                    _mm_storeu_ps(yk + 3 * out_w, _mm512_extractf32x4_ps(out[j], 3));
+                }
+                continue;
+            }
+            float part[WINO_M * WINO_M][16];
+            for (int q = 0; q < WINO_M * WINO_M; q++) _mm512_storeu_ps(part[q], out[q]);
             for (int64_t j = 0; j < n; j++) {
                 float *yk = y + (k0 + j) * plane + oy * out_w + ox;
                 for (int r = 0; r < rows; r++)
-                    for (int col = 0; col < cols; col++) yk[r * out_w + col] = out[r * 4 + col][j];
+                    for (int col = 0; col < cols; col++) yk[r * out_w + col] = part[r * 4 + col][j];
             }
         }
     }
