@@ -1,6 +1,5 @@
 /* im2col.c — im2col / vol2col and col2im / col2vol-accumulate with stride, dilation and asymmetric zero padding. */
 #include "im2col.h"
-#include "gemm.h"
 #include "../core/internal.h"
 
 #include <string.h>
@@ -110,55 +109,6 @@ void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
         const plane_tap t = make_plane_tap(geo->in_h, geo->in_w, geo->out_h, geo->out_w, geo->stride_h, geo->stride_w,
                                            i * geo->dilation_h - geo->pad_top, j * geo->dilation_w - geo->pad_left);
         gather_plane(&t, x + c * plane, col + r * cols);
-    }
-}
-
-CNN_CLONES void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t first, int64_t count, float *bp) {
-    const int64_t rows = geo->channels * geo->kernel_h * geo->kernel_w, plane = geo->in_h * geo->in_w, out_w = geo->out_w;
-    for (int64_t p0 = 0; p0 < count; p0 += GEMM_NR) {
-        const int64_t n = count - p0 < GEMM_NR ? count - p0 : GEMM_NR;
-        float *panel = bp + p0 * rows;
-        /* The panel's windows as runs along one output row: run k starts at panel column at[k]
-         * with window (oh[k], ow[k]). */
-        int64_t at[GEMM_NR + 1], oh[GEMM_NR], ow[GEMM_NR], runs = 0;
-        for (int64_t q = 0; q < n; runs++) {
-            const int64_t j = first + p0 + q, len = out_w - j % out_w;
-            at[runs] = q, oh[runs] = j / out_w, ow[runs] = j % out_w;
-            q += len < n - q ? len : n - q;
-        }
-        at[runs] = n;
-        for (int64_t r = 0, c = 0, i = 0, kj = 0; r < rows; r++) { /* r = (c, i, kj): channel c, kernel tap (i, kj) */
-            const float *xc = x + c * plane;
-            float *dst = panel + r * GEMM_NR;
-            for (int64_t k = 0; k < runs; k++) {
-                const int64_t ih = oh[k] * geo->stride_h - geo->pad_top + i * geo->dilation_h;
-                const int64_t iw0 = ow[k] * geo->stride_w - geo->pad_left + kj * geo->dilation_w;
-                if (ih < 0 || ih >= geo->in_h) {
-                    for (int64_t q = at[k]; q < at[k + 1]; q++) dst[q] = 0.0f;
-                    continue;
-                }
-                /* windows [lo, hi) of the run read the row, the rest the padding (dividing only at the edges) */
-                const int64_t len = at[k + 1] - at[k], sw = geo->stride_w;
-                int64_t lo = iw0 < 0 ? (-iw0 + sw - 1) / sw : 0, hi = len;
-                if (iw0 + (len - 1) * sw >= geo->in_w) hi = iw0 >= geo->in_w ? 0 : (geo->in_w - iw0 + sw - 1) / sw;
-                if (lo > len) lo = len;
-                if (hi < lo) hi = lo;
-                const float *xrow = xc + ih * geo->in_w + iw0;
-                float *d = dst + at[k];
-                for (int64_t q = 0; q < lo; q++) d[q] = 0.0f;
-                if (sw == 1) {
-                    copy_row(d + lo, xrow + lo, hi - lo);
-                } else {
-                    for (int64_t q = lo; q < hi; q++) d[q] = xrow[q * sw];
-                }
-                for (int64_t q = hi; q < len; q++) d[q] = 0.0f;
-            }
-            for (int64_t q = n; q < GEMM_NR; q++) dst[q] = 0.0f;
-            if (++kj == geo->kernel_w) { /* the next tap without dividing: divisions cost more than the copies */
-                kj = 0;
-                if (++i == geo->kernel_h) i = 0, c++;
-            }
-        }
     }
 }
 
