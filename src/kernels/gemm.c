@@ -80,6 +80,21 @@ void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     if ((double)m * (double)n * (double)k < GEMM_PARALLEL_MIN_MACS) threads = 1;
     if (tiles < threads) threads = (int)tiles;
+    if (threads > 1 && panels_n >= 4 * threads) {
+        /* Wide B: each thread packs a run of B's panels and computes those columns of C alone (no
+         * barrier, and no panel packed by one core and read by another). */
+#pragma omp parallel num_threads(threads)
+        {
+            const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            const int64_t first = panels_n * t / nt, last = panels_n * (t + 1) / nt, j0 = first * GEMM_NR;
+            const int64_t cols = (last * GEMM_NR < n ? last * GEMM_NR : n) - j0;
+            cnn_gemm_epilogue et = e;
+            if (residual) et.residual = residual + j0;
+            cnn_gemm_pack_b(k, n, b, ldb, bp, first, last - first);
+            cnn_gemm_packed_avx512(trans_a, m, cols, k, a, lda, bp + j0 * k, c + j0, ldc, accumulate, &et, 0, 1);
+        }
+        return;
+    }
     /* Each thread packs its share of B's panels, then they share out the tiles. */
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {

@@ -118,16 +118,16 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
     }
 }
 
-void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
-                         const float *scale, const float *shift, const float *residual, bool relu, float *y, int64_t out_h,
-                         int64_t out_w) {
+void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
+                         int64_t count, const float *bias, const float *scale, const float *shift, const float *residual, bool relu,
+                         float *y, int64_t out_h, int64_t out_w) {
     const int64_t per_xi = ldm * k, plane = out_h * out_w;
     for (int64_t t = 0; t < count; t++) {
         const int64_t tile = first + t, oy = tile / tiles_w * WINO_M, ox = tile % tiles_w * WINO_M;
         const int rows = (int)(out_h - oy < WINO_M ? out_h - oy : WINO_M), cols = (int)(out_w - ox < WINO_M ? out_w - ox : WINO_M);
         const float *mt = m + t * k;
-        for (int64_t k0 = 0; k0 < k; k0 += 16) {
-            const int64_t n = k - k0 < 16 ? k - k0 : 16;
+        for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
+            const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
             const __mmask16 mask = lanes(n);
             __m512 s[4][6]; /* A^T m: column by column */
             for (int col = 0; col < 6; col++) {
@@ -205,11 +205,11 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
     (void)xp, (void)xp_w, (void)c, (void)tiles_w, (void)first, (void)count, (void)v, (void)ldv;
 }
 
-void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
-                         const float *scale, const float *shift, const float *residual, bool relu, float *y, int64_t out_h,
-                         int64_t out_w) {
-    (void)m, (void)ldm, (void)k, (void)tiles_w, (void)first, (void)count, (void)bias, (void)scale, (void)shift, (void)relu, (void)y,
-        (void)out_h, (void)out_w;
+void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
+                         int64_t count, const float *bias, const float *scale, const float *shift, const float *residual, bool relu,
+                         float *y, int64_t out_h, int64_t out_w) {
+    (void)m, (void)ldm, (void)k, (void)k_first, (void)k_count, (void)tiles_w, (void)first, (void)count, (void)bias, (void)scale, (void)shift,
+        (void)residual, (void)relu, (void)y, (void)out_h, (void)out_w;
 }
 
 #endif

@@ -7,7 +7,8 @@
  * channels-last copy xp, shared out to the threads; (2) the output tiles, in blocks of WINO_BLOCK
  * tiles of one sample: the block's inputs to V (36 matrices, tiles x C), the 36 products
  * M[xi] = V[xi] U[xi], and M back to 4x4 output tiles with bias and epilogue. Blocks go to threads
- * whole when there are enough of them, otherwise the threads share each block's steps. Every
+ * whole when there are enough of them, otherwise the threads share each block's input tiles and
+ * then its output channels. Every
  * output is computed by the same operations whichever thread computes it: the same bits for any
  * thread count. */
 #include "conv_winograd.h"
@@ -154,22 +155,24 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
             const float *xp = xps + b * xp_size;
             float *yb = y->data + b * y->stride[0];
             const float *rb = c->epi_residual ? c->epi_residual->data + b * c->epi_residual->stride[0] : NULL;
-            /* In shared mode thread tid takes tiles [count * tid / nt, count * (tid + 1) / nt) of the
-             * transforms and products xi = tid, tid + nt, ... */
+            /* In shared mode thread tid transforms tiles [count * tid / nt, count * (tid + 1) / nt) of
+             * the input, then takes the output channels of panels [p0, p1) through the 36 products and
+             * the output transform: each thread reads back only the columns of M it wrote. */
             const int64_t t0 = whole ? 0 : count * tid / nt, t1 = whole ? count : count * (tid + 1) / nt;
+            const int64_t p0 = whole ? 0 : k_panels * tid / nt, p1 = whole ? k_panels : k_panels * (tid + 1) / nt;
+            const int64_t k0 = p0 * GEMM_NR, k1 = p1 * GEMM_NR < g.k ? p1 * GEMM_NR : g.k;
             cnn_winograd_input(xp, g.xp_w, g.c, g.tiles_w, first + t0, t1 - t0, v + t0 * g.c, ldv);
             if (!whole) {
 #pragma omp barrier
             }
-            for (int xi = whole ? 0 : tid; xi < WINO_XI; xi += whole ? 1 : nt)
-                cnn_gemm_packed_avx512(false, count, g.k, g.c, v + xi * ldv * g.c, g.c, u + xi * g.c * k_panels * GEMM_NR,
-                                       m + xi * ldv * g.k, g.k, false, NULL, 0, 1);
-            if (!whole) {
-#pragma omp barrier
+            if (k1 > k0) {
+                for (int xi = 0; xi < WINO_XI; xi++)
+                    cnn_gemm_packed_avx512(false, count, k1 - k0, g.c, v + xi * ldv * g.c, g.c, u + (xi * k_panels + p0) * GEMM_NR * g.c,
+                                           m + xi * ldv * g.k + k0, g.k, false, NULL, 0, 1);
+                cnn_winograd_output(m, ldv, g.k, k0, k1 - k0, g.tiles_w, first, count, bias, c->epi_scale, c->epi_shift, rb, c->epi_relu,
+                                    yb, g.out_h, g.out_w);
             }
-            cnn_winograd_output(m + t0 * g.k, ldv, g.k, g.tiles_w, first + t0, t1 - t0, bias, c->epi_scale, c->epi_shift, rb, c->epi_relu,
-                                yb, g.out_h, g.out_w);
-            if (!whole) {
+            if (!whole) { /* V is the next block's */
 #pragma omp barrier
             }
         }
