@@ -275,8 +275,9 @@ typedef struct cnn_plan cnn_plan;
 #define CNN_PLAN_TRAIN      1u  /* train mode: batch statistics, dropout, gradients, aux outputs */
 #define CNN_PLAN_INPUT_GRAD 2u  /* also compute gradients with respect to the graph inputs */
 #define CNN_PLAN_NO_DROPOUT 4u  /* train mode with dropout as the identity (deterministic training) */
-#define CNN_PLAN_UNFUSED    8u  /* eval mode without folding batch norm / ReLU into the convolution
-                                   before them or sharing buffers: every layer's value is kept */
+#define CNN_PLAN_UNFUSED    8u  /* eval mode without folding batch norm / residual add / ReLU into the
+                                   convolution before them or sharing buffers: every layer's value
+                                   is kept (3x3 convolutions still run by Winograd: CNN_WINOGRAD=0) */
 
 cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags);
 void cnn_plan_free(cnn_plan *p);
