@@ -375,6 +375,32 @@ CNN_CLONES static void maxpool_plane_eval(const pool_attrs *a, const float *xp, 
 /* y = max over each (dilated) window of x, padding as -infinity; x is (N,C,H,W), y and argmax
  * (N,C,OH,OW). PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). A
  * window with no input element (a dilation wider than the input) gives -infinity and argmax -1. */
+/* Training's 2x2 stride-2 max pool over windows all inside the plane (LeNet, VGG-style): the same
+ * comparisons in the same order as the general loop below (first maximum in row-major order, a NaN
+ * taken), written per output row so that the compiler runs it on vectors of outputs. */
+CNN_CLONES static void maxpool2x2_plane_argmax(const float *xp, float *yp, int32_t *ap, int64_t w, int64_t oh, int64_t ow) {
+    for (int64_t i = 0; i < oh; i++) {
+        const float *x0 = xp + 2 * i * w, *x1 = x0 + w;
+        float *yr = yp + i * ow;
+        int32_t *ar = ap + i * ow;
+        const int32_t base = (int32_t)(2 * i * w);
+#pragma omp simd
+        for (int64_t j = 0; j < ow; j++) {
+            const float v0 = x0[2 * j], v1 = x0[2 * j + 1], v2 = x1[2 * j], v3 = x1[2 * j + 1];
+            const int32_t at0 = base + (int32_t)(2 * j);
+            float best = v0;
+            int32_t at = at0;
+            bool take = v1 > best || v1 != v1;
+            best = take ? v1 : best, at = take ? at0 + 1 : at;
+            take = v2 > best || v2 != v2;
+            best = take ? v2 : best, at = take ? at0 + (int32_t)w : at;
+            take = v3 > best || v3 != v3;
+            best = take ? v3 : best, at = take ? at0 + (int32_t)w + 1 : at;
+            yr[j] = best, ar[j] = at;
+        }
+    }
+}
+
 static int maxpool_forward(const cnn_op_ctx *c) {
     const pool_attrs *a = c->attrs;
     const cnn_pool2d_params *p = &a->p;
@@ -397,6 +423,15 @@ static int maxpool_forward(const cnn_op_ctx *c) {
                     maxpool_plane_eval(a, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h, w,
                                        oh, ow, cm);
         }
+        return 0;
+    }
+    if (argmax && p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dilation_h == 1 &&
+        p->dilation_w == 1 && a->pad[0] == 0 && a->pad[2] == 0 && 2 * oh <= h && 2 * ow <= w && h * w <= INT32_MAX) {
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int64_t b = 0; b < n; b++)
+            for (int64_t k = 0; k < ch; k++)
+                maxpool2x2_plane_argmax(x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow,
+                                        argmax + (b * ch + k) * oh * ow, w, oh, ow);
         return 0;
     }
     /* The windows' spans, once for every plane (their divisions cost more than a small window). */

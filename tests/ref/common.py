@@ -64,11 +64,14 @@ class Fn(torch.nn.Module):
 def make_input(shape, dist, gen):
     """Inputs. 'distinct': values at least 0.05 apart (max-pool gradient checks never cross a tie);
     'away': |x| >= 0.1 (ReLU-like kinks are never crossed by the finite differences); 'nan': normal
-    with every 7th element NaN."""
+    with every 7th element NaN; 'ties': five values only (max pooling's windows hold equal maxima:
+    the first in row-major order wins, as in PyTorch)."""
     n = int(np.prod(shape))
     if dist == "distinct":
         vals = (torch.arange(n, dtype=torch.float32) - (n - 1) / 2.0) * 0.05
         return vals[torch.randperm(n, generator=gen)].reshape(shape)
+    if dist == "ties":
+        return torch.randint(-2, 3, shape, generator=gen).to(torch.float32) * 0.5
     x = torch.randn(shape, generator=gen)
     if dist == "away":
         x = torch.where(x >= 0, x + 0.1, x - 0.1)

@@ -137,6 +137,12 @@ CASES = [
 # mode (forward only), and NaN inputs in both modes.
 CASES += [Case(c.name + "_eval", c.op, c.attrs, c.inputs, c.module, train=False, dist=c.dist, fd=False)
           for c in list(CASES) if c.op == "maxpool2d"]
+# Training's 2x2 stride-2 pool has its own loop (pool.c): NaN and ties through it, and ties through the general one.
+CASES += [Case("maxpool_2x2_s2_" + dist + suffix, "maxpool2d", pool_attrs(2, 2), [(2, 3, 8, 10)], lambda: nn.MaxPool2d(2, 2),
+               train=train, dist=dist, fd=False)
+          for dist in ("nan", "ties") for suffix, train in (("", True), ("_eval", False))]
+CASES += [Case("maxpool_3x3_s2_ties", "maxpool2d", pool_attrs(3, 2), [(2, 2, 9, 11)], lambda: nn.MaxPool2d(3, 2), dist="ties",
+               fd=False)]
 CASES += [Case("maxpool_3x3_s2_ceil_nan" + suffix, "maxpool2d", pool_attrs(3, 2, ceil_mode=True), [(2, 2, 9, 10)],
                lambda: nn.MaxPool2d(3, 2, ceil_mode=True), train=train, dist="nan", fd=False)
           for suffix, train in (("", True), ("_eval", False))]
