@@ -111,6 +111,12 @@ static void plan_concat_slices(cnn_plan *p, const int64_t *uses) {
 
 static bool has_cap(const cnn_node *n, unsigned cap) { return (n->op->caps & cap) != 0; }
 
+/* The layer a fusion starting at conv may take after its layer t: t's one consumer, when t is the
+ * conv itself (already checked) or neither a plan output nor used twice; -1 otherwise. */
+static int64_t fold_next(const cnn_plan *p, const int64_t *uses, const int64_t *consumer, int64_t conv, int64_t t) {
+    return t == conv || (!p->runs[t].is_output && uses[t] == 1) ? consumer[t] : -1;
+}
+
 /* Eval-mode fusion: conv -> batch norm -> add -> ReLU, any of the three after the conv left out,
  * each layer the one consumer of the one before and none but the last a plan output, runs as the
  * convolution alone, which applies the batch norm's affine map, adds the add's other input (a
@@ -125,17 +131,15 @@ static void plan_eval_fusion(cnn_plan *p, const int64_t *uses, const int64_t *co
         node_run *r = &p->runs[i];
         if (!r->active || !has_cap(g->nodes[i], CNN_CAP_EPILOGUE) || r->is_output || uses[i] != 1) continue;
         int64_t tail = i, bn = -1, add = -1, residual = -1, relu = -1; /* tail: the chain's last layer so far */
-        /* The layer after tail when tail may be folded past: the one consumer, tail not an output. */
-#define NEXT_AFTER(t) ((t) == i || (!p->runs[t].is_output && uses[t] == 1) ? consumer[t] : -1)
-        int64_t next = NEXT_AFTER(tail);
-        if (next >= 0 && has_cap(g->nodes[next], CNN_CAP_AFFINE)) bn = tail = next, next = NEXT_AFTER(tail);
+        int64_t next = fold_next(p, uses, consumer, i, tail);
+        if (next >= 0 && has_cap(g->nodes[next], CNN_CAP_AFFINE)) bn = tail = next, next = fold_next(p, uses, consumer, i, tail);
         if (next >= 0 && has_cap(g->nodes[i], CNN_CAP_EPILOGUE_ADD) && has_cap(g->nodes[next], CNN_CAP_ADD)) {
             const cnn_node *a = g->nodes[next];
             const int64_t other = a->inputs[0]->id == tail ? a->inputs[1]->id : a->inputs[0]->id;
-            if (a->inputs[0]->id != a->inputs[1]->id && other < i) add = tail = next, residual = other, next = NEXT_AFTER(tail);
+            if (a->inputs[0]->id != a->inputs[1]->id && other < i)
+                add = tail = next, residual = other, next = fold_next(p, uses, consumer, i, tail);
         }
         if (next >= 0 && has_cap(g->nodes[next], CNN_CAP_RELU)) relu = tail = next;
-#undef NEXT_AFTER
         if (tail == i) continue;
         r->fuse_bn = bn, r->fuse_add = add, r->fuse_relu = relu, r->residual = residual, r->hidden = true;
         if (bn >= 0) p->runs[bn].fused_by = i, p->runs[bn].hidden = bn != tail;

@@ -10,6 +10,8 @@
 #ifndef CNN_KERNELS_WINOGRAD_H
 #define CNN_KERNELS_WINOGRAD_H
 
+#include "gemm.h"
+
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,8 +19,11 @@
 #define WINO_A 6                  /* input tile side: WINO_M + 3 - 1 */
 #define WINO_XI (WINO_A * WINO_A) /* elements of a tile: GEMMs per block */
 
-/* Floats of U: WINO_XI packed (C x K) matrices of ceil(K / GEMM_NR) panels each. */
-int64_t cnn_winograd_weights_size(int64_t k, int64_t c);
+/* Floats of U: WINO_XI packed (C x K) matrices of ceil(K / GEMM_NR) panels each; -1 on overflow. */
+static inline int64_t cnn_winograd_weights_size(int64_t k, int64_t c) {
+    const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    return c > 0 && kp > INT64_MAX / WINO_XI / c ? -1 : WINO_XI * c * kp;
+}
 
 /* U[xi] = (G g G^T)[xi] for the kernels w (K, C, 3, 3) of output channels [k_first, k_first + k_count)
  * (k_first a multiple of GEMM_NR; columns past K are zeros). */

@@ -8,8 +8,6 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
-int64_t cnn_winograd_weights_size(int64_t k, int64_t c) { return WINO_XI * c * ((k + GEMM_NR - 1) / GEMM_NR * GEMM_NR); }
-
 static inline __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1); }
 
 /* G (6x3) times z (3): the kernel transform along one axis. */
@@ -193,8 +191,6 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
 }
 
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
-
-int64_t cnn_winograd_weights_size(int64_t k, int64_t c) { return WINO_XI * c * ((k + GEMM_NR - 1) / GEMM_NR * GEMM_NR); }
 
 void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
     (void)k, (void)c, (void)w, (void)u, (void)k_first, (void)k_count;

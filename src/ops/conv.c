@@ -161,9 +161,9 @@ static int64_t dw_elements(const cnn_node *n) {
 /* conv_common.h's layout; in training with dx_as_conv, the flipped kernel (per group (C/G,
  * OC/G*KH*KW)) as the op's own part. */
 static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
+    if (conv_winograd_fits(n, batch, training)) return conv_winograd_bytes(n, batch);
     const int64_t flipped = training && dx_as_conv(n->attrs, n) ? dw_elements(n) : 0;
-    const size_t gemm = conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
-    return conv_winograd_fits(n, batch, training) ? conv_winograd_bytes(n, batch) : gemm;
+    return conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
 }
 
 /* Eval plans running conv_winograd_forward keep its transformed kernels. */
@@ -235,8 +235,7 @@ static void forward_sample_panels(const cnn_op_ctx *c, const cnn_conv_geometry *
     if (bias) conv_bias_fill(yb, bias, a->out_channels, cols);
     const float *rb = conv_residual(c, b);
     cnn_gemm_epilogue e = {.scale = c->epi_scale, .shift = c->epi_shift, .ldr = cols, .relu = c->epi_relu};
-    int threads = omp_in_parallel() ? 1 : conv_plan_threads();
-    if (threads > c->work_threads) threads = c->work_threads > 0 ? c->work_threads : 1;
+    int threads = omp_in_parallel() ? 1 : conv_call_threads(c);
     if (threads > blocks) threads = (int)blocks;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t k = 0; k < blocks; k++) {

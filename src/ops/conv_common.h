@@ -231,20 +231,30 @@ typedef struct conv_work {
 
 static inline int conv_plan_threads(void) { return omp_get_max_threads() < 1 ? 1 : omp_get_max_threads(); }
 
+/* The threads of one call: OpenMP's count now, at most the plan's (the scratch has room for those). */
+static inline int conv_call_threads(const cnn_op_ctx *c) {
+    const int planned = c->work_threads > 0 ? c->work_threads : 1, threads = conv_plan_threads();
+    return threads > planned ? planned : threads;
+}
+
+/* Bytes for total floats (a cnn_mul_i64 / cnn_add_i64 result: -1 on overflow) and 64 bytes to align
+ * them; SIZE_MAX on overflow. */
+static inline size_t conv_float_bytes(int64_t total) {
+    return total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 16 ? SIZE_MAX : (size_t)total * sizeof(float) + 64;
+}
+
 /* Bytes of scratch for col elements per thread, partials of dw elements and extra elements more;
  * SIZE_MAX on overflow. */
 static inline size_t conv_work_bytes(int64_t col, int64_t dw, int64_t extra, int64_t batch, bool training) {
     int64_t total = cnn_mul_i64(col, conv_plan_threads());
     if (training && batch >= DW_CHUNKED_MIN_BATCH) total = cnn_add_i64(total, cnn_mul_i64(dw, DW_CHUNKS));
     if (extra != 0) total = cnn_add_i64(total, extra);
-    if (total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 16) return SIZE_MAX;
-    return (size_t)total * sizeof(float) + 64;
+    return conv_float_bytes(total);
 }
 
 /* The scratch of one call, laid out as conv_work_bytes sized it (col and dw as given to it). */
 static inline conv_work conv_work_layout(const cnn_op_ctx *c, int64_t col, int64_t dw) {
-    int threads = conv_plan_threads(), planned = (int)(c->work_threads > 0 ? c->work_threads : 1);
-    if (threads > planned) threads = planned;
+    const int planned = (int)(c->work_threads > 0 ? c->work_threads : 1), threads = conv_call_threads(c);
     conv_work w = {.cols = c->work, .partials = (float *)c->work + col * planned, .threads = threads};
     const int64_t batch = c->in[0]->shape[0];
     w.extra = w.partials + (c->training && batch >= DW_CHUNKED_MIN_BATCH ? DW_CHUNKS * dw : 0);

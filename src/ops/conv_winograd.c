@@ -13,6 +13,7 @@
  * thread count. */
 #include "conv_winograd.h"
 #include "attrs.h"
+#include "conv_common.h"
 
 #include "../kernels/gemm.h"
 #include "../kernels/winograd.h"
@@ -75,27 +76,24 @@ bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
                            cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES);
 }
 
-static int threads_planned(void) { return omp_get_max_threads() < 1 ? 1 : omp_get_max_threads(); }
-
 /* State (kept by the plan between calls): a copy of the kernels U was made from, then U. */
-static int64_t kernel_floats(const wino_geo *g) { return (cnn_mul_i64(cnn_mul_i64(g->k, g->c), 9) + 15) / 16 * 16; }
+static int64_t kernel_floats(const wino_geo *g) {
+    const int64_t n = cnn_add_i64(cnn_mul_i64(cnn_mul_i64(g->k, g->c), 9), 15);
+    return n < 0 ? -1 : n / 16 * 16;
+}
 static int64_t u_floats(const wino_geo *g) { return cnn_winograd_weights_size(g->k, g->c); }
 /* Scratch: the padded copies of the batch, then per thread one block's V and M. */
 static int64_t xp_floats(const wino_geo *g) { return cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->c); }
 static int64_t block_floats(const wino_geo *g) { return cnn_mul_i64(WINO_XI * g->block, cnn_add_i64(g->c, g->k)); }
 
-static size_t float_bytes(int64_t total) {
-    return total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 64 ? SIZE_MAX : (size_t)total * sizeof(float) + 64;
-}
-
 size_t conv_winograd_state_bytes(const cnn_node *n) {
     const wino_geo g = geometry(n);
-    return float_bytes(cnn_add_i64(kernel_floats(&g), u_floats(&g)));
+    return conv_float_bytes(cnn_add_i64(kernel_floats(&g), u_floats(&g)));
 }
 
 size_t conv_winograd_bytes(const cnn_node *n, int64_t batch) {
     const wino_geo g = geometry(n);
-    return float_bytes(cnn_add_i64(cnn_mul_i64(xp_floats(&g), batch), cnn_mul_i64(block_floats(&g), threads_planned())));
+    return conv_float_bytes(cnn_add_i64(cnn_mul_i64(xp_floats(&g), batch), cnn_mul_i64(block_floats(&g), conv_plan_threads())));
 }
 
 /* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels differ
@@ -135,8 +133,7 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
     const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
     const int64_t batch = x->shape[0], items = batch * g.blocks, xp_size = xp_floats(&g), per_thread = block_floats(&g);
     const int64_t k_panels = (g.k + GEMM_NR - 1) / GEMM_NR, ldv = g.block;
-    int threads = threads_planned(), planned = c->work_threads > 0 ? c->work_threads : 1;
-    if (threads > planned) threads = planned;
+    const int threads = conv_call_threads(c);
     float *copy = (float *)(((uintptr_t)c->state + 63) & ~(uintptr_t)63), *u = copy + kernel_floats(&g);
     float *xps = (float *)(((uintptr_t)c->work + 63) & ~(uintptr_t)63), *blocks = xps + xp_size * batch;
     /* Whole blocks to threads when each gets two or more; otherwise the threads share each block. */

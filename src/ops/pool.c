@@ -372,9 +372,6 @@ CNN_CLONES static void maxpool_plane_eval(const pool_attrs *a, const float *xp, 
     }
 }
 
-/* y = max over each (dilated) window of x, padding as -infinity; x is (N,C,H,W), y and argmax
- * (N,C,OH,OW). PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). A
- * window with no input element (a dilation wider than the input) gives -infinity and argmax -1. */
 /* Training's 2x2 stride-2 max pool over windows all inside the plane (LeNet, VGG-style): the same
  * comparisons in the same order as the general loop below (first maximum in row-major order, a NaN
  * taken), written per output row so that the compiler runs it on vectors of outputs. */
@@ -401,6 +398,9 @@ CNN_CLONES static void maxpool2x2_plane_argmax(const float *xp, float *yp, int32
     }
 }
 
+/* y = max over each (dilated) window of x, padding as -infinity; x is (N,C,H,W), y and argmax
+ * (N,C,OH,OW). PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). A
+ * window with no input element (a dilation wider than the input) gives -infinity and argmax -1. */
 static int maxpool_forward(const cnn_op_ctx *c) {
     const pool_attrs *a = c->attrs;
     const cnn_pool2d_params *p = &a->p;
@@ -426,7 +426,7 @@ static int maxpool_forward(const cnn_op_ctx *c) {
         return 0;
     }
     if (argmax && p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dilation_h == 1 &&
-        p->dilation_w == 1 && a->pad[0] == 0 && a->pad[2] == 0 && 2 * oh <= h && 2 * ow <= w && h * w <= INT32_MAX) {
+        p->dilation_w == 1 && a->pad[0] == 0 && a->pad[2] == 0 && 2 * oh <= h && 2 * ow <= w) {
 #pragma omp parallel for collapse(2) schedule(static)
         for (int64_t b = 0; b < n; b++)
             for (int64_t k = 0; k < ch; k++)
