@@ -289,6 +289,47 @@ static int residual_fusion_matches_unfused(void *arg) {
     return 0;
 }
 
+/* Small planes at batch > 1 run each convolution as one product over the samples' columns side by
+ * side (conv.c, stack_samples): 7x7 and 6x6 outputs (a tile across two samples), 1x1 at stride 1
+ * and 2, 3x3 at stride 2 (blocks of panels across samples), bias, folded batch norm, a residual and
+ * fewer than 8 output channels. Each sample of a batch of 7 is bitwise what it gives alone. */
+static int stacked_samples_match_alone(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 40, 13, 13);
+    cnn_node *c1 = cnn_conv2d(g, x, "c1", 20, 3, 3, 2, 1, true), *r1 = cnn_relu(g, cnn_batchnorm(g, c1, "b1", 1e-5f, 0.1f), "r1");
+    cnn_node *d2 = cnn_batchnorm(g, cnn_conv2d(g, x, "d2", 36, 1, 1, 2, 0, false), "e2", 1e-5f, 0.1f); /* shortcut first */
+    cnn_node *c2 = cnn_batchnorm(g, cnn_conv2d(g, r1, "c2", 36, 1, 1, 1, 0, false), "b2", 1e-5f, 0.1f);
+    cnn_node *r2 = cnn_relu(g, cnn_add(g, c2, d2, "a2"), "r2");
+    cnn_node *c3 = cnn_conv2d(g, r2, "c3", 3, 2, 2, 1, 0, true);   /* 6x6: 36 columns */
+    cnn_node *c4 = cnn_conv2d(g, r2, "c4", 12, 3, 3, 1, 1, false); /* 7x7, 324 rows, too few channels for Winograd */
+    CHECK(c3 && c4, "%s", cnn_last_error());
+    cnn_graph_add_output(g, c3, 0);
+    cnn_graph_add_output(g, c4, 0);
+    CHECK(cnn_graph_init_params(g, 5) == 0, "%s", cnn_last_error());
+    stats_off_defaults(g);
+    const int64_t batch = 7;
+    cnn_plan *all = cnn_plan_create(g, batch, 0), *one = cnn_plan_create(g, 1, 0);
+    CHECK(all && one, "%s", cnn_last_error());
+    cnn_tensor *in = cnn_plan_input(all, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+    CHECK(cnn_plan_forward(all) == 0, "%s", cnn_last_error());
+    for (int64_t b = 0; b < batch; b++) {
+        cnn_tensor *in1 = cnn_plan_input(one, 0);
+        memcpy(in1->data, in->data + b * in->stride[0], (size_t)in->stride[0] * sizeof(float));
+        CHECK(cnn_plan_forward(one) == 0, "%s", cnn_last_error());
+        for (int o = 0; o < 2; o++) {
+            const cnn_tensor *a = cnn_plan_output(all, o), *s = cnn_plan_output(one, o);
+            CHECK(memcmp(a->data + b * a->stride[0], s->data, (size_t)s->stride[0] * sizeof(float)) == 0,
+                  "sample %lld of output %d differs from the sample alone", (long long)b, o);
+        }
+    }
+    cnn_plan_free(all);
+    cnn_plan_free(one);
+    cnn_graph_free(g);
+    return 0;
+}
+
 /* x -> r = relu(x) -> a = sigmoid(r), b = tanh(r): dx = relu'(x) (sig'(r) ga + tanh'(r) gb). */
 static int gradients_sum_over_consumers(void *arg) {
     (void)arg;
@@ -482,6 +523,7 @@ int main(int argc, char **argv) {
     harness_case("plan: concat inputs computed in place (zero-copy), outputs excluded", concat_inputs_are_slices, NULL);
     harness_case("plan: eval fusion of conv + batch norm + ReLU, bitwise as unfused", eval_fusion_matches_unfused, NULL);
     harness_case("plan: eval fusion of residual adds into the conv before them, bitwise as unfused", residual_fusion_matches_unfused, NULL);
+    harness_case("plan: small planes stacked over the batch, each sample bitwise as alone", stacked_samples_match_alone, NULL);
     harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);
     harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
     harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);

@@ -13,12 +13,18 @@
 
 /* Applied per row r of C (an output channel) as tiles are stored: y * scale[r] + shift[r] (when
  * scale is not NULL), then y + residual[r * ldr + j] for column j (when residual is not NULL: a
- * matrix laid out like C), then y <= 0 ? 0 : y (when relu). */
+ * matrix laid out like C), then y <= 0 ? 0 : y (when relu).
+ *
+ * With sample_cols > 0 (at least GEMM_NR), C is several samples' matrices side by side: column j
+ * of the call is column (col_first + j) % sample_cols of sample (col_first + j) / sample_cols, whose
+ * C starts sample_c floats and whose residual sample_r floats after the previous sample's (ldc and
+ * ldr are within a sample); the GEMM's C pointer is sample 0's. */
 typedef struct cnn_gemm_epilogue {
     const float *scale, *shift;
     const float *residual;
     int64_t ldr;
     bool relu;
+    int64_t sample_cols, sample_c, sample_r, col_first;
 } cnn_gemm_epilogue;
 
 /* The CPU has AVX-512F and FMA, and sgemm_avx512.c was compiled for them (cnn_gemm_avx512_compiled). */
@@ -31,6 +37,12 @@ static inline int64_t cnn_gemm_packed_b_size(int64_t k, int64_t n) { return (n +
 /* B (k x n, row-major, ldb) into panels of NR columns, k-major, zero columns past n; the panels
  * [first, first + count) of them only (the others are left as they are). */
 void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count);
+
+/* B of samples side by side: columns j < samples * n, column j being column j % n of B_s (k x n,
+ * row-major, ldb) at b + s * b_stride for s = j / n; panels as cnn_gemm_pack_b's, but panel
+ * first at bp (the block of count panels only). */
+void cnn_gemm_pack_b_samples(int64_t k, int64_t n, int64_t samples, const float *b, int64_t ldb, int64_t b_stride, float *bp, int64_t first,
+                             int64_t count);
 
 /* C (m x n, ldc) = A * Bp, or C += A * Bp (accumulate), A read in place (m x k row-major, lda; with
  * trans_a, A^T stored k x m: element (r, p) at a[p * lda + r]), then the epilogue (may be NULL); the

@@ -23,8 +23,10 @@ void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col);
 
 /* Columns [first, first + count) of cnn_im2col's matrix, written straight into our GEMM's panel
  * layout (gemm.h: panels of GEMM_NR columns, each rows x GEMM_NR row-major, zeros past count):
- * the same values as cnn_im2col followed by cnn_gemm_pack_b, without the column matrix. */
-void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t first, int64_t count, float *bp);
+ * the same values as cnn_im2col followed by cnn_gemm_pack_b, without the column matrix. Columns
+ * past one sample's (out_h * out_w) are the next samples' side by side, sample s's input at
+ * x + s * x_stride. */
+void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_stride, int64_t first, int64_t count, float *bp);
 
 /* The adjoint of cnn_im2col: x += fold(col). Each input element sums its taps in a fixed order,
  * so the result does not depend on the thread count. */

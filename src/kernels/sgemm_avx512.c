@@ -14,13 +14,21 @@
 
 const bool cnn_gemm_avx512_compiled = true;
 
-/* One GEMM_MR x GEMM_NR tile, C's rows row0.. and columns col0..: A's rows read in place (element
- * (r, p) at a[r * rs + p * cs], rows past mr repeat the last), B from its panel; rows < mr and the
- * columns in masks m0 (0..15), m1 (16..31) stored. Inlined into tile_n (cs 1: rows contiguous) and tile_t (A transposed). */
+/* Where a tile's columns are stored: C's and the residual's row row0 (columns from the tile's first
+ * on), and the columns in masks m0 (0..15), m1 (16..31). A tile across two samples' columns
+ * (cnn_gemm_epilogue.sample_cols) has two. */
+typedef struct tile_dst {
+    float *c;
+    const float *res;
+    __mmask16 m0, m1;
+} tile_dst;
+
+/* One GEMM_MR x GEMM_NR tile: A's rows read in place (element (r, p) at a[r * rs + p * cs], rows
+ * past mr repeat the last), B from its panel; rows < mr stored to each of the nd destinations (ldc,
+ * the residual's rows ldr apart). Inlined into tile_n (cs 1: rows contiguous) and tile_t (A transposed). */
 static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const float *restrict a, int64_t rs, int64_t cs,
-                                                            const float *restrict b, float *restrict c, int64_t ldc, int mr, __mmask16 m0,
-                                                            __mmask16 m1, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0,
-                                                            int64_t col0) {
+                                                            const float *restrict b, const tile_dst *d, int nd, int64_t ldc, int mr,
+                                                            bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
     const float *r0 = a, *r1 = a + (mr > 1 ? 1 : 0) * rs, *r2 = a + (mr > 2 ? 2 : mr - 1) * rs, *r3 = a + (mr > 3 ? 3 : mr - 1) * rs;
     const float *r4 = a + (mr > 4 ? 4 : mr - 1) * rs, *r5 = a + (mr > 5 ? 5 : mr - 1) * rs, *r6 = a + (mr > 6 ? 6 : mr - 1) * rs;
     const float *r7 = a + (mr > 7 ? 7 : mr - 1) * rs;
@@ -40,41 +48,77 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
         b += GEMM_NR;
     }
     const __m512 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
-    for (int r = 0; r < mr; r++) {
-        float *cr = c + r * ldc;
-        __m512 v0 = acc[r][0], v1 = acc[r][1];
-        if (accumulate) {
-            v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
-            v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
+    const int64_t ldr = e ? e->ldr : 0;
+    for (int i = 0; i < nd; i++) {
+        const __mmask16 m0 = d[i].m0, m1 = d[i].m1;
+        for (int r = 0; r < mr; r++) {
+            float *cr = d[i].c + r * ldc;
+            __m512 v0 = acc[r][0], v1 = acc[r][1];
+            if (accumulate) {
+                v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
+                v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
+            }
+            if (e && e->scale) { /* y * scale + shift, two operations as the batch norm computes them */
+                const __m512 s = _mm512_set1_ps(e->scale[row0 + r]), h = _mm512_set1_ps(e->shift[row0 + r]);
+                v0 = _mm512_add_ps(_mm512_mul_ps(v0, s), h);
+                v1 = _mm512_add_ps(_mm512_mul_ps(v1, s), h);
+            }
+            if (d[i].res) { /* + the residual, as the add layer computes it */
+                const float *res = d[i].res + r * ldr;
+                v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, res));
+                v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, res + 16));
+            }
+            if (e && e->relu) { /* y <= 0 ? 0 : y, NaN kept (as relu_fwd) */
+                const __m512 z = _mm512_setzero_ps();
+                v0 = _mm512_mask_mov_ps(v0, _mm512_cmp_ps_mask(v0, z, _CMP_LE_OQ), z);
+                v1 = _mm512_mask_mov_ps(v1, _mm512_cmp_ps_mask(v1, z, _CMP_LE_OQ), z);
+            }
+            _mm512_mask_storeu_ps(cr, m0, v0);
+            _mm512_mask_storeu_ps(cr + 16, m1, v1);
         }
-        if (e && e->scale) { /* y * scale + shift, two operations as the batch norm computes them */
-            const __m512 s = _mm512_set1_ps(e->scale[row0 + r]), h = _mm512_set1_ps(e->shift[row0 + r]);
-            v0 = _mm512_add_ps(_mm512_mul_ps(v0, s), h);
-            v1 = _mm512_add_ps(_mm512_mul_ps(v1, s), h);
-        }
-        if (e && e->residual) { /* + the residual, as the add layer computes it */
-            const float *res = e->residual + (row0 + r) * e->ldr + col0;
-            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, res));
-            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, res + 16));
-        }
-        if (e && e->relu) { /* y <= 0 ? 0 : y, NaN kept (as relu_fwd) */
-            const __m512 z = _mm512_setzero_ps();
-            v0 = _mm512_mask_mov_ps(v0, _mm512_cmp_ps_mask(v0, z, _CMP_LE_OQ), z);
-            v1 = _mm512_mask_mov_ps(v1, _mm512_cmp_ps_mask(v1, z, _CMP_LE_OQ), z);
-        }
-        _mm512_mask_storeu_ps(cr, m0, v0);
-        _mm512_mask_storeu_ps(cr + 16, m1, v1);
     }
 }
 
-static void tile_n(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0, __mmask16 m1,
-                   bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, int64_t col0) {
-    tile_8x32(k, a, lda, 1, b, c, ldc, mr, m0, m1, accumulate, e, row0, col0);
+static void tile_n(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
+                   const cnn_gemm_epilogue *e, int64_t row0) {
+    tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0);
 }
 
-static void tile_t(int64_t k, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0, __mmask16 m1,
-                   bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, int64_t col0) {
-    tile_8x32(k, a, 1, lda, b, c, ldc, mr, m0, m1, accumulate, e, row0, col0);
+static void tile_t(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
+                   const cnn_gemm_epilogue *e, int64_t row0) {
+    tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0);
+}
+
+/* Columns [lo, hi) of a tile (0 <= lo <= hi <= 32) as its two masks. */
+static void column_masks(int64_t lo, int64_t hi, tile_dst *d) {
+    const uint32_t bits = (uint32_t)((hi >= 32 ? ~0ull : (1ull << hi) - 1) & ~((1ull << lo) - 1));
+    d->m0 = (__mmask16)(bits & 0xffff);
+    d->m1 = (__mmask16)(bits >> 16);
+}
+
+/* The destinations of the tile at row ip * MR and column j (of cols columns) of the call. */
+static int tile_dsts(float *c, int64_t ldc, const cnn_gemm_epilogue *e, int64_t ip, int64_t j, int64_t cols, tile_dst *d) {
+    const int64_t row = ip * GEMM_MR, ldr = e ? e->ldr : 0;
+    const float *res = e ? e->residual : NULL;
+    if (!e || e->sample_cols == 0) {
+        d[0].c = c + row * ldc + j;
+        d[0].res = res ? res + row * ldr + j : NULL;
+        column_masks(0, cols, &d[0]);
+        return 1;
+    }
+    /* Samples side by side: column j is column p of sample s; the first q columns of the tile are
+     * sample s's, the rest (when cols > q) sample s + 1's from its column 0 (sample_cols >= NR:
+     * never a third). The second destination starts q columns before sample s + 1's row, inside
+     * sample s's data, and its first q columns are masked off. */
+    const int64_t at = e->col_first + j, s = at / e->sample_cols, p = at % e->sample_cols, q = e->sample_cols - p;
+    d[0].c = c + s * e->sample_c + row * ldc + p;
+    d[0].res = res ? res + s * e->sample_r + row * ldr + p : NULL;
+    column_masks(0, q < cols ? q : cols, &d[0]);
+    if (q >= cols) return 1;
+    d[1].c = c + (s + 1) * e->sample_c + row * ldc - q;
+    d[1].res = res ? res + (s + 1) * e->sample_r + row * ldr - q : NULL;
+    column_masks(q, cols, &d[1]);
+    return 2;
 }
 
 void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c,
@@ -88,14 +132,12 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
         const int64_t jp = rows_outer ? t % panels_n : t / panels_m, ip = rows_outer ? t / panels_n : t % panels_m;
         const int64_t cols = n - jp * GEMM_NR < GEMM_NR ? n - jp * GEMM_NR : GEMM_NR;
         const int rows = (int)(m - ip * GEMM_MR < GEMM_MR ? m - ip * GEMM_MR : GEMM_MR);
-        const __mmask16 m0 = (__mmask16)(cols >= 16 ? 0xffff : (1u << cols) - 1);
-        const __mmask16 m1 = (__mmask16)(cols >= 32 ? 0xffff : cols <= 16 ? 0 : (1u << (cols - 16)) - 1);
+        tile_dst d[2];
+        const int nd = tile_dsts(c, ldc, e, ip, jp * GEMM_NR, cols, d);
         if (trans_a)
-            tile_t(k, a + ip * GEMM_MR, lda, bp + jp * GEMM_NR * k, c + ip * GEMM_MR * ldc + jp * GEMM_NR, ldc, rows, m0, m1, accumulate, e,
-                   ip * GEMM_MR, jp * GEMM_NR);
+            tile_t(k, a + ip * GEMM_MR, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate, e, ip * GEMM_MR);
         else
-            tile_n(k, a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, c + ip * GEMM_MR * ldc + jp * GEMM_NR, ldc, rows, m0, m1, accumulate,
-                   e, ip * GEMM_MR, jp * GEMM_NR);
+            tile_n(k, a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate, e, ip * GEMM_MR);
     }
 }
 

@@ -7,22 +7,23 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
-void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t first, int64_t count, float *bp) {
+void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_stride, int64_t first, int64_t count, float *bp) {
     const int64_t rows = geo->channels * geo->kernel_h * geo->kernel_w, plane = geo->in_h * geo->in_w, out_w = geo->out_w;
+    const int64_t out_plane = geo->out_h * out_w;
     for (int64_t p0 = 0; p0 < count; p0 += GEMM_NR) {
         const int64_t n = count - p0 < GEMM_NR ? count - p0 : GEMM_NR;
         float *panel = bp + p0 * rows;
-        /* The panel's windows as runs along one output row: run k starts at panel column at[k]
-         * with window (oh[k], ow[k]). */
+        /* The panel's windows as runs along one output row of one sample: run k starts at panel
+         * column at[k] with window (oh[k], ow[k]) of the sample whose input is xs[k]. */
         int64_t at[GEMM_NR + 1], oh[GEMM_NR], ow[GEMM_NR], runs = 0;
+        const float *xs[GEMM_NR];
         for (int64_t q = 0; q < n; runs++) {
-            const int64_t j = first + p0 + q, len = out_w - j % out_w;
-            at[runs] = q, oh[runs] = j / out_w, ow[runs] = j % out_w;
+            const int64_t j = (first + p0 + q) % out_plane, len = out_w - j % out_w;
+            at[runs] = q, oh[runs] = j / out_w, ow[runs] = j % out_w, xs[runs] = x + (first + p0 + q) / out_plane * x_stride;
             q += len < n - q ? len : n - q;
         }
         at[runs] = n;
         for (int64_t r = 0, c = 0, i = 0, kj = 0; r < rows; r++) { /* r = (c, i, kj): channel c, kernel tap (i, kj) */
-            const float *xc = x + c * plane;
             float *dst = panel + r * GEMM_NR;
             for (int64_t k = 0; k < runs; k++) {
                 const int64_t ih = oh[k] * geo->stride_h - geo->pad_top + i * geo->dilation_h;
@@ -37,7 +38,7 @@ void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t fir
                 if (iw0 + (len - 1) * sw >= geo->in_w) hi = iw0 >= geo->in_w ? 0 : (geo->in_w - iw0 + sw - 1) / sw;
                 if (lo > len) lo = len;
                 if (hi < lo) hi = lo;
-                const float *xrow = xc + ih * geo->in_w + iw0;
+                const float *xrow = xs[k] + c * plane + ih * geo->in_w + iw0;
                 float *d = dst + at[k];
                 for (int64_t q = 0; q < lo; q++) d[q] = 0.0f;
                 int64_t e = lo;
@@ -62,8 +63,8 @@ void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t fir
 
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
 
-void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t first, int64_t count, float *bp) {
-    (void)geo, (void)x, (void)first, (void)count, (void)bp;
+void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_stride, int64_t first, int64_t count, float *bp) {
+    (void)geo, (void)x, (void)x_stride, (void)first, (void)count, (void)bp;
 }
 
 #endif

@@ -158,10 +158,14 @@ static int64_t dw_elements(const cnn_node *n) {
     return cnn_mul_i64(a->out_channels, cnn_mul_i64(cnn_mul_i64(geo.channels, geo.kernel_h), geo.kernel_w));
 }
 
-/* conv_common.h's layout; in training with dx_as_conv, the flipped kernel (per group (C/G,
+static bool stack_samples(const cnn_node *n, int64_t batch, bool training);
+static int64_t stacked_block_floats(const cnn_node *n, int64_t batch);
+
+/* conv_common.h's layout (stack_samples: one block of panels per thread); in training with dx_as_conv, the flipped kernel (per group (C/G,
  * OC/G*KH*KW)) as the op's own part. */
 static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
     if (conv_winograd_fits(n, batch, training)) return conv_winograd_bytes(n, batch);
+    if (stack_samples(n, batch, training)) return conv_float_bytes(cnn_mul_i64(stacked_block_floats(n, batch), conv_plan_threads()));
     const int64_t flipped = training && dx_as_conv(n->attrs, n) ? dw_elements(n) : 0;
     return conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
 }
@@ -221,30 +225,66 @@ static bool unfold_into_panels(const cnn_node *n) {
     return a->groups == 1 && !columns_are_input(a) && n->inputs[0]->shape.dims[1] <= PANELS_MAX_CHANNELS && cnn_gemm_fast();
 }
 
-/* forward_sample by blocks of panels; threads (when not already in a parallel region) take whole
- * blocks, each with its own rows x block floats of col. */
-static void forward_sample_panels(const cnn_op_ctx *c, const cnn_conv_geometry *geo, int64_t b, float *col) {
+/* Small planes at batch > 1 (eval plans): the product runs over the samples' columns side by side,
+ * by the same blocks of panels, instead of one product per sample whose last panel is part empty:
+ * 14x14 = 196 columns fill 7 panels of 32 to 88%, 7x7 = 49 two to 77%, and 8 samples side by side
+ * fill 49 and 13 panels to 100% and 94% (and A, the kernel, streams past fewer panels). Each
+ * element is the same sum: the same bits. */
+#define STACK_MAX_PLANE 1024
+static bool stack_samples(const cnn_node *n, int64_t batch, bool training) {
+    const conv_attrs *a = n->attrs;
+    const int64_t cols = n->shape.dims[2] * n->shape.dims[3];
+    return !training && batch > 1 && a->groups == 1 && cols >= GEMM_NR && cols <= STACK_MAX_PLANE && cols % GEMM_NR != 0 &&
+           !conv_winograd_fits(n, batch, training) && cnn_gemm_fast();
+}
+
+/* Columns of one block of panels for a product with rows rows over total columns: about
+ * PANEL_BLOCK_FLOATS of panels, whole panels, at least one, at most what total needs. */
+static int64_t panel_block(int64_t rows, int64_t total) {
+    const int64_t whole = (total + GEMM_NR - 1) / GEMM_NR * GEMM_NR, block = PANEL_BLOCK_FLOATS / rows / GEMM_NR * GEMM_NR;
+    return block < GEMM_NR ? GEMM_NR : block > whole ? whole : block;
+}
+
+/* One thread's scratch for stack_samples: one block of panels. */
+static int64_t stacked_block_floats(const cnn_node *n, int64_t batch) {
+    const cnn_conv_geometry geo = group_geometry(n);
+    const int64_t rows = geo.channels * geo.kernel_h * geo.kernel_w;
+    return cnn_mul_i64(rows, panel_block(rows, cnn_mul_i64(batch, geo.out_h * geo.out_w)));
+}
+
+/* Samples [b0, b0 + samples) by blocks of panels over their columns side by side (the panels filled
+ * by cnn_im2col_panels, or for a 1x1 stride-1 kernel packed from the input); threads (when not
+ * already in a parallel region) take whole blocks, thread t with its block at col + t * rows * block. */
+static void forward_panels(const cnn_op_ctx *c, const cnn_conv_geometry *geo, int64_t b0, int64_t samples, float *col) {
     const conv_attrs *a = c->attrs;
-    const int64_t rows = geo->channels * geo->kernel_h * geo->kernel_w, cols = geo->out_h * geo->out_w;
-    const int64_t whole = (cols + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
-    int64_t block = PANEL_BLOCK_FLOATS / rows / GEMM_NR * GEMM_NR;
-    block = block < GEMM_NR ? GEMM_NR : block > whole ? whole : block; /* rows * block <= the im2col scratch */
-    const int64_t blocks = (cols + block - 1) / block;
-    const float *xb = c->in[0]->data + b * c->in[0]->stride[0], *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
-    float *yb = c->out->data + b * c->out->stride[0];
-    if (bias) conv_bias_fill(yb, bias, a->out_channels, cols);
-    const float *rb = conv_residual(c, b);
-    cnn_gemm_epilogue e = {.scale = c->epi_scale, .shift = c->epi_shift, .ldr = cols, .relu = c->epi_relu};
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    const int64_t rows = geo->channels * geo->kernel_h * geo->kernel_w, cols = geo->out_h * geo->out_w, total = cols * samples;
+    const int64_t block = panel_block(rows, total), blocks = (total + block - 1) / block;
+    const bool direct = columns_are_input(a);
+    const float *xb = x->data + b0 * x->stride[0], *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
+    float *yb = y->data + b0 * y->stride[0];
+    if (bias)
+        for (int64_t s = 0; s < samples; s++) conv_bias_fill(yb + s * y->stride[0], bias, a->out_channels, cols);
+    const float *rb = conv_residual(c, b0);
+    cnn_gemm_epilogue e = {.scale = c->epi_scale, .shift = c->epi_shift, .residual = rb, .ldr = cols, .relu = c->epi_relu};
+    if (samples > 1)
+        e.sample_cols = cols, e.sample_c = y->stride[0], e.sample_r = c->epi_residual ? c->epi_residual->stride[0] : 0;
     int threads = omp_in_parallel() ? 1 : conv_call_threads(c);
     if (threads > blocks) threads = (int)blocks;
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
     for (int64_t k = 0; k < blocks; k++) {
-        const int64_t j0 = k * block, n = cols - j0 < block ? cols - j0 : block;
+        const int64_t j0 = k * block, n = total - j0 < block ? total - j0 : block;
         float *bp = col + omp_get_thread_num() * rows * block;
+        if (direct)
+            cnn_gemm_pack_b_samples(rows, cols, samples, xb, cols, x->stride[0], bp, j0 / GEMM_NR, (n + GEMM_NR - 1) / GEMM_NR);
+        else
+            cnn_im2col_panels(geo, xb, x->stride[0], j0, n, bp);
         cnn_gemm_epilogue eb = e;
-        eb.residual = rb ? rb + j0 : NULL;
-        cnn_im2col_panels(geo, xb, j0, n, bp);
-        cnn_gemm_packed_avx512(false, a->out_channels, n, rows, weight, rows, bp, yb + j0, cols, bias != NULL, &eb, 0, 1);
+        if (samples > 1)
+            eb.col_first = j0;
+        else
+            eb.residual = rb ? rb + j0 : NULL;
+        cnn_gemm_packed_avx512(false, a->out_channels, n, rows, weight, rows, bp, samples > 1 ? yb : yb + j0, cols, bias != NULL, &eb, 0, 1);
     }
 }
 
@@ -252,7 +292,7 @@ static void forward_sample_panels(const cnn_op_ctx *c, const cnn_conv_geometry *
 static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
     const cnn_conv_geometry geo = group_geometry(c->node);
     if (unfold_into_panels(c->node)) {
-        forward_sample_panels(c, &geo, b, col);
+        forward_panels(c, &geo, b, 1, col);
         return;
     }
     const conv_gemm m = gemm_view(c->node, &geo);
@@ -263,6 +303,11 @@ static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
  * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
 static int conv_forward(const cnn_op_ctx *c) {
     if (conv_winograd_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd_forward(c);
+    if (stack_samples(c->node, c->in[0]->shape[0], c->training)) {
+        const cnn_conv_geometry geo = group_geometry(c->node);
+        forward_panels(c, &geo, 0, c->in[0]->shape[0], c->work);
+        return 0;
+    }
     const conv_work w = work_layout(c);
     conv_forward_batch(c, &w, col_scratch(c->node, c->training), forward_sample);
     return 0;
