@@ -32,6 +32,17 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
     const float *r0 = a, *r1 = a + (mr > 1 ? 1 : 0) * rs, *r2 = a + (mr > 2 ? 2 : mr - 1) * rs, *r3 = a + (mr > 3 ? 3 : mr - 1) * rs;
     const float *r4 = a + (mr > 4 ? 4 : mr - 1) * rs, *r5 = a + (mr > 5 ? 5 : mr - 1) * rs, *r6 = a + (mr > 6 ? 6 : mr - 1) * rs;
     const float *r7 = a + (mr > 7 ? 7 : mr - 1) * rs;
+    /* The rows this tile will store (and their residual) on their way while the products run: with
+     * small k the stores and the residual's loads otherwise wait on memory. */
+    for (int i = 0; i < nd; i++)
+        for (int r = 0; r < mr; r++) {
+            __builtin_prefetch(d[i].c + r * ldc, 1, 3);
+            __builtin_prefetch(d[i].c + r * ldc + 16, 1, 3);
+            if (d[i].res) {
+                __builtin_prefetch(d[i].res + r * e->ldr, 0, 3);
+                __builtin_prefetch(d[i].res + r * e->ldr + 16, 0, 3);
+            }
+        }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
