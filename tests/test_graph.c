@@ -292,7 +292,8 @@ static int residual_fusion_matches_unfused(void *arg) {
 /* Small planes at batch > 1 run each convolution as one product over the samples' columns side by
  * side (conv.c, stack_samples): 7x7 and 6x6 outputs (a tile across two samples), 1x1 at stride 1
  * and 2, 3x3 at stride 2 (blocks of panels across samples), bias, folded batch norm, a residual and
- * fewer than 8 output channels. Each sample of a batch of 7 is bitwise what it gives alone. */
+ * fewer than 8 output channels; and Winograd blocks hold several samples' tiles
+ * (conv_winograd.c). Each sample of a batch of 7 is bitwise what it gives alone. */
 static int stacked_samples_match_alone(void *arg) {
     (void)arg;
     cnn_graph *g = cnn_graph_create();
@@ -303,9 +304,13 @@ static int stacked_samples_match_alone(void *arg) {
     cnn_node *r2 = cnn_relu(g, cnn_add(g, c2, d2, "a2"), "r2");
     cnn_node *c3 = cnn_conv2d(g, r2, "c3", 3, 2, 2, 1, 0, true);   /* 6x6: 36 columns */
     cnn_node *c4 = cnn_conv2d(g, r2, "c4", 12, 3, 3, 1, 1, false); /* 7x7, 324 rows, too few channels for Winograd */
-    CHECK(c3 && c4, "%s", cnn_last_error());
+    /* Winograd with a residual: 4 tiles per sample, 4 samples per block (blocks of 4 and 3 samples) */
+    cnn_node *c5 = cnn_batchnorm(g, cnn_conv2d(g, r2, "c5", 36, 3, 3, 1, 1, false), "b5", 1e-5f, 0.1f);
+    cnn_node *r5 = cnn_relu(g, cnn_add(g, c5, r2, "a5"), "r5");
+    CHECK(c3 && c4 && r5, "%s", cnn_last_error());
     cnn_graph_add_output(g, c3, 0);
     cnn_graph_add_output(g, c4, 0);
+    cnn_graph_add_output(g, r5, 0);
     CHECK(cnn_graph_init_params(g, 5) == 0, "%s", cnn_last_error());
     stats_off_defaults(g);
     const int64_t batch = 7;
@@ -318,7 +323,7 @@ static int stacked_samples_match_alone(void *arg) {
         cnn_tensor *in1 = cnn_plan_input(one, 0);
         memcpy(in1->data, in->data + b * in->stride[0], (size_t)in->stride[0] * sizeof(float));
         CHECK(cnn_plan_forward(one) == 0, "%s", cnn_last_error());
-        for (int o = 0; o < 2; o++) {
+        for (int o = 0; o < 3; o++) {
             const cnn_tensor *a = cnn_plan_output(all, o), *s = cnn_plan_output(one, o);
             CHECK(memcmp(a->data + b * a->stride[0], s->data, (size_t)s->stride[0] * sizeof(float)) == 0,
                   "sample %lld of output %d differs from the sample alone", (long long)b, o);

@@ -35,6 +35,7 @@
 typedef struct wino_geo {
     int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
     int64_t tiles_w, tiles, blocks, block; /* tiles per sample, blocks per sample, tiles per block */
+    int64_t samples;                       /* samples per block: 1, or more when a sample has at most WINO_BLOCK / 2 tiles */
     int64_t xp_h, xp_w;                    /* the padded copy: rows, positions per row */
 } wino_geo;
 
@@ -51,6 +52,10 @@ static wino_geo geometry(const cnn_node *n) {
     g.tiles = tiles_h * g.tiles_w;
     g.blocks = (g.tiles + WINO_BLOCK - 1) / WINO_BLOCK;
     g.block = (g.tiles + g.blocks - 1) / g.blocks; /* blocks of equal size, at most WINO_BLOCK */
+    /* Small planes (resnet50's 7x7: 4 tiles) put several samples' tiles into one block: the 36
+     * products' rows are the block's tiles, and 4 would fill half of the GEMM's 8-row tiles. */
+    g.samples = g.tiles <= WINO_BLOCK / 2 ? WINO_BLOCK / g.tiles : 1;
+    if (g.samples > 1) g.block = g.samples * g.tiles;
     g.xp_h = tiles_h * WINO_M + 2, g.xp_w = g.tiles_w * WINO_M + 2;
     return g;
 }
@@ -131,7 +136,9 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
     const cnn_tensor *x = c->in[0], *y = c->out;
     const conv_attrs *a = c->attrs;
     const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
-    const int64_t batch = x->shape[0], items = batch * g.blocks, xp_size = xp_floats(&g), per_thread = block_floats(&g);
+    const int64_t batch = x->shape[0], xp_size = xp_floats(&g), per_thread = block_floats(&g);
+    /* work items: blocks of tiles of one sample, or (g.samples > 1) of several whole samples */
+    const int64_t items = g.samples > 1 ? (batch + g.samples - 1) / g.samples : batch * g.blocks;
     const int64_t k_panels = (g.k + GEMM_NR - 1) / GEMM_NR, ldv = g.block;
     const int threads = conv_call_threads(c);
     float *copy = (float *)(((uintptr_t)c->state + 63) & ~(uintptr_t)63), *u = copy + kernel_floats(&g);
@@ -147,27 +154,34 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
 #pragma omp barrier
         float *v = blocks + (whole ? tid : 0) * per_thread, *m = v + WINO_XI * ldv * g.c;
         for (int64_t item = whole ? tid : 0; item < items; item += whole ? nt : 1) {
-            const int64_t b = item / g.blocks, first = item % g.blocks * g.block;
-            const int64_t count = g.tiles - first < g.block ? g.tiles - first : g.block;
-            const float *xp = xps + b * xp_size;
-            float *yb = y->data + b * y->stride[0];
-            const float *rb = c->epi_residual ? c->epi_residual->data + b * c->epi_residual->stride[0] : NULL;
-            /* In shared mode thread tid transforms tiles [count * tid / nt, count * (tid + 1) / nt) of
-             * the input, then takes the output channels of panels [p0, p1) through the 36 products and
-             * the output transform: each thread reads back only the columns of M it wrote. */
-            const int64_t t0 = whole ? 0 : count * tid / nt, t1 = whole ? count : count * (tid + 1) / nt;
+            /* samples [b0, b1), their tiles [first, first + count) each, the block's rows in turn */
+            const int64_t b0 = g.samples > 1 ? item * g.samples : item / g.blocks;
+            const int64_t b1 = g.samples > 1 ? (b0 + g.samples < batch ? b0 + g.samples : batch) : b0 + 1;
+            const int64_t first = g.samples > 1 ? 0 : item % g.blocks * g.block;
+            const int64_t count = g.samples > 1 ? g.tiles : g.tiles - first < g.block ? g.tiles - first : g.block;
+            const int64_t rows = (b1 - b0) * count;
+            /* In shared mode thread tid transforms rows [rows * tid / nt, rows * (tid + 1) / nt) of the
+             * block's input, then takes the output channels of panels [p0, p1) through the 36 products
+             * and the output transform: each thread reads back only the columns of M it wrote. */
+            const int64_t t0 = whole ? 0 : rows * tid / nt, t1 = whole ? rows : rows * (tid + 1) / nt;
             const int64_t p0 = whole ? 0 : k_panels * tid / nt, p1 = whole ? k_panels : k_panels * (tid + 1) / nt;
             const int64_t k0 = p0 * GEMM_NR, k1 = p1 * GEMM_NR < g.k ? p1 * GEMM_NR : g.k;
-            cnn_winograd_input(xp, g.xp_w, g.c, g.tiles_w, first + t0, t1 - t0, v + t0 * g.c, ldv);
+            for (int64_t b = b0; b < b1; b++) { /* rows [lo, hi) of [t0, t1) are sample b's */
+                const int64_t at = (b - b0) * count, lo = t0 > at ? t0 : at, hi = t1 < at + count ? t1 : at + count;
+                if (hi > lo) cnn_winograd_input(xps + b * xp_size, g.xp_w, g.c, g.tiles_w, first + lo - at, hi - lo, v + lo * g.c, ldv);
+            }
             if (!whole) {
 #pragma omp barrier
             }
             if (k1 > k0) {
                 for (int xi = 0; xi < WINO_XI; xi++)
-                    cnn_gemm_packed_avx512(false, count, k1 - k0, g.c, v + xi * ldv * g.c, g.c, u + (xi * k_panels + p0) * GEMM_NR * g.c,
+                    cnn_gemm_packed_avx512(false, rows, k1 - k0, g.c, v + xi * ldv * g.c, g.c, u + (xi * k_panels + p0) * GEMM_NR * g.c,
                                            m + xi * ldv * g.k + k0, g.k, false, NULL, 0, 1);
-                cnn_winograd_output(m, ldv, g.k, k0, k1 - k0, g.tiles_w, first, count, bias, c->epi_scale, c->epi_shift, rb, c->epi_relu,
-                                    yb, g.out_h, g.out_w);
+                for (int64_t b = b0; b < b1; b++) {
+                    const float *rb = c->epi_residual ? c->epi_residual->data + b * c->epi_residual->stride[0] : NULL;
+                    cnn_winograd_output(m + (b - b0) * count * g.k, ldv, g.k, k0, k1 - k0, g.tiles_w, first, count, bias, c->epi_scale,
+                                        c->epi_shift, rb, c->epi_relu, y->data + b * y->stride[0], g.out_h, g.out_w);
+                }
             }
             if (!whole) { /* V is the next block's */
 #pragma omp barrier
