@@ -1,11 +1,16 @@
 /* unfold_avx512.c — cnn_im2col_panels (im2col.h): convolution windows straight into our GEMM's
  * panels. Built with -mavx512f -mfma (Makefile) like sgemm_avx512.c, and called only where our GEMM
- * runs (cnn_gemm_avx512_available): stride-1 and stride-2 rows are moved 16 floats at a time. */
+ * runs (cnn_gemm_avx512_available): stride-1 and stride-2 rows are moved 16 floats at a time, the
+ * last ones of a run masked. */
 #include "im2col.h"
 #include "gemm.h"
 
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
+
+/* Rows of one channel a few dozen floats long, channels a plane apart: too short for the hardware
+ * to see a stream, so the rows of the channel this many on are fetched ahead. */
+#define PREFETCH_CHANNELS 4
 
 void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_stride, int64_t first, int64_t count, float *bp) {
     const int64_t rows = geo->channels * geo->kernel_h * geo->kernel_w, plane = geo->in_h * geo->in_w, out_w = geo->out_w;
@@ -40,14 +45,29 @@ void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_s
                 if (hi < lo) hi = lo;
                 const float *xrow = xs[k] + c * plane + ih * geo->in_w + iw0;
                 float *d = dst + at[k];
+                if (c + PREFETCH_CHANNELS < geo->channels) { /* the same windows PREFETCH_CHANNELS channels on */
+                    const float *ahead = xrow + PREFETCH_CHANNELS * plane;
+                    for (int64_t q = lo * sw; q < (hi - 1) * sw + 1; q += 16) __builtin_prefetch(ahead + q, 0, 3);
+                }
                 for (int64_t q = 0; q < lo; q++) d[q] = 0.0f;
                 int64_t e = lo;
+                /* windows [e, hi) read the row: 16 at a time, the last ones masked (loads and
+                 * stores only inside the row and the run) */
                 if (sw == 1) {
-                    for (; e + 16 <= hi; e += 16) _mm512_storeu_ps(d + e, _mm512_loadu_ps(xrow + e));
-                } else if (sw == 2) { /* the even elements of 32 (all inside the row) */
+                    for (; e < hi; e += 16) {
+                        const __mmask16 mk = (__mmask16)((1u << (hi - e < 16 ? hi - e : 16)) - 1);
+                        _mm512_mask_storeu_ps(d + e, mk, _mm512_maskz_loadu_ps(mk, xrow + e));
+                    }
+                } else if (sw == 2) { /* the even elements of 32 */
                     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-                    for (; e + 16 <= hi && 2 * e + 32 <= geo->in_w - iw0; e += 16)
-                        _mm512_storeu_ps(d + e, _mm512_permutex2var_ps(_mm512_loadu_ps(xrow + 2 * e), even, _mm512_loadu_ps(xrow + 2 * e + 16)));
+                    for (; e < hi; e += 16) {
+                        const int64_t cnt = hi - e < 16 ? hi - e : 16, need = 2 * cnt - 1; /* row elements read */
+                        const __mmask16 l0 = (__mmask16)(need >= 16 ? 0xffff : (1u << need) - 1);
+                        const __mmask16 l1 = (__mmask16)(need > 16 ? (1u << (need - 16)) - 1 : 0);
+                        const __m512 lo16 = _mm512_maskz_loadu_ps(l0, xrow + 2 * e);
+                        const __m512 hi16 = l1 ? _mm512_maskz_loadu_ps(l1, xrow + 2 * e + 16) : _mm512_setzero_ps();
+                        _mm512_mask_storeu_ps(d + e, (__mmask16)((1u << cnt) - 1), _mm512_permutex2var_ps(lo16, even, hi16));
+                    }
                 }
                 for (; e < hi; e++) d[e] = xrow[e * sw];
                 for (int64_t q = hi; q < len; q++) d[q] = 0.0f;
