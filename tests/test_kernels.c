@@ -7,6 +7,7 @@
 #include "cnn.h"
 #include "harness.h"
 #include "../src/core/internal.h"
+#include "../src/kernels/gemm.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,17 +27,20 @@ static int check_gemm(void *arg) {
     float *a = malloc((size_t)(a_rows * lda) * sizeof(float)), *b = malloc((size_t)(k * ldb) * sizeof(float));
     float *c1 = malloc((size_t)(m * ldc) * sizeof(float)), *c2 = malloc((size_t)(m * ldc) * sizeof(float));
     float *scratch = malloc((size_t)cnn_sgemm_fast_scratch(k, n) * sizeof(float));
-    float *scale = malloc((size_t)m * sizeof(float)), *shift = malloc((size_t)m * sizeof(float));
-    CHECK(a && b && c1 && c2 && scratch && scale && shift, "out of memory");
+    float *scale = malloc((size_t)m * sizeof(float)), *shift = malloc((size_t)m * sizeof(float)), *bias_of = malloc((size_t)m * sizeof(float));
+    CHECK(a && b && c1 && c2 && scratch && scale && shift && bias_of, "out of memory");
+    for (int64_t i = 0; i < m; i++) bias_of[i] = 2.0f * value((uint64_t)i, 6);
     for (int64_t i = 0; i < a_rows * lda; i++) a[i] = value((uint64_t)i, 1);
     for (int64_t i = 0; i < k * ldb; i++) b[i] = value((uint64_t)i, 2);
     for (int64_t i = 0; i < m; i++) scale[i] = 0.5f + value((uint64_t)i, 3), shift[i] = value((uint64_t)i, 4);
     for (int64_t i = 0; i < m * ldc; i++) c1[i] = c2[i] = value((uint64_t)i, 5);
     const float *sc = t->epilogue ? scale : NULL, *sh = t->epilogue ? shift : NULL;
+    const float *bias = t->epilogue && !t->accumulate ? bias_of : NULL; /* a bias (as convolutions add it) when not accumulating */
+    const cnn_gemm_epilogue e = {.bias = bias, .scale = sc, .shift = sh, .relu = t->relu};
     cnn_set_threads(1);
-    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c1, ldc, t->accumulate, sc, sh, NULL, 0, t->relu);
+    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c1, ldc, t->accumulate, &e);
     cnn_set_threads(2);
-    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c2, ldc, t->accumulate, sc, sh, NULL, 0, t->relu);
+    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c2, ldc, t->accumulate, &e);
     int rc = 0;
     for (int64_t i = 0; i < m && rc == 0; i++)
         for (int64_t j = 0; j < ldc && rc == 0; j++) {
@@ -47,7 +51,8 @@ static int check_gemm(void *arg) {
                     const double x = t->trans_a ? a[p * lda + i] : a[i * lda + p], y = b[p * ldb + j];
                     sum += x * y, bound += fabs(x * y);
                 }
-                want = (t->accumulate ? want : 0.0) + sum;
+                want = (t->accumulate ? want : 0.0) + sum + (bias ? bias[i] : 0.0f);
+                if (bias) bound += fabs(bias[i]);
                 if (sc) want = want * sc[i] + sh[i], bound = bound * fabs(sc[i]);
                 if (t->relu && want <= 0.0) want = 0.0;
             }
@@ -61,7 +66,7 @@ static int check_gemm(void *arg) {
                 rc = -1;
             }
         }
-    free(a), free(b), free(c1), free(c2), free(scratch), free(scale), free(shift);
+    free(a), free(b), free(c1), free(c2), free(scratch), free(scale), free(shift), free(bias_of);
     return rc;
 }
 
@@ -191,7 +196,7 @@ int main(void) {
         const gemm_case *t = &cases[i];
         snprintf(name, sizeof name, "packed GEMM %lldx%lldx%lld%s%s%s%s vs double, 1 and 2 threads the same bits", (long long)t->m,
                  (long long)t->n, (long long)t->k, t->trans_a ? " A^T" : "", t->accumulate ? " +C" : "",
-                 t->epilogue ? " scale/shift" : "", t->relu ? " relu" : "");
+                 t->epilogue ? (t->accumulate ? " scale/shift" : " bias scale/shift") : "", t->relu ? " relu" : "");
         harness_case(name, check_gemm, (void *)t);
     }
     static const wino_case wcases[] = {

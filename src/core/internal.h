@@ -202,13 +202,13 @@ bool cnn_gemm_fast(void);
 /* Floats of scratch cnn_sgemm_fast needs for B (k x n): its packed panels and room to align them. */
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n);
 /* C (m x n, ldc) = op(A) (m x k) * B (k x n) (+ C when accumulate), row-major as cnn_sgemm's
- * (trans_a: A stored k x m), then y * scale[r] + shift[r] (scale not NULL), y + residual[r * ldr + j]
- * (residual not NULL) and y <= 0 ? 0 : y (relu) per row r and column j, as tiles are stored.
+ * (trans_a: A stored k x m), then the epilogue e (may be NULL; src/kernels/gemm.h: bias, batch-norm
+ * scale and shift, residual, ReLU per row r and column j) as tiles are stored (e's sample_cols 0).
  * Threads share it out as cnn_sgemm does (one when already in a parallel region); every element is one sum over k in order, so the same bits for any thread
  * count. scratch: cnn_sgemm_fast_scratch(k, n) floats. Only when cnn_gemm_fast(). */
+struct cnn_gemm_epilogue;
 void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *scratch,
-                    float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, const float *residual, int64_t ldr,
-                    bool relu);
+                    float *c, int64_t ldc, bool accumulate, const struct cnn_gemm_epilogue *e);
 
 
 /* ---- atomic files (src/io/atomic.c): write to "<path>.tmp.<pid>", fsync, rename ---- */

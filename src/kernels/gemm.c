@@ -71,11 +71,9 @@ bool cnn_gemm_fast(void) {
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n) { return cnn_gemm_packed_b_size(k, n) + 16; }
 
 void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-                    float *scratch, float *c, int64_t ldc, bool accumulate, const float *scale, const float *shift, const float *residual,
-                    int64_t ldr, bool relu) {
+                    float *scratch, float *c, int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e) {
     if (m <= 0 || n <= 0) return;
     float *bp = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-    const cnn_gemm_epilogue e = {.scale = scale, .shift = shift, .residual = residual, .ldr = ldr, .relu = relu};
     const int64_t panels_n = (n + GEMM_NR - 1) / GEMM_NR, tiles = (m + GEMM_MR - 1) / GEMM_MR * panels_n;
     int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
     if ((double)m * (double)n * (double)k < GEMM_PARALLEL_MIN_MACS) threads = 1;
@@ -88,10 +86,11 @@ void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *
             const int t = omp_get_thread_num(), nt = omp_get_num_threads();
             const int64_t first = panels_n * t / nt, last = panels_n * (t + 1) / nt, j0 = first * GEMM_NR;
             const int64_t cols = (last * GEMM_NR < n ? last * GEMM_NR : n) - j0;
-            cnn_gemm_epilogue et = e;
-            if (residual) et.residual = residual + j0;
+            cnn_gemm_epilogue et = {0};
+            if (e) et = *e;
+            if (et.residual) et.residual += j0;
             cnn_gemm_pack_b(k, n, b, ldb, bp, first, last - first);
-            cnn_gemm_packed_avx512(trans_a, m, cols, k, a, lda, bp + j0 * k, c + j0, ldc, accumulate, &et, 0, 1);
+            cnn_gemm_packed_avx512(trans_a, m, cols, k, a, lda, bp + j0 * k, c + j0, ldc, accumulate, e ? &et : NULL, 0, 1);
         }
         return;
     }
@@ -102,6 +101,6 @@ void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *
         const int64_t first = panels_n * t / nt, last = panels_n * (t + 1) / nt;
         cnn_gemm_pack_b(k, n, b, ldb, bp, first, last - first);
 #pragma omp barrier
-        cnn_gemm_packed_avx512(trans_a, m, n, k, a, lda, bp, c, ldc, accumulate, &e, t, nt);
+        cnn_gemm_packed_avx512(trans_a, m, n, k, a, lda, bp, c, ldc, accumulate, e, t, nt);
     }
 }

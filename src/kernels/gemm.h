@@ -11,7 +11,8 @@
 #define GEMM_NR 32 /* columns of B per panel, of C per tile */
 #define GEMM_B_CACHE_BYTES (384 * 1024) /* packed B up to this size is walked with A's rows outer (L2: 1 MB) */
 
-/* Applied per row r of C (an output channel) as tiles are stored: y * scale[r] + shift[r] (when
+/* Applied per row r of C (an output channel) as tiles are stored: y + bias[r] (when bias is not
+ * NULL: the same bits as C holding the bias and accumulating), then y * scale[r] + shift[r] (when
  * scale is not NULL), then y + residual[r * ldr + j] for column j (when residual is not NULL: a
  * matrix laid out like C), then y <= 0 ? 0 : y (when relu).
  *
@@ -20,6 +21,7 @@
  * C starts sample_c floats and whose residual sample_r floats after the previous sample's (ldc and
  * ldr are within a sample); the GEMM's C pointer is sample 0's. */
 typedef struct cnn_gemm_epilogue {
+    const float *bias;
     const float *scale, *shift;
     const float *residual;
     int64_t ldr;

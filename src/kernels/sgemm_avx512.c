@@ -69,6 +69,11 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
                 v0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cr), v0);
                 v1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cr + 16), v1);
             }
+            if (e && e->bias) { /* bias + y: the bits of accumulating onto C filled with the bias */
+                const __m512 bb = _mm512_set1_ps(e->bias[row0 + r]);
+                v0 = _mm512_add_ps(bb, v0);
+                v1 = _mm512_add_ps(bb, v1);
+            }
             if (e && e->scale) { /* y * scale + shift, two operations as the batch norm computes them */
                 const __m512 s = _mm512_set1_ps(e->scale[row0 + r]), h = _mm512_set1_ps(e->shift[row0 + r]);
                 v0 = _mm512_add_ps(_mm512_mul_ps(v0, s), h);

@@ -263,10 +263,8 @@ static void forward_panels(const cnn_op_ctx *c, const cnn_conv_geometry *geo, in
     const bool direct = columns_are_input(a);
     const float *xb = x->data + b0 * x->stride[0], *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
     float *yb = y->data + b0 * y->stride[0];
-    if (bias)
-        for (int64_t s = 0; s < samples; s++) conv_bias_fill(yb + s * y->stride[0], bias, a->out_channels, cols);
     const float *rb = conv_residual(c, b0);
-    cnn_gemm_epilogue e = {.scale = c->epi_scale, .shift = c->epi_shift, .residual = rb, .ldr = cols, .relu = c->epi_relu};
+    cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = rb, .ldr = cols, .relu = c->epi_relu};
     if (samples > 1)
         e.sample_cols = cols, e.sample_c = y->stride[0], e.sample_r = c->epi_residual ? c->epi_residual->stride[0] : 0;
     int threads = omp_in_parallel() ? 1 : conv_call_threads(c);
@@ -284,7 +282,7 @@ static void forward_panels(const cnn_op_ctx *c, const cnn_conv_geometry *geo, in
             eb.col_first = j0;
         else
             eb.residual = rb ? rb + j0 : NULL;
-        cnn_gemm_packed_avx512(false, a->out_channels, n, rows, weight, rows, bp, samples > 1 ? yb : yb + j0, cols, bias != NULL, &eb, 0, 1);
+        cnn_gemm_packed_avx512(false, a->out_channels, n, rows, weight, rows, bp, samples > 1 ? yb : yb + j0, cols, false, &eb, 0, 1);
     }
 }
 

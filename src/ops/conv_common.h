@@ -4,6 +4,7 @@
 #define CNN_CONV_COMMON_H
 
 #include "ops.h"
+#include "../kernels/gemm.h"
 
 #include <math.h>
 #include <omp.h>
@@ -115,18 +116,20 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
     const float *xb = x->data + b * x->stride[0]; /* (C, spatial) */
     float *yb = y->data + b * y->stride[0];       /* (OC, cols) */
     const float *rb = conv_residual(c, b);
-    if (bias) conv_bias_fill(yb, bias, m->out_channels, cols);
-    if (cnn_gemm_fast()) { /* the epilogue as the tiles are stored */
+    if (cnn_gemm_fast()) { /* the bias and the epilogue as the tiles are stored */
         float *panels = col + (m->direct ? 0 : rows * cols);
         for (int64_t g = 0; g < m->groups; g++) {
             const float *xg = xb + g * m->in_group; /* (C/G, spatial) */
             if (!m->direct) m->unfold(m->geo, xg, col);
+            const cnn_gemm_epilogue e = {.bias = bias ? bias + g * ocg : NULL, .scale = c->epi_scale ? c->epi_scale + g * ocg : NULL,
+                                         .shift = c->epi_scale ? c->epi_shift + g * ocg : NULL, .residual = rb ? rb + g * ocg * cols : NULL,
+                                         .ldr = cols, .relu = c->epi_relu};
             cnn_sgemm_fast(false, ocg, cols, rows, weight + g * ocg * rows, rows, m->direct ? xg : col, cols, panels, yb + g * ocg * cols, cols,
-                           bias != NULL, c->epi_scale ? c->epi_scale + g * ocg : NULL, c->epi_scale ? c->epi_shift + g * ocg : NULL,
-                           rb ? rb + g * ocg * cols : NULL, cols, c->epi_relu);
+                           false, &e);
         }
         return;
     }
+    if (bias) conv_bias_fill(yb, bias, m->out_channels, cols);
     for (int64_t g = 0; g < m->groups; g++) {
         const float *xg = xb + g * m->in_group; /* (C/G, spatial) */
         if (!m->direct) m->unfold(m->geo, xg, col);
@@ -152,14 +155,14 @@ static inline void conv_backward_sample_fast(const cnn_op_ctx *c, const conv_gem
         if (!dx) continue;
         float *dxg = dx->data + b * dx->stride[0] + g * m->in_group; /* (C/G, spatial) */
         if (m->direct) { /* dx_g += W_g^T dy_g */
-            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, dxg, cols, true, NULL, NULL, NULL, 0, false);
+            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, dxg, cols, true, NULL);
         } else if (m->flipped) { /* dx_g += flipped_g * unfold(dy_g) */
             const int64_t trows = ocg * m->taps, plane = m->in_plane;
             m->unfold(m->flipped_geo, dyg, col);
             cnn_sgemm_fast(false, m->channels, plane, trows, m->flipped + g * m->channels * trows, trows, col, plane, panels, dxg, plane,
-                           true, NULL, NULL, NULL, 0, false);
+                           true, NULL);
         } else { /* dcol = W_g^T dy_g, folded back into dx_g */
-            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, col, cols, false, NULL, NULL, NULL, 0, false);
+            cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, col, cols, false, NULL);
             m->fold_add(m->geo, col, dxg);
         }
     }
