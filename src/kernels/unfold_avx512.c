@@ -11,10 +11,46 @@
 /* Rows of one channel a few dozen floats long, channels a plane apart: too short for the hardware
  * to see a stream, so the rows of the channel this many on are fetched ahead. */
 #define PREFETCH_CHANNELS 4
+/* Taps whose spans one pass works out (then used for every channel): 7x7 kernels in one pass. */
+#define SPAN_TAPS 49
+
+/* Where one run of a panel reads for one kernel tap, in channel 0 (each channel a plane on): windows
+ * [lo, hi) of its len read the row from src (src[e * stride] for window e), the others the padding;
+ * src is NULL when the whole run is in the padding. Runs start at panel column at. */
+typedef struct run_span {
+    const float *src;
+    int64_t at, len, lo, hi;
+    int64_t fetch; /* > 0 on a tap of kernel column 0: floats of the row the kernel's columns read, fetched ahead */
+} run_span;
+
+/* d[0, len) = the run: zeros, then row elements xrow[e * sw] for e in [lo, hi), then zeros; 16
+ * at a time at strides 1 and 2, the last ones masked (loads and stores only inside the row and the run). */
+static inline void move_run(float *d, const float *xrow, int64_t lo, int64_t hi, int64_t len, int64_t sw) {
+    for (int64_t q = 0; q < lo; q++) d[q] = 0.0f;
+    int64_t e = lo;
+    if (sw == 1) {
+        for (; e < hi; e += 16) {
+            const __mmask16 mk = (__mmask16)((1u << (hi - e < 16 ? hi - e : 16)) - 1);
+            _mm512_mask_storeu_ps(d + e, mk, _mm512_maskz_loadu_ps(mk, xrow + e));
+        }
+    } else if (sw == 2) { /* the even elements of 32 */
+        const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+        for (; e < hi; e += 16) {
+            const int64_t cnt = hi - e < 16 ? hi - e : 16, need = 2 * cnt - 1; /* row elements read */
+            const __mmask16 l0 = (__mmask16)(need >= 16 ? 0xffff : (1u << need) - 1);
+            const __mmask16 l1 = (__mmask16)(need > 16 ? (1u << (need - 16)) - 1 : 0);
+            const __m512 lo16 = _mm512_maskz_loadu_ps(l0, xrow + 2 * e);
+            const __m512 hi16 = l1 ? _mm512_maskz_loadu_ps(l1, xrow + 2 * e + 16) : _mm512_setzero_ps();
+            _mm512_mask_storeu_ps(d + e, (__mmask16)((1u << cnt) - 1), _mm512_permutex2var_ps(lo16, even, hi16));
+        }
+    }
+    for (; e < hi; e++) d[e] = xrow[e * sw];
+    for (int64_t q = hi; q < len; q++) d[q] = 0.0f;
+}
 
 void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_stride, int64_t first, int64_t count, float *bp) {
-    const int64_t rows = geo->channels * geo->kernel_h * geo->kernel_w, plane = geo->in_h * geo->in_w, out_w = geo->out_w;
-    const int64_t out_plane = geo->out_h * out_w;
+    const int64_t taps = geo->kernel_h * geo->kernel_w, rows = geo->channels * taps, plane = geo->in_h * geo->in_w;
+    const int64_t out_w = geo->out_w, out_plane = geo->out_h * out_w, sw = geo->stride_w;
     for (int64_t p0 = 0; p0 < count; p0 += GEMM_NR) {
         const int64_t n = count - p0 < GEMM_NR ? count - p0 : GEMM_NR;
         float *panel = bp + p0 * rows;
@@ -28,54 +64,45 @@ void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_s
             q += len < n - q ? len : n - q;
         }
         at[runs] = n;
-        for (int64_t r = 0, c = 0, i = 0, kj = 0; r < rows; r++) { /* r = (c, i, kj): channel c, kernel tap (i, kj) */
-            float *dst = panel + r * GEMM_NR;
-            for (int64_t k = 0; k < runs; k++) {
-                const int64_t ih = oh[k] * geo->stride_h - geo->pad_top + i * geo->dilation_h;
-                const int64_t iw0 = ow[k] * geo->stride_w - geo->pad_left + kj * geo->dilation_w;
-                if (ih < 0 || ih >= geo->in_h) {
-                    for (int64_t q = at[k]; q < at[k + 1]; q++) dst[q] = 0.0f;
-                    continue;
+        /* The runs' spans for up to SPAN_TAPS taps at a time (the same for every channel), then
+         * every channel's rows of those taps: row r = (c, tap). */
+        for (int64_t t0 = 0; t0 < taps; t0 += SPAN_TAPS) {
+            const int64_t t1 = taps - t0 < SPAN_TAPS ? taps : t0 + SPAN_TAPS;
+            run_span span[SPAN_TAPS][GEMM_NR];
+            for (int64_t t = t0; t < t1; t++) {
+                const int64_t i = t / geo->kernel_w, kj = t % geo->kernel_w;
+                for (int64_t k = 0; k < runs; k++) {
+                    run_span *sp = &span[t - t0][k];
+                    const int64_t ih = oh[k] * geo->stride_h - geo->pad_top + i * geo->dilation_h;
+                    const int64_t iw0 = ow[k] * sw - geo->pad_left + kj * geo->dilation_w, len = at[k + 1] - at[k];
+                    sp->at = at[k], sp->len = len, sp->src = NULL, sp->lo = sp->hi = 0, sp->fetch = 0;
+                    if (ih < 0 || ih >= geo->in_h) continue;
+                    /* windows [lo, hi) of the run read the row, the rest the padding (dividing only at the edges) */
+                    int64_t lo = iw0 < 0 ? (-iw0 + sw - 1) / sw : 0, hi = len;
+                    if (iw0 + (len - 1) * sw >= geo->in_w) hi = iw0 >= geo->in_w ? 0 : (geo->in_w - iw0 + sw - 1) / sw;
+                    if (lo > len) lo = len;
+                    if (hi < lo) hi = lo;
+                    sp->src = xs[k] + ih * geo->in_w + iw0, sp->lo = lo, sp->hi = hi;
+                    if (kj == 0 && hi > lo) sp->fetch = (hi - 1) * sw + (geo->kernel_w - 1) * geo->dilation_w + 1;
                 }
-                /* windows [lo, hi) of the run read the row, the rest the padding (dividing only at the edges) */
-                const int64_t len = at[k + 1] - at[k], sw = geo->stride_w;
-                int64_t lo = iw0 < 0 ? (-iw0 + sw - 1) / sw : 0, hi = len;
-                if (iw0 + (len - 1) * sw >= geo->in_w) hi = iw0 >= geo->in_w ? 0 : (geo->in_w - iw0 + sw - 1) / sw;
-                if (lo > len) lo = len;
-                if (hi < lo) hi = lo;
-                const float *xrow = xs[k] + c * plane + ih * geo->in_w + iw0;
-                float *d = dst + at[k];
-                if (c + PREFETCH_CHANNELS < geo->channels) { /* the same windows PREFETCH_CHANNELS channels on */
-                    const float *ahead = xrow + PREFETCH_CHANNELS * plane;
-                    for (int64_t q = lo * sw; q < (hi - 1) * sw + 1; q += 16) __builtin_prefetch(ahead + q, 0, 3);
-                }
-                for (int64_t q = 0; q < lo; q++) d[q] = 0.0f;
-                int64_t e = lo;
-                /* windows [e, hi) read the row: 16 at a time, the last ones masked (loads and
-                 * stores only inside the row and the run) */
-                if (sw == 1) {
-                    for (; e < hi; e += 16) {
-                        const __mmask16 mk = (__mmask16)((1u << (hi - e < 16 ? hi - e : 16)) - 1);
-                        _mm512_mask_storeu_ps(d + e, mk, _mm512_maskz_loadu_ps(mk, xrow + e));
-                    }
-                } else if (sw == 2) { /* the even elements of 32 */
-                    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-                    for (; e < hi; e += 16) {
-                        const int64_t cnt = hi - e < 16 ? hi - e : 16, need = 2 * cnt - 1; /* row elements read */
-                        const __mmask16 l0 = (__mmask16)(need >= 16 ? 0xffff : (1u << need) - 1);
-                        const __mmask16 l1 = (__mmask16)(need > 16 ? (1u << (need - 16)) - 1 : 0);
-                        const __m512 lo16 = _mm512_maskz_loadu_ps(l0, xrow + 2 * e);
-                        const __m512 hi16 = l1 ? _mm512_maskz_loadu_ps(l1, xrow + 2 * e + 16) : _mm512_setzero_ps();
-                        _mm512_mask_storeu_ps(d + e, (__mmask16)((1u << cnt) - 1), _mm512_permutex2var_ps(lo16, even, hi16));
-                    }
-                }
-                for (; e < hi; e++) d[e] = xrow[e * sw];
-                for (int64_t q = hi; q < len; q++) d[q] = 0.0f;
             }
-            for (int64_t q = n; q < GEMM_NR; q++) dst[q] = 0.0f;
-            if (++kj == geo->kernel_w) { /* the next tap without dividing: divisions cost more than the copies */
-                kj = 0;
-                if (++i == geo->kernel_h) i = 0, c++;
+            for (int64_t c = 0; c < geo->channels; c++) {
+                const bool ahead = c + PREFETCH_CHANNELS < geo->channels;
+                for (int64_t t = t0; t < t1; t++) {
+                    float *dst = panel + (c * taps + t) * GEMM_NR;
+                    for (int64_t k = 0; k < runs; k++) {
+                        const run_span *sp = &span[t - t0][k];
+                        if (!sp->src) {
+                            for (int64_t q = sp->at; q < sp->at + sp->len; q++) dst[q] = 0.0f;
+                            continue;
+                        }
+                        const float *xrow = sp->src + c * plane;
+                        if (ahead) /* the same windows PREFETCH_CHANNELS channels on */
+                            for (int64_t q = sp->lo * sw; q < sp->fetch; q += 16) __builtin_prefetch(xrow + PREFETCH_CHANNELS * plane + q, 0, 3);
+                        move_run(dst + sp->at, xrow, sp->lo, sp->hi, sp->len, sw);
+                    }
+                    for (int64_t q = n; q < GEMM_NR; q++) dst[q] = 0.0f;
+                }
             }
         }
     }
