@@ -208,6 +208,8 @@ int main(void) {
         /* first layers: windows straight into the GEMM's panels, rows moved 16 at a time at strides 1 and 2 */
         {1, 3, 64, 75, 69, {3, 3, 3, 3}, false, true, false, 7, 2}, {2, 3, 20, 45, 70, {1, 2, 0, 1}, true, false, false, 5, 1},
         {1, 1, 8, 50, 49, {1, 1, 1, 1}, true, false, false, 3, 3},  {3, 4, 33, 40, 41, {2, 2, 2, 2}, true, true, false, 5, 2},
+        /* column matrices of 2 MB or more: straight into the panels too */
+        {1, 32, 24, 48, 48, {2, 2, 2, 2}, true, true, false, 5, 1}, {1, 40, 16, 99, 99, {1, 1, 1, 1}, false, true, false, 3, 2},
     };
     for (size_t i = 0; i < sizeof wcases / sizeof *wcases; i++) {
         char name[200];

@@ -213,16 +213,20 @@ static conv_gemm gemm_view(const cnn_node *n, const cnn_conv_geometry *geo) {
 }
 
 /* With few input channels (a network's first layer: 1 or 3 planes, large and often strided) the
- * column matrix is as large as the product's work on it: there the windows go straight into our
- * GEMM's panels (cnn_im2col_panels), a block of columns at a time while it is in cache. The panels
- * hold the same values as im2col + packing and the GEMM sums in the same order: the same bits.
- * (Measured on googlenet's conv1, 7x7/2 over 3 channels, cnn bench --profile; with more channels
- * the separate im2col was as fast or faster.) */
+ * column matrix is as large as the product's work on it, and a column matrix of megabytes leaves
+ * the cache before it is packed: there the windows go straight into our GEMM's panels
+ * (cnn_im2col_panels), a block of columns at a time while it is in cache. The panels hold the same
+ * values as im2col + packing and the GEMM sums in the same order: the same bits. (Measured with
+ * cnn bench --profile at 1 thread: googlenet's conv1, 7x7/2 over 3 channels; inception_v3's 5x5
+ * layers at 35x35, 5.9 MB of columns, 2.6 -> 2.2 ms; its 1x7 layers at 17x17, 1.5 MB, 5% slower.) */
 #define PANELS_MAX_CHANNELS 4
+#define PANELS_MIN_COLUMN_FLOATS (512 * 1024) /* 2 MB */
 #define PANEL_BLOCK_FLOATS 65536 /* a block's panels: 256 KB */
 static bool unfold_into_panels(const cnn_node *n) {
     const conv_attrs *a = n->attrs;
-    return a->groups == 1 && !columns_are_input(a) && n->inputs[0]->shape.dims[1] <= PANELS_MAX_CHANNELS && cnn_gemm_fast();
+    const cnn_conv_geometry geo = group_geometry(n);
+    return a->groups == 1 && !columns_are_input(a) &&
+           (n->inputs[0]->shape.dims[1] <= PANELS_MAX_CHANNELS || column_elements(&geo) >= PANELS_MIN_COLUMN_FLOATS) && cnn_gemm_fast();
 }
 
 /* Small planes at batch > 1 (eval plans): the product runs over the samples' columns side by side,
