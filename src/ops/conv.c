@@ -161,8 +161,8 @@ static int64_t dw_elements(const cnn_node *n) {
 static bool stack_samples(const cnn_node *n, int64_t batch, bool training);
 static int64_t stacked_block_floats(const cnn_node *n, int64_t batch);
 
-/* conv_common.h's layout (stack_samples: one block of panels per thread); in training with dx_as_conv, the flipped kernel (per group (C/G,
- * OC/G*KH*KW)) as the op's own part. */
+/* conv_common.h's layout; in training with dx_as_conv, the flipped kernel (per group (C/G,
+ * OC/G*KH*KW)) as the op's own part. stack_samples: one block of panels per thread. */
 static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
     if (conv_winograd_fits(n, batch, training)) return conv_winograd_bytes(n, batch);
     if (stack_samples(n, batch, training)) return conv_float_bytes(cnn_mul_i64(stacked_block_floats(n, batch), conv_plan_threads()));

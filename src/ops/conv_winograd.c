@@ -1,16 +1,16 @@
-/* conv_winograd.c — conv2d's forward for 3x3 kernels, stride 1, by Winograd's F(4x4, 3x3): 2.25x
+/* conv_winograd.c — conv2d's forward for 3x3 kernels, stride 1, by Winograd's F(4x4, 3x3): 4x
  * fewer multiplications per output than the direct product (36 per 4x4 tile and channel pair
  * instead of 144) at the price of the transforms (kernels/winograd.h).
  *
  * Per call: (1) the kernels to U (36 packed C x K matrices, kept in the plan's state and made again
- * only where the kernels changed) and every sample to a zero-padded
- * channels-last copy xp, shared out to the threads; (2) the output tiles, in blocks of WINO_BLOCK
- * tiles of one sample: the block's inputs to V (36 matrices, tiles x C), the 36 products
- * M[xi] = V[xi] U[xi], and M back to 4x4 output tiles with bias and epilogue. Blocks go to threads
- * whole when there are enough of them, otherwise the threads share each block's input tiles and
- * then its output channels. Every
- * output is computed by the same operations whichever thread computes it: the same bits for any
- * thread count. */
+ * only where the kernels changed) and every sample to a zero-padded channels-last copy xp, shared
+ * out to the threads; (2) the output tiles, in blocks of WINO_BLOCK tiles of one sample (of several
+ * whole samples for planes of at most WINO_BLOCK / 2 tiles): the block's inputs to V (36 matrices,
+ * tiles x C), the 36 products M[xi] = V[xi] U[xi], and M back to 4x4 output tiles with bias and
+ * epilogue. Blocks go to threads whole when there are enough of them, otherwise the threads share
+ * each block's input tiles and then its output channels. Every output is computed by the same
+ * operations whichever thread computes it, in whichever block: the same bits for any thread count
+ * and batch. */
 #include "conv_winograd.h"
 #include "attrs.h"
 #include "conv_common.h"
