@@ -37,7 +37,7 @@ extern const bool cnn_gemm_avx512_compiled;
 static inline int64_t cnn_gemm_packed_b_size(int64_t k, int64_t n) { return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR * k; }
 
 /* B (k x n, row-major, ldb) into panels of NR columns, k-major, zero columns past n; the panels
- * [first, first + count) of them only (the others are left as they are). */
+ * [first, first + count) of them only, at their places in bp (the others are left as they are). */
 void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count);
 
 /* B of samples side by side: columns j < samples * n, column j being column j % n of B_s (k x n,
