@@ -36,12 +36,11 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
                         int64_t ldv);
 
 /* Channels [k_first, k_first + k_count) (k_first a multiple of 16) of the output tiles first ..
- * first + count - 1 from M (M[xi] with ldm rows of K), each A^T m A + bias[k] (bias may be NULL),
- * then * scale[k] + shift[k] (when scale is not NULL), then + the residual (when not NULL: laid out
- * as y), then ReLU (when relu), stored into y (K planes of out_h x out_w, channel k at
- * y + k * out_h * out_w) where inside the plane. */
+ * first + count - 1 from M (M[xi] with ldm rows of K), each A^T m A, then the epilogue e (may be
+ * NULL; gemm.h's bias, scale and shift, residual laid out as y, ReLU; its ldr and sample fields are
+ * not used), stored into y (K planes of out_h x out_w, channel k at y + k * out_h * out_w) where
+ * inside the plane. */
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
-                         int64_t count, const float *bias, const float *scale, const float *shift, const float *residual, bool relu,
-                         float *y, int64_t out_h, int64_t out_w);
+                         int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
 
 #endif /* CNN_KERNELS_WINOGRAD_H */

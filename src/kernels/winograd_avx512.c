@@ -117,9 +117,11 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 }
 
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
-                         int64_t count, const float *bias, const float *scale, const float *shift, const float *residual, bool relu,
-                         float *y, int64_t out_h, int64_t out_w) {
+                         int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
     const int64_t per_xi = ldm * k, plane = out_h * out_w;
+    const float *bias = e ? e->bias : NULL, *scale = e ? e->scale : NULL, *shift = e ? e->shift : NULL;
+    const float *residual = e ? e->residual : NULL;
+    const bool relu = e && e->relu;
     for (int64_t t = 0; t < count; t++) {
         const int64_t tile = first + t, oy = tile / tiles_w * WINO_M, ox = tile % tiles_w * WINO_M;
         const int rows = (int)(out_h - oy < WINO_M ? out_h - oy : WINO_M), cols = (int)(out_w - ox < WINO_M ? out_w - ox : WINO_M);
@@ -202,10 +204,9 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 }
 
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
-                         int64_t count, const float *bias, const float *scale, const float *shift, const float *residual, bool relu,
-                         float *y, int64_t out_h, int64_t out_w) {
-    (void)m, (void)ldm, (void)k, (void)k_first, (void)k_count, (void)tiles_w, (void)first, (void)count, (void)bias, (void)scale, (void)shift,
-        (void)residual, (void)relu, (void)y, (void)out_h, (void)out_w;
+                         int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
+    (void)m, (void)ldm, (void)k, (void)k_first, (void)k_count, (void)tiles_w, (void)first, (void)count, (void)e, (void)y, (void)out_h,
+        (void)out_w;
 }
 
 #endif

@@ -178,9 +178,10 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
                     cnn_gemm_packed_avx512(false, rows, k1 - k0, g.c, v + xi * ldv * g.c, g.c, u + (xi * k_panels + p0) * GEMM_NR * g.c,
                                            m + xi * ldv * g.k + k0, g.k, false, NULL, 0, 1);
                 for (int64_t b = b0; b < b1; b++) {
-                    const float *rb = c->epi_residual ? c->epi_residual->data + b * c->epi_residual->stride[0] : NULL;
-                    cnn_winograd_output(m + (b - b0) * count * g.k, ldv, g.k, k0, k1 - k0, g.tiles_w, first, count, bias, c->epi_scale,
-                                        c->epi_shift, rb, c->epi_relu, y->data + b * y->stride[0], g.out_h, g.out_w);
+                    const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
+                                                 .relu = c->epi_relu};
+                    cnn_winograd_output(m + (b - b0) * count * g.k, ldv, g.k, k0, k1 - k0, g.tiles_w, first, count, &e,
+                                        y->data + b * y->stride[0], g.out_h, g.out_w);
                 }
             }
             if (!whole) { /* V is the next block's */
