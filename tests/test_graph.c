@@ -197,12 +197,17 @@ static void stats_off_defaults(cnn_graph *g) {
     }
 }
 
+/* A plan's input: values in [-1, 1], the same for any plan of the same shape. */
+static cnn_tensor *fill_input(cnn_plan *p) {
+    cnn_tensor *in = cnn_plan_input(p, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+    return in;
+}
+
 /* The same input into two plans of one graph. */
 static void fill_inputs(cnn_plan *a, cnn_plan *b) {
-    for (int k = 0; k < 2; k++) {
-        cnn_tensor *in = cnn_plan_input(k ? b : a, 0);
-        for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
-    }
+    fill_input(a);
+    fill_input(b);
 }
 
 /* conv -> batchnorm -> relu and conv(bias) -> relu run as one convolution in eval plans: the same
@@ -316,8 +321,7 @@ static int stacked_samples_match_alone(void *arg) {
     const int64_t batch = 7;
     cnn_plan *all = cnn_plan_create(g, batch, 0), *one = cnn_plan_create(g, 1, 0);
     CHECK(all && one, "%s", cnn_last_error());
-    cnn_tensor *in = cnn_plan_input(all, 0);
-    for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = (float)((i * 37) % 23) / 11.0f - 1.0f;
+    const cnn_tensor *in = fill_input(all);
     CHECK(cnn_plan_forward(all) == 0, "%s", cnn_last_error());
     for (int64_t b = 0; b < batch; b++) {
         cnn_tensor *in1 = cnn_plan_input(one, 0);
