@@ -43,4 +43,39 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
 
+/* ---- F(2x2, 3x3), for training plans (winograd2_avx512.c) ----
+ * A 4x4 input tile gives a 2x2 output tile; its transforms' coefficients are 0, +-1 and 1/2, so it
+ * rounds like the direct product. Layouts as above with 16 elements per tile; xp as above. */
+#define WINO2_M 2                     /* output tile side */
+#define WINO2_A 4                     /* input tile side */
+#define WINO2_XI (WINO2_A * WINO2_A) /* GEMMs per block */
+
+/* U[xi] (rows x cols packed into GEMM_NR-column panels, U[xi] at u + xi * rows * ceil(cols / NR) * NR)
+ * = (G g G^T)[xi] for the columns [j_first, j_first + j_count) (j_first a multiple of GEMM_NR; columns
+ * past cols are zeros), from the kernels w (K, C, 3, 3). Forward (dx false): rows C, cols K, g of
+ * (row i, column j) is w[j][i]. Input gradient (dx): rows K, cols C, g is w[i][j] turned by 180
+ * degrees (the input gradient of a stride-1 convolution is that convolution of dy). */
+void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count);
+
+/* As cnn_winograd_input, for F(2x2, 3x3): tile t's 4x4 window at xp[2 * ty][2 * tx]. */
+void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                         int64_t ldv);
+
+/* Output tiles first .. first + count - 1 from M (M[xi] with ldm rows of k), each A^T m A, plus bias
+ * (may be NULL), stored into y (k planes of out_h x out_w) where inside the plane, or added to it
+ * (accumulate). */
+void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
+                          bool accumulate, float *y, int64_t out_h, int64_t out_w);
+
+/* The weight gradient's right-hand side: for the output tiles first .. first + count - 1 (tiles_w per
+ * row), A dy A^T of each 2x2 tile of the output gradient, read from dyp (channels-last, rows of dyp_w
+ * positions of k floats, the output's position (0, 0) at dyp[0][0], zeros past the plane), into
+ * dm as the GEMM's packed B per xi: dm[xi] (count x k, at dm + xi * count * ceil(k / NR) * NR) in
+ * panels of GEMM_NR columns, zeros past k. */
+void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm);
+
+/* dw (K, C, 3, 3) += G^T dU G for output channels [k_first, k_first + k_count), dU[xi] (C x K,
+ * row-major) at du + xi * C * K: the kernel gradient from the gradient of U. */
+void cnn_winograd2_weights_grad(int64_t k, int64_t c, const float *du, float *dw, int64_t k_first, int64_t k_count);
+
 #endif /* CNN_KERNELS_WINOGRAD_H */

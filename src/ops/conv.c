@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* The column matrix of a sample equals the sample itself exactly when every window is one input
  * pixel at its own position: a 1x1 kernel (dilation then moves nothing), stride 1 and no padding.
@@ -165,6 +166,7 @@ static int64_t stacked_block_floats(const cnn_node *n, int64_t batch);
  * OC/G*KH*KW)) as the op's own part. stack_samples: one block of panels per thread. */
 static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
     if (conv_winograd_fits(n, batch, training)) return conv_winograd_bytes(n, batch);
+    if (conv_winograd2_fits(n, batch, training)) return conv_winograd2_bytes(n, batch);
     if (stack_samples(n, batch, training)) return conv_float_bytes(cnn_mul_i64(stacked_block_floats(n, batch), conv_plan_threads()));
     const int64_t flipped = training && dx_as_conv(n->attrs, n) ? dw_elements(n) : 0;
     return conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
@@ -305,6 +307,7 @@ static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
  * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
 static int conv_forward(const cnn_op_ctx *c) {
     if (conv_winograd_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd_forward(c);
+    if (conv_winograd2_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd2_forward(c);
     if (stack_samples(c->node, c->in[0]->shape[0], c->training)) {
         const cnn_conv_geometry geo = group_geometry(c->node);
         forward_panels(c, &geo, 0, c->in[0]->shape[0], c->work);
@@ -332,6 +335,7 @@ static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *d
 /* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g), or the
  * flipped kernel's convolution of dy (dx_as_conv). */
 static int conv_backward(const cnn_op_ctx *c) {
+    if (conv_winograd2_fits(c->node, c->dout->shape[0], true) && !getenv("DBG_NOBWD")) return conv_winograd2_backward(c);
     const cnn_conv_geometry geo = group_geometry(c->node);
     const conv_gemm m = gemm_view(c->node, &geo);
     const conv_work w = work_layout(c);

@@ -281,6 +281,29 @@ static inline void conv_forward_batch(const cnn_op_ctx *c, const conv_work *w, i
     }
 }
 
+/* db (dparam[1]) += the sum over N and the cols output positions of dy, per output channel: one
+ * owner per sum, in a fixed order. */
+static inline void conv_bias_grad(const cnn_op_ctx *c, int64_t out_channels, int64_t cols) {
+    const cnn_tensor *dy = c->dout;
+    float *dbias = c->dparam[1];
+    const int64_t batch = dy->shape[0];
+    if (!dbias) return;
+#pragma omp parallel for schedule(static) if (batch * out_channels * cols >= 32768)
+    for (int64_t o = 0; o < out_channels; o++) {
+        double sum = 0.0;
+        for (int64_t b = 0; b < batch; b++) {
+            const float *d = dy->data + b * dy->stride[0] + o * cols; /* (cols) */
+            /* four running sums in a fixed order: one chain of dependent adds was the bound */
+            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+            int64_t i = 0;
+            for (; i + 4 <= cols; i += 4) s0 += d[i], s1 += d[i + 1], s2 += d[i + 2], s3 += d[i + 3];
+            for (; i < cols; i++) s0 += d[i];
+            sum += (s0 + s1) + (s2 + s3);
+        }
+        dbias[o] += (float)sum;
+    }
+}
+
 /* db += sum over N and the output positions of dy;  dW and dx through sample over the batch (col
  * elements of scratch per thread, dw elements of weight gradient). Every sum has one owner and a
  * fixed order (see DW_CHUNKS), and the products are cut into fixed tiles, so the result is the
@@ -288,24 +311,9 @@ static inline void conv_forward_batch(const cnn_op_ctx *c, const conv_work *w, i
 static inline void conv_backward_batch(const cnn_op_ctx *c, const conv_gemm *m, const conv_work *w, int64_t col, int64_t dw,
                                        conv_backward_fn *sample, const void *arg) {
     const cnn_tensor *dy = c->dout;
-    float *dweight = c->dparam[0], *dbias = m->bias ? c->dparam[1] : NULL;
-    const int64_t batch = dy->shape[0], out_channels = m->out_channels, cols = m->cols;
-    if (dbias) {
-#pragma omp parallel for schedule(static) if (batch * out_channels * cols >= 32768) /* one owner per sum */
-        for (int64_t o = 0; o < out_channels; o++) {
-            double sum = 0.0;
-            for (int64_t b = 0; b < batch; b++) {
-                const float *d = dy->data + b * dy->stride[0] + o * cols; /* (cols) */
-                /* four running sums in a fixed order: one chain of dependent adds was the bound */
-                double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-                int64_t i = 0;
-                for (; i + 4 <= cols; i += 4) s0 += d[i], s1 += d[i + 1], s2 += d[i + 2], s3 += d[i + 3];
-                for (; i < cols; i++) s0 += d[i];
-                sum += (s0 + s1) + (s2 + s3);
-            }
-            dbias[o] += (float)sum;
-        }
-    }
+    float *dweight = c->dparam[0];
+    const int64_t batch = dy->shape[0];
+    if (m->bias) conv_bias_grad(c, m->out_channels, m->cols);
     if (!dweight && !c->din[0]) return;
     if (!dweight || batch < DW_CHUNKED_MIN_BATCH) {
         if (!dweight && w->threads > 1 && batch >= w->threads) { /* input gradient only: samples are independent */

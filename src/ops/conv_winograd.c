@@ -62,7 +62,7 @@ static wino_geo geometry(const cnn_node *n) {
 
 /* CNN_WINOGRAD: unset (or anything else) for the size rules below, "0" never, "all" for every
  * kernel shape that fits whatever the sizes (tests). 0: off, 1: by size, 2: all. */
-static int mode(void) {
+int conv_winograd_mode(void) {
     static int on = -1; /* decided once; a race writes the same value */
     if (on < 0) {
         const char *env = getenv("CNN_WINOGRAD");
@@ -74,10 +74,10 @@ static int mode(void) {
 bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
     if (training || a->kernel_h != 3 || a->kernel_w != 3 || a->stride_h != 1 || a->stride_w != 1 || a->dilation_h != 1 ||
-        a->dilation_w != 1 || a->groups != 1 || mode() == 0)
+        a->dilation_w != 1 || a->groups != 1 || conv_winograd_mode() == 0)
         return false;
     const wino_geo g = geometry(n);
-    return mode() == 2 || (n->inputs[0]->shape.dims[1] >= WINO_MIN_IN && a->out_channels >= WINO_MIN_OUT &&
+    return conv_winograd_mode() == 2 || (n->inputs[0]->shape.dims[1] >= WINO_MIN_IN && a->out_channels >= WINO_MIN_OUT &&
                            cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES);
 }
 
@@ -112,22 +112,22 @@ static void update_panel(const wino_geo *g, const float *weight, float *copy, fl
     cnn_winograd_weights(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
-/* Row r of sample b's padded copy: xp[r][s][ci] = x[ci][r - pad_top][s - pad_left], zero outside x. */
-static void pad_row(const wino_geo *g, const float *xb, float *xp, int64_t r) {
-    float *row = xp + r * g->xp_w * g->c;
-    const int64_t y = r - g->pad_top;
-    if (y < 0 || y >= g->h) {
-        memset(row, 0, (size_t)(g->xp_w * g->c) * sizeof(float));
+void conv_winograd_pad_row(const float *xb, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
+                           int64_t r) {
+    float *row = xp + r * xp_w * c;
+    const int64_t y = r - pad_top;
+    if (y < 0 || y >= h) {
+        memset(row, 0, (size_t)(xp_w * c) * sizeof(float));
         return;
     }
-    /* zeros on each side: left pad_left positions, right xp_w - pad_left - w >= pad_right >= 0 (xp_w >= out_w + 2) */
-    const int64_t left = g->pad_left, right = g->xp_w - g->pad_left - g->w, plane = g->h * g->w;
-    memset(row, 0, (size_t)(left * g->c) * sizeof(float));
-    memset(row + (left + g->w) * g->c, 0, (size_t)(right * g->c) * sizeof(float));
-    for (int64_t ci = 0; ci < g->c; ci++) {
-        const float *src = xb + ci * plane + y * g->w;
-        float *dst = row + left * g->c + ci;
-        for (int64_t s = 0; s < g->w; s++) dst[s * g->c] = src[s];
+    /* zeros on each side: left pad_left positions, right xp_w - pad_left - w >= 0 */
+    const int64_t right = xp_w - pad_left - w, plane = h * w;
+    memset(row, 0, (size_t)(pad_left * c) * sizeof(float));
+    memset(row + (pad_left + w) * c, 0, (size_t)(right * c) * sizeof(float));
+    for (int64_t ci = 0; ci < c; ci++) {
+        const float *src = xb + ci * plane + y * w;
+        float *dst = row + pad_left * c + ci;
+        for (int64_t s = 0; s < w; s++) dst[s * c] = src[s];
     }
 }
 
@@ -150,7 +150,8 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, copy, u, p);
         for (int64_t r = tid; r < batch * g.xp_h; r += nt)
-            pad_row(&g, x->data + r / g.xp_h * x->stride[0], xps + r / g.xp_h * xp_size, r % g.xp_h);
+            conv_winograd_pad_row(x->data + r / g.xp_h * x->stride[0], g.c, g.h, g.w, g.pad_top, g.pad_left, xps + r / g.xp_h * xp_size, g.xp_w,
+                                  r % g.xp_h);
 #pragma omp barrier
         float *v = blocks + (whole ? tid : 0) * per_thread, *m = v + WINO_XI * ldv * g.c;
         for (int64_t item = whole ? tid : 0; item < items; item += whole ? nt : 1) {

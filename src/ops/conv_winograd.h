@@ -1,15 +1,23 @@
-/* conv_winograd.h — conv2d's forward by Winograd's F(4x4, 3x3) (kernels/winograd.h), for 3x3 kernels
- * with stride 1, dilation 1 and one group, where our packed GEMM runs (conv_winograd.c). */
+/* conv_winograd.h — conv2d by Winograd's minimal filtering (kernels/winograd.h) for 3x3 kernels with
+ * stride 1, dilation 1 and one group, where our packed GEMM runs: the forward of eval plans by
+ * F(4x4, 3x3) (conv_winograd.c), the forward and backward of training plans by F(2x2, 3x3)
+ * (conv_winograd_train.c). */
 #ifndef CNN_CONV_WINOGRAD_H
 #define CNN_CONV_WINOGRAD_H
 
 #include "ops.h"
 
+/* CNN_WINOGRAD, read once: 0 never (also when the CPU lacks our GEMM), 1 by the size rules, 2 for
+ * every kernel shape that fits ("all": tests). */
+int conv_winograd_mode(void);
+
 /* The node's forward at this batch goes through conv_winograd_forward: an eval plan (not training),
  * the kernel shape fits, the CPU has the GEMM, the channels and output tiles are enough for it to
- * pay (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". Training keeps the direct product: F(4x4, 3x3) rounds to ~3e-6 of the sum of the terms'
- * magnitudes (the direct product to below 1e-6), and batch statistics and gradients magnify that
- * past PyTorch's own sensitivity (test_models' MiniGoogLeNet training parity). */
+ * pay (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". Training plans do not use F(4x4,
+ * 3x3): it rounds to ~3e-6 of the sum of the terms' magnitudes (the direct product to below 1e-6),
+ * and batch statistics, max-pool choices and gradients magnify that past PyTorch's own sensitivity
+ * (test_models' MiniGoogLeNet training parity: 3e-3 of the largest gradient where the direct
+ * product gives 7e-6). */
 bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training);
 
 /* Bytes of scratch conv_winograd_forward needs for a batch, and of state it keeps between calls
@@ -19,5 +27,27 @@ size_t conv_winograd_state_bytes(const cnn_node *n);
 
 /* y = conv(x) (+ bias), then the epilogue (cnn_op_ctx's epi_*), for the whole batch. */
 int conv_winograd_forward(const cnn_op_ctx *c);
+
+/* Row r of a padded channels-last copy of one sample x (c planes of h x w): xp[r][s][ci] =
+ * x[ci][r - pad_top][s - pad_left], zero outside x; rows of xp_w >= pad_left + w positions. */
+void conv_winograd_pad_row(const float *xb, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
+                           int64_t r);
+
+/* ---- training plans: F(2x2, 3x3) (conv_winograd_train.c) ---- */
+
+/* The node's forward and backward in a training plan go through conv_winograd2_*: training, the
+ * kernel shape fits with top and left pads of at most 2, CNN_WINOGRAD is not "0", and there are
+ * enough channels for it to pay (or CNN_WINOGRAD is "all"). */
+bool conv_winograd2_fits(const cnn_node *n, int64_t batch, bool training);
+
+/* Bytes of scratch for the forward and the backward at this batch; SIZE_MAX on overflow. */
+size_t conv_winograd2_bytes(const cnn_node *n, int64_t batch);
+
+/* y = conv(x) (+ bias) for the whole batch. */
+int conv_winograd2_forward(const cnn_op_ctx *c);
+
+/* db, dW and dx (each when asked for) added to, for the whole batch; the same bits for any thread
+ * count. */
+int conv_winograd2_backward(const cnn_op_ctx *c);
 
 #endif /* CNN_CONV_WINOGRAD_H */

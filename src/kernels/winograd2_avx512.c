@@ -1,0 +1,194 @@
+/* winograd2_avx512.c — the F(2x2, 3x3) transforms of winograd.h for training plans: the forward,
+ * the input gradient (the same convolution of dy with the kernel turned and its channels swapped)
+ * and the weight gradient (the adjoint of the forward's products). Built with -mavx512f -mfma
+ * (Makefile) like sgemm_avx512.c and called only when cnn_gemm_avx512_available(); the vector
+ * transforms work on 16 channels at once. Each transform is a fixed sequence of operations per tile
+ * and channel: the result does not depend on which thread computes which tile.
+ *
+ * F(2x2, 3x3): Y = A^T [(G g G^T) . (B^T d B)] A with
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1], G = [1 0 0; .5 .5 .5; .5 -.5 .5; 0 0 1],
+ *   A^T = [1 1 1 0; 0 1 -1 -1].
+ * Its coefficients are 0, +-1 and 1/2: it rounds like the direct product (F(4x4, 3x3) scales terms
+ * by up to 25 and rounds ~10x worse, which training magnifies past PyTorch's own rounding). */
+#include "winograd.h"
+#include "gemm.h"
+
+/* G z (z: 3 values at stride s) into u (4 values at stride us). */
+static inline void g2_apply(const float *z, int64_t s, float *u, int64_t us) {
+    const float even = z[0] + z[2 * s];
+    u[0] = z[0];
+    u[us] = (even + z[s]) * 0.5f;
+    u[2 * us] = (even - z[s]) * 0.5f;
+    u[3 * us] = z[2 * s];
+}
+
+/* G^T z (z: 4 values at stride s) into o (3 values at stride os). */
+static inline void gt2_apply(const float *z, int64_t s, float *o, int64_t os) {
+    const float p = z[s] + z[2 * s];
+    o[0] = z[0] + p * 0.5f;
+    o[os] = (z[s] - z[2 * s]) * 0.5f;
+    o[2 * os] = p * 0.5f + z[3 * s];
+}
+
+void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count) {
+    const int64_t rows = dx ? k : c, cols = dx ? c : k, cols_p = (cols + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = rows * cols_p;
+    for (int64_t j = j_first; j < j_first + j_count && j < cols_p; j++) {
+        float *panel = u + j / GEMM_NR * rows * GEMM_NR + j % GEMM_NR;
+        for (int64_t i = 0; i < rows; i++) {
+            float g[9], t[12], v[16];
+            if (j >= cols) {
+                for (int xi = 0; xi < WINO2_XI; xi++) panel[xi * per_xi + i * GEMM_NR] = 0.0f;
+                continue;
+            }
+            /* forward: g = w[j][i]; input gradient: w[i][j] turned by 180 degrees */
+            const float *src = dx ? w + (i * c + j) * 9 : w + (j * c + i) * 9;
+            for (int e = 0; e < 9; e++) g[e] = dx ? src[8 - e] : src[e];
+            for (int col = 0; col < 3; col++) g2_apply(g + col, 3, t + col, 3); /* G g: (4x3) */
+            for (int r = 0; r < 4; r++) g2_apply(t + r * 3, 1, v + r * 4, 1);   /* (G g) G^T: (4x4) */
+            for (int xi = 0; xi < WINO2_XI; xi++) panel[xi * per_xi + i * GEMM_NR] = v[xi];
+        }
+    }
+}
+
+void cnn_winograd2_weights_grad(int64_t k, int64_t c, const float *du, float *dw, int64_t k_first, int64_t k_count) {
+    for (int64_t ko = k_first; ko < k_first + k_count && ko < k; ko++)
+        for (int64_t ci = 0; ci < c; ci++) {
+            float z[16], t[12], g[9];
+            for (int xi = 0; xi < WINO2_XI; xi++) z[xi] = du[(xi * c + ci) * k + ko];
+            for (int col = 0; col < 4; col++) gt2_apply(z + col, 4, t + col, 4); /* G^T dU: (3x4) */
+            for (int r = 0; r < 3; r++) gt2_apply(t + r * 4, 1, g + r * 3, 1);   /* (G^T dU) G: (3x3) */
+            float *d = dw + (ko * c + ci) * 9;
+            for (int e = 0; e < 9; e++) d[e] += g[e];
+        }
+}
+
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+
+static inline __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1); }
+
+/* B^T (4x4) times z (4): the input transform along one axis. */
+static inline void bt2(const __m512 z[4], __m512 t[4]) {
+    t[0] = _mm512_sub_ps(z[0], z[2]);
+    t[1] = _mm512_add_ps(z[1], z[2]);
+    t[2] = _mm512_sub_ps(z[2], z[1]);
+    t[3] = _mm512_sub_ps(z[1], z[3]);
+}
+
+/* A^T (2x4) times z (4): the output transform along one axis. */
+static inline void at2(const __m512 z[4], __m512 o[2]) {
+    o[0] = _mm512_add_ps(_mm512_add_ps(z[0], z[1]), z[2]);
+    o[1] = _mm512_sub_ps(_mm512_sub_ps(z[1], z[2]), z[3]);
+}
+
+/* A (4x2) times z (2): the output gradient's transform along one axis. */
+static inline void a2(__m512 z0, __m512 z1, __m512 o[4]) {
+    o[0] = z0;
+    o[1] = _mm512_add_ps(z0, z1);
+    o[2] = _mm512_sub_ps(z0, z1);
+    o[3] = _mm512_sub_ps(_mm512_setzero_ps(), z1);
+}
+
+void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                         int64_t ldv) {
+    const int64_t per_xi = ldv * c;
+    for (int64_t t = 0; t < count; t++) {
+        const int64_t tile = first + t, ty = tile / tiles_w, tx = tile % tiles_w;
+        const float *base = xp + (ty * WINO2_M * xp_w + tx * WINO2_M) * c;
+        float *vt = v + t * c;
+        for (int64_t c0 = 0; c0 < c; c0 += 16) {
+            const __mmask16 mask = lanes(c - c0);
+            __m512 s[4][4]; /* B^T d: column by column */
+            for (int col = 0; col < 4; col++) {
+                __m512 z[4], o[4];
+                for (int r = 0; r < 4; r++) z[r] = _mm512_maskz_loadu_ps(mask, base + (r * xp_w + col) * c + c0);
+                bt2(z, o);
+                for (int r = 0; r < 4; r++) s[r][col] = o[r];
+            }
+            for (int r = 0; r < 4; r++) { /* (B^T d) B: row by row */
+                __m512 o[4];
+                bt2(s[r], o);
+                for (int col = 0; col < 4; col++) _mm512_mask_storeu_ps(vt + (r * 4 + col) * per_xi + c0, mask, o[col]);
+            }
+        }
+    }
+}
+
+void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
+                          bool accumulate, float *y, int64_t out_h, int64_t out_w) {
+    const int64_t per_xi = ldm * k, plane = out_h * out_w;
+    for (int64_t t = 0; t < count; t++) {
+        const int64_t tile = first + t, oy = tile / tiles_w * WINO2_M, ox = tile % tiles_w * WINO2_M;
+        const int rows = (int)(out_h - oy < WINO2_M ? out_h - oy : WINO2_M), cols = (int)(out_w - ox < WINO2_M ? out_w - ox : WINO2_M);
+        const float *mt = m + t * k;
+        for (int64_t k0 = 0; k0 < k; k0 += 16) {
+            const int64_t n = k - k0 < 16 ? k - k0 : 16;
+            const __mmask16 mask = lanes(n);
+            __m512 s[2][4]; /* A^T m: column by column */
+            for (int col = 0; col < 4; col++) {
+                __m512 z[4], o[2];
+                for (int r = 0; r < 4; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 4 + col) * per_xi + k0);
+                at2(z, o);
+                s[0][col] = o[0], s[1][col] = o[1];
+            }
+            const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + k0) : _mm512_setzero_ps();
+            float part[4][16];
+            for (int r = 0; r < 2; r++) { /* (A^T m) A: row by row, plus the bias */
+                __m512 o[2];
+                at2(s[r], o);
+                for (int col = 0; col < 2; col++) _mm512_storeu_ps(part[r * 2 + col], bias ? _mm512_add_ps(o[col], b) : o[col]);
+            }
+            for (int64_t j = 0; j < n; j++) {
+                float *yk = y + (k0 + j) * plane + oy * out_w + ox;
+                for (int r = 0; r < rows; r++)
+                    for (int col = 0; col < cols; col++) {
+                        if (accumulate)
+                            yk[r * out_w + col] += part[r * 2 + col][j];
+                        else
+                            yk[r * out_w + col] = part[r * 2 + col][j];
+                    }
+            }
+        }
+    }
+}
+
+void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm) {
+    const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = count * kp;
+    for (int64_t t = 0; t < count; t++) {
+        const int64_t tile = first + t, ty = tile / tiles_w, tx = tile % tiles_w;
+        const float *base = dyp + (ty * WINO2_M * dyp_w + tx * WINO2_M) * k;
+        for (int64_t k0 = 0; k0 < kp; k0 += 16) {
+            const __mmask16 mask = lanes(k - k0);
+            __m512 s[4][2]; /* A dy: column by column */
+            for (int col = 0; col < 2; col++) {
+                __m512 o[4];
+                a2(_mm512_maskz_loadu_ps(mask, base + col * k + k0), _mm512_maskz_loadu_ps(mask, base + (dyp_w + col) * k + k0), o);
+                for (int r = 0; r < 4; r++) s[r][col] = o[r];
+            }
+            float *dst = dm + k0 / GEMM_NR * count * GEMM_NR + t * GEMM_NR + k0 % GEMM_NR;
+            for (int r = 0; r < 4; r++) { /* (A dy) A^T: row by row, into B's panels (zeros past k) */
+                __m512 o[4];
+                a2(s[r][0], s[r][1], o);
+                for (int col = 0; col < 4; col++) _mm512_storeu_ps(dst + (r * 4 + col) * per_xi, o[col]);
+            }
+        }
+    }
+}
+
+#else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
+
+void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                         int64_t ldv) {
+    (void)xp, (void)xp_w, (void)c, (void)tiles_w, (void)first, (void)count, (void)v, (void)ldv;
+}
+
+void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
+                          bool accumulate, float *y, int64_t out_h, int64_t out_w) {
+    (void)m, (void)ldm, (void)k, (void)tiles_w, (void)first, (void)count, (void)bias, (void)accumulate, (void)y, (void)out_h, (void)out_w;
+}
+
+void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm) {
+    (void)dyp, (void)dyp_w, (void)k, (void)tiles_w, (void)first, (void)count, (void)dm;
+}
+
+#endif

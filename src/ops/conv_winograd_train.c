@@ -1,0 +1,220 @@
+/* conv_winograd_train.c — conv2d in training plans for 3x3 kernels, stride 1, by Winograd's
+ * F(2x2, 3x3) (kernels/winograd.h): 2.25x fewer multiplications than the direct product in each of
+ * the three passes, rounding like it (F(4x4, 3x3), the eval plans' choice, rounds ~10x worse, which
+ * training magnifies past PyTorch's own rounding: conv_winograd.h).
+ *
+ * Forward: the kernels to U (16 packed C x K matrices), then per sample a zero-padded channels-last
+ * copy xp, and by blocks of output tiles V = B^T d B (16 matrices, tiles x C), the 16 products
+ * M = V U and the output transform A^T M A plus bias.
+ * Input gradient: the same with dy as the input (padded by 2 - pad) and U' from the kernels turned
+ * by 180 degrees with their channels swapped, added into dx.
+ * Weight gradient: dU[xi] (C x K) = sum over the output tiles of V[xi]^T (A dy A^T)[xi], then
+ * dW = G^T dU G. The samples are cut into DW_CHUNKS chunks (a split that depends on the batch alone),
+ * each summed in order into its own dU and the chunks added in order (conv_common.h): with every
+ * sample's work done by one thread in a fixed order, the same bits for any thread count. */
+#include "conv_winograd.h"
+#include "attrs.h"
+#include "conv_common.h"
+
+#include "../kernels/gemm.h"
+#include "../kernels/winograd.h"
+
+#include <omp.h>
+#include <string.h>
+
+/* Below these channel counts the products are too thin for the transforms to pay. The input
+ * channels' rule holds even for CNN_WINOGRAD=all: a network's first layer (1 or 3 planes of an
+ * image, their mean large against their detail) loses too much of its weight gradient to
+ * cancellation in the transformed domain (test_models' MiniGoogLeNet on 1x28x28 images: 1.3% of
+ * conv1's largest gradient against PyTorch, where the direct product is within 2e-6). */
+#define WINO2_MIN_IN 16
+#define WINO2_MIN_OUT 16
+/* Tiles per block: V and M of a block about this size each (they stay in L2), between 8 and 64. */
+#define WINO2_BLOCK_BYTES (192 * 1024)
+
+typedef struct w2_geo {
+    int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
+    int64_t tiles_w, tiles;       /* the output's 2x2 tiles: per row, per sample */
+    int64_t dx_tiles_w, dx_tiles; /* the input gradient's */
+    int64_t xp_h, xp_w;           /* the padded input: rows, positions per row */
+    int64_t dp_h, dp_w;           /* the padded output gradient, dy's (0, 0) at dp[off_h][off_w] */
+    int64_t off_h, off_w;         /* 2 - pad_top, 2 - pad_left: the input gradient's pads */
+    int64_t kp, cp, wide;         /* K and C rounded up to GEMM_NR; the larger of C and K */
+    int64_t block;                /* tiles per block */
+} w2_geo;
+
+static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static w2_geo geometry(const cnn_node *n) {
+    const conv_attrs *a = n->attrs;
+    w2_geo g = {
+        .c = n->inputs[0]->shape.dims[1], .k = a->out_channels,
+        .h = n->inputs[0]->shape.dims[2], .w = n->inputs[0]->shape.dims[3],
+        .out_h = n->shape.dims[2], .out_w = n->shape.dims[3],
+        .pad_top = a->pads[0], .pad_left = a->pads[2],
+    };
+    const int64_t tiles_h = (g.out_h + 1) / 2, dx_tiles_h = (g.h + 1) / 2;
+    g.tiles_w = (g.out_w + 1) / 2, g.tiles = tiles_h * g.tiles_w;
+    g.dx_tiles_w = (g.w + 1) / 2, g.dx_tiles = dx_tiles_h * g.dx_tiles_w;
+    g.xp_h = 2 * tiles_h + 2, g.xp_w = 2 * g.tiles_w + 2;
+    g.off_h = 2 - g.pad_top, g.off_w = 2 - g.pad_left;
+    /* dp holds the dx convolution's windows and every output tile of dy */
+    g.dp_h = max64(2 * dx_tiles_h + 2, g.off_h + 2 * tiles_h), g.dp_w = max64(2 * g.dx_tiles_w + 2, g.off_w + 2 * g.tiles_w);
+    g.kp = round_up(g.k, GEMM_NR), g.cp = round_up(g.c, GEMM_NR), g.wide = max64(g.c, g.kp);
+    g.block = WINO2_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * max64(g.wide, 1)) / GEMM_MR * GEMM_MR;
+    g.block = g.block < GEMM_MR ? GEMM_MR : g.block > 64 ? 64 : g.block;
+    return g;
+}
+
+bool conv_winograd2_fits(const cnn_node *n, int64_t batch, bool training) {
+    const conv_attrs *a = n->attrs;
+    (void)batch;
+    if (!training || a->kernel_h != 3 || a->kernel_w != 3 || a->stride_h != 1 || a->stride_w != 1 || a->dilation_h != 1 ||
+        a->dilation_w != 1 || a->groups != 1 || a->pads[0] > 2 || a->pads[2] > 2 || conv_winograd_mode() == 0)
+        return false;
+    return n->inputs[0]->shape.dims[1] >= WINO2_MIN_IN && (conv_winograd_mode() == 2 || a->out_channels >= WINO2_MIN_OUT);
+}
+
+/* Scratch, each part 64-byte aligned: U (or U'), DW_CHUNKS partial dU, then per thread xp, dp, V, M and
+ * the packed A dy A^T of a block. */
+typedef struct w2_layout {
+    int64_t u, du, xp, dp, v, m, dm, thread; /* floats of each part; thread: one thread's parts together */
+} w2_layout;
+
+static int64_t a16(int64_t v) { return v < 0 ? -1 : cnn_add_i64(v, 15) / 16 * 16; }
+
+static w2_layout layout(const w2_geo *g) {
+    w2_layout l;
+    l.u = a16(cnn_mul_i64(WINO2_XI, max64(cnn_mul_i64(g->c, g->kp), cnn_mul_i64(g->k, g->cp))));
+    l.du = a16(cnn_mul_i64(WINO2_XI, cnn_mul_i64(g->c, g->k)));
+    l.xp = a16(cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->c));
+    l.dp = a16(cnn_mul_i64(cnn_mul_i64(g->dp_h, g->dp_w), g->k));
+    l.v = a16(WINO2_XI * g->block * g->wide);
+    l.m = l.v;
+    l.dm = a16(WINO2_XI * g->block * g->kp);
+    l.thread = cnn_add_i64(cnn_add_i64(cnn_add_i64(l.xp, l.dp), cnn_add_i64(l.v, l.m)), l.dm);
+    return l;
+}
+
+size_t conv_winograd2_bytes(const cnn_node *n, int64_t batch) {
+    (void)batch;
+    const w2_geo g = geometry(n);
+    const w2_layout l = layout(&g);
+    return conv_float_bytes(cnn_add_i64(cnn_add_i64(l.u, cnn_mul_i64(l.du, DW_CHUNKS)), cnn_mul_i64(l.thread, conv_plan_threads())));
+}
+
+static float *aligned_work(const cnn_op_ctx *c) { return (float *)(((uintptr_t)c->work + 63) & ~(uintptr_t)63); }
+
+/* A thread's parts. */
+typedef struct w2_scratch {
+    float *xp, *dp, *v, *m, *dm;
+} w2_scratch;
+
+static w2_scratch thread_scratch(const w2_layout *l, float *work, int tid) {
+    float *t = work + l->u + DW_CHUNKS * l->du + tid * l->thread;
+    const w2_scratch s = {.xp = t, .dp = t + l->xp, .v = t + l->xp + l->dp, .m = t + l->xp + l->dp + l->v, .dm = t + l->xp + l->dp + 2 * l->v};
+    return s;
+}
+
+/* out (n_out planes of out_h x out_w) = or += the convolution of the padded copy in (n_in channels,
+ * rows of in_w positions) with the transformed kernels u (n_in x n_out, panels), by blocks of tiles. */
+static void convolve(const w2_geo *g, const float *in, int64_t in_w, int64_t n_in, int64_t n_out, const float *u, const float *bias,
+                     bool accumulate, float *out, int64_t out_h, int64_t out_w, const w2_scratch *s) {
+    const int64_t tiles_w = (out_w + 1) / 2, tiles = (out_h + 1) / 2 * tiles_w, n_out_p = round_up(n_out, GEMM_NR);
+    for (int64_t first = 0; first < tiles; first += g->block) {
+        const int64_t count = tiles - first < g->block ? tiles - first : g->block;
+        cnn_winograd2_input(in, in_w, n_in, tiles_w, first, count, s->v, g->block);
+        for (int xi = 0; xi < WINO2_XI; xi++)
+            cnn_gemm_packed_avx512(false, count, n_out, n_in, s->v + xi * g->block * n_in, n_in, u + xi * n_in * n_out_p,
+                                   s->m + xi * g->block * n_out, n_out, false, NULL, 0, 1);
+        cnn_winograd2_output(s->m, g->block, n_out, tiles_w, first, count, bias, accumulate, out, out_h, out_w);
+    }
+}
+
+int conv_winograd2_forward(const cnn_op_ctx *c) {
+    const w2_geo g = geometry(c->node);
+    const w2_layout l = layout(&g);
+    const cnn_tensor *x = c->in[0], *y = c->out;
+    const conv_attrs *a = c->attrs;
+    const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
+    const int64_t batch = x->shape[0], panels = g.kp / GEMM_NR;
+    float *work = aligned_work(c), *u = work;
+#pragma omp parallel num_threads(conv_call_threads(c))
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        for (int64_t p = tid; p < panels; p += nt) cnn_winograd2_weights(g.k, g.c, weight, false, u, p * GEMM_NR, GEMM_NR);
+        const w2_scratch s = thread_scratch(&l, work, tid);
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int64_t b = 0; b < batch; b++) {
+            const float *xb = x->data + b * x->stride[0];
+            for (int64_t r = 0; r < g.xp_h; r++) conv_winograd_pad_row(xb, g.c, g.h, g.w, g.pad_top, g.pad_left, s.xp, g.xp_w, r);
+            convolve(&g, s.xp, g.xp_w, g.c, g.k, u, bias, false, y->data + b * y->stride[0], g.out_h, g.out_w, &s);
+        }
+    }
+    return 0;
+}
+
+/* Sample b: du += its weight gradient's share (when du is not NULL), dx_b += its input gradient
+ * (when dx is not NULL). */
+static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, const float *u, float *du, const w2_scratch *s) {
+    const cnn_tensor *x = c->in[0], *dy = c->dout;
+    cnn_tensor *dx = c->din[0];
+    const float *dyb = dy->data + b * dy->stride[0];
+    for (int64_t r = 0; r < g->dp_h; r++) conv_winograd_pad_row(dyb, g->k, g->out_h, g->out_w, g->off_h, g->off_w, s->dp, g->dp_w, r);
+    if (du) {
+        const float *xb = x->data + b * x->stride[0], *dy0 = s->dp + (g->off_h * g->dp_w + g->off_w) * g->k;
+        for (int64_t r = 0; r < g->xp_h; r++) conv_winograd_pad_row(xb, g->c, g->h, g->w, g->pad_top, g->pad_left, s->xp, g->xp_w, r);
+        for (int64_t first = 0; first < g->tiles; first += g->block) {
+            const int64_t count = g->tiles - first < g->block ? g->tiles - first : g->block;
+            cnn_winograd2_input(s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->v, g->block);
+            cnn_winograd2_output_grad(dy0, g->dp_w, g->k, g->tiles_w, first, count, s->dm);
+            /* dU[xi] (C x K) += V[xi]^T (count x C, read transposed) * (A dy A^T)[xi] (count x K, packed) */
+            for (int xi = 0; xi < WINO2_XI; xi++)
+                cnn_gemm_packed_avx512(true, g->c, g->k, count, s->v + xi * g->block * g->c, g->c, s->dm + xi * count * g->kp,
+                                       du + xi * g->c * g->k, g->k, true, NULL, 0, 1);
+        }
+    }
+    if (dx) convolve(g, s->dp, g->dp_w, g->k, g->c, u, NULL, true, dx->data + b * dx->stride[0], g->h, g->w, s);
+}
+
+int conv_winograd2_backward(const cnn_op_ctx *c) {
+    const w2_geo g = geometry(c->node);
+    const w2_layout l = layout(&g);
+    const conv_attrs *a = c->attrs;
+    if (a->bias) conv_bias_grad(c, g.k, g.out_h * g.out_w);
+    float *dweight = c->dparam[0];
+    const bool dx = c->din[0] != NULL;
+    if (!dweight && !dx) return 0;
+    const float *weight = c->param[0];
+    const int64_t batch = c->dout->shape[0], panels = g.cp / GEMM_NR;
+    float *work = aligned_work(c), *u = work, *partials = work + l.u;
+#pragma omp parallel num_threads(conv_call_threads(c))
+    {
+        const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
+        if (dx)
+            for (int64_t p = tid; p < panels; p += nt) cnn_winograd2_weights(g.k, g.c, weight, true, u, p * GEMM_NR, GEMM_NR);
+        const w2_scratch s = thread_scratch(&l, work, tid);
+#pragma omp barrier
+        /* chunk k: samples [k * batch / DW_CHUNKS, (k + 1) * batch / DW_CHUNKS) in order into partial k */
+#pragma omp for schedule(dynamic)
+        for (int k = 0; k < DW_CHUNKS; k++) {
+            float *du = dweight ? partials + k * l.du : NULL;
+            if (du) memset(du, 0, (size_t)(WINO2_XI * g.c * g.k) * sizeof(float));
+            for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) backward_sample(c, &g, b, u, du, &s);
+        }
+        if (dweight) {
+            /* the chunks' partials added in chunk order into the first, then dW += G^T dU G */
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < WINO2_XI * g.c * g.k; i++) {
+                float sum = partials[i];
+                for (int k = 1; k < DW_CHUNKS; k++) sum += partials[k * l.du + i];
+                partials[i] = sum;
+            }
+#pragma omp for schedule(static)
+            for (int64_t ko = 0; ko < g.k; ko++) cnn_winograd2_weights_grad(g.k, g.c, partials, dweight, ko, 1);
+        }
+    }
+    return 0;
+}
