@@ -25,6 +25,11 @@ static inline int64_t cnn_winograd_weights_size(int64_t k, int64_t c) {
     return c > 0 && kp > INT64_MAX / WINO_XI / c ? -1 : WINO_XI * c * kp;
 }
 
+/* Row r of a padded channels-last copy of one sample x (c planes of h x w): xp[r][s][ci] =
+ * x[ci][r - pad_top][s - pad_left], zero outside x; rows of xp_w >= pad_left + w positions. */
+void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
+                          int64_t r);
+
 /* U[xi] = (G g G^T)[xi] for the kernels w (K, C, 3, 3) of output channels [k_first, k_first + k_count)
  * (k_first a multiple of GEMM_NR; columns past K are zeros). */
 void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count);
@@ -70,9 +75,11 @@ void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_
 /* The weight gradient's right-hand side: for the output tiles first .. first + count - 1 (tiles_w per
  * row), A dy A^T of each 2x2 tile of the output gradient, read from dyp (channels-last, rows of dyp_w
  * positions of k floats, the output's position (0, 0) at dyp[0][0], zeros past the plane), into
- * dm as the GEMM's packed B per xi: dm[xi] (count x k, at dm + xi * count * ceil(k / NR) * NR) in
- * panels of GEMM_NR columns, zeros past k. */
-void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm);
+ * rows row0 .. row0 + count - 1 of dm as the GEMM's packed B per xi: dm[xi] (ldk rows of k, at
+ * dm + xi * ldk * ceil(k / NR) * NR) in panels of GEMM_NR columns (panel p at p * ldk * NR), zeros
+ * past k. */
+void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm,
+                               int64_t row0, int64_t ldk);
 
 /* dw (K, C, 3, 3) += G^T dU G for output channels [k_first, k_first + k_count), dU[xi] (C x K,
  * row-major) at du + xi * C * K: the kernel gradient from the gradient of U. */

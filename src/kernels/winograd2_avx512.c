@@ -152,8 +152,9 @@ void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_
     }
 }
 
-void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm) {
-    const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = count * kp;
+void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm,
+                               int64_t row0, int64_t ldk) {
+    const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = ldk * kp;
     for (int64_t t = 0; t < count; t++) {
         const int64_t tile = first + t, ty = tile / tiles_w, tx = tile % tiles_w;
         const float *base = dyp + (ty * WINO2_M * dyp_w + tx * WINO2_M) * k;
@@ -165,7 +166,7 @@ void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64
                 a2(_mm512_maskz_loadu_ps(mask, base + col * k + k0), _mm512_maskz_loadu_ps(mask, base + (dyp_w + col) * k + k0), o);
                 for (int r = 0; r < 4; r++) s[r][col] = o[r];
             }
-            float *dst = dm + k0 / GEMM_NR * count * GEMM_NR + t * GEMM_NR + k0 % GEMM_NR;
+            float *dst = dm + k0 / GEMM_NR * ldk * GEMM_NR + (row0 + t) * GEMM_NR + k0 % GEMM_NR;
             for (int r = 0; r < 4; r++) { /* (A dy) A^T: row by row, into B's panels (zeros past k) */
                 __m512 o[4];
                 a2(s[r][0], s[r][1], o);
@@ -187,8 +188,9 @@ void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_
     (void)m, (void)ldm, (void)k, (void)tiles_w, (void)first, (void)count, (void)bias, (void)accumulate, (void)y, (void)out_h, (void)out_w;
 }
 
-void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm) {
-    (void)dyp, (void)dyp_w, (void)k, (void)tiles_w, (void)first, (void)count, (void)dm;
+void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm,
+                               int64_t row0, int64_t ldk) {
+    (void)dyp, (void)dyp_w, (void)k, (void)tiles_w, (void)first, (void)count, (void)dm, (void)row0, (void)ldk;
 }
 
 #endif

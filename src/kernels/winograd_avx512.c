@@ -5,6 +5,8 @@
 #include "winograd.h"
 #include "gemm.h"
 
+#include <string.h>
+
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
@@ -64,6 +66,35 @@ static inline void transpose16(__m512 r[16]) {
         v[i + 12] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0xDD);
     }
     for (int i = 0; i < 8; i++) r[i] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0x88), r[i + 8] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0xDD);
+}
+
+void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
+                          int64_t r) {
+    float *row = xp + r * xp_w * c;
+    const int64_t y = r - pad_top;
+    if (y < 0 || y >= h) {
+        memset(row, 0, (size_t)(xp_w * c) * sizeof(float));
+        return;
+    }
+    /* zeros on each side: left pad_left positions, right xp_w - pad_left - w >= 0 */
+    const int64_t right = xp_w - pad_left - w, plane = h * w;
+    memset(row, 0, (size_t)(pad_left * c) * sizeof(float));
+    memset(row + (pad_left + w) * c, 0, (size_t)(right * c) * sizeof(float));
+    /* blocks of 16 channels x 16 positions: 16 loads of positions, a transpose, 16 stores of channels */
+    for (int64_t c0 = 0; c0 < c; c0 += 16) {
+        const int64_t nc = c - c0 < 16 ? c - c0 : 16;
+        const __mmask16 cmask = lanes(nc);
+        for (int64_t s0 = 0; s0 < w; s0 += 16) {
+            const int64_t ns = w - s0 < 16 ? w - s0 : 16;
+            const __mmask16 smask = lanes(ns);
+            __m512 v[16];
+            for (int64_t j = 0; j < 16; j++)
+                v[j] = j < nc ? _mm512_maskz_loadu_ps(smask, x + (c0 + j) * plane + y * w + s0) : _mm512_setzero_ps();
+            transpose16(v);
+            float *dst = row + (pad_left + s0) * c + c0;
+            for (int64_t s = 0; s < ns; s++) _mm512_mask_storeu_ps(dst + s * c, cmask, v[s]);
+        }
+    }
 }
 
 void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
@@ -193,6 +224,11 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
 }
 
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
+
+void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
+                          int64_t r) {
+    (void)x, (void)c, (void)h, (void)w, (void)pad_top, (void)pad_left, (void)xp, (void)xp_w, (void)r;
+}
 
 void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
     (void)k, (void)c, (void)w, (void)u, (void)k_first, (void)k_count;

@@ -112,25 +112,6 @@ static void update_panel(const wino_geo *g, const float *weight, float *copy, fl
     cnn_winograd_weights(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
-void conv_winograd_pad_row(const float *xb, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
-                           int64_t r) {
-    float *row = xp + r * xp_w * c;
-    const int64_t y = r - pad_top;
-    if (y < 0 || y >= h) {
-        memset(row, 0, (size_t)(xp_w * c) * sizeof(float));
-        return;
-    }
-    /* zeros on each side: left pad_left positions, right xp_w - pad_left - w >= 0 */
-    const int64_t right = xp_w - pad_left - w, plane = h * w;
-    memset(row, 0, (size_t)(pad_left * c) * sizeof(float));
-    memset(row + (pad_left + w) * c, 0, (size_t)(right * c) * sizeof(float));
-    for (int64_t ci = 0; ci < c; ci++) {
-        const float *src = xb + ci * plane + y * w;
-        float *dst = row + pad_left * c + ci;
-        for (int64_t s = 0; s < w; s++) dst[s * c] = src[s];
-    }
-}
-
 int conv_winograd_forward(const cnn_op_ctx *c) {
     const wino_geo g = geometry(c->node);
     const cnn_tensor *x = c->in[0], *y = c->out;
@@ -150,7 +131,7 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, copy, u, p);
         for (int64_t r = tid; r < batch * g.xp_h; r += nt)
-            conv_winograd_pad_row(x->data + r / g.xp_h * x->stride[0], g.c, g.h, g.w, g.pad_top, g.pad_left, xps + r / g.xp_h * xp_size, g.xp_w,
+            cnn_winograd_pad_row(x->data + r / g.xp_h * x->stride[0], g.c, g.h, g.w, g.pad_top, g.pad_left, xps + r / g.xp_h * xp_size, g.xp_w,
                                   r % g.xp_h);
 #pragma omp barrier
         float *v = blocks + (whole ? tid : 0) * per_thread, *m = v + WINO_XI * ldv * g.c;

@@ -28,11 +28,6 @@ size_t conv_winograd_state_bytes(const cnn_node *n);
 /* y = conv(x) (+ bias), then the epilogue (cnn_op_ctx's epi_*), for the whole batch. */
 int conv_winograd_forward(const cnn_op_ctx *c);
 
-/* Row r of a padded channels-last copy of one sample x (c planes of h x w): xp[r][s][ci] =
- * x[ci][r - pad_top][s - pad_left], zero outside x; rows of xp_w >= pad_left + w positions. */
-void conv_winograd_pad_row(const float *xb, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
-                           int64_t r);
-
 /* ---- training plans: F(2x2, 3x3) (conv_winograd_train.c) ---- */
 
 /* The node's forward and backward in a training plan go through conv_winograd2_*: training, the

@@ -8,8 +8,8 @@
  * M = V U and the output transform A^T M A plus bias.
  * Input gradient: the same with dy as the input (padded by 2 - pad) and U' from the kernels turned
  * by 180 degrees with their channels swapped, added into dx.
- * Weight gradient: dU[xi] (C x K) = sum over the output tiles of V[xi]^T (A dy A^T)[xi], then
- * dW = G^T dU G. The samples are cut into DW_CHUNKS chunks (a split that depends on the batch alone),
+ * Weight gradient: dU[xi] (C x K) = sum over the output tiles of V[xi]^T (A dy A^T)[xi], by blocks
+ * of many tiles (from several samples on small planes), then dW = G^T dU G. The samples are cut into DW_CHUNKS chunks (a split that depends on the batch alone),
  * each summed in order into its own dU and the chunks added in order (conv_common.h): with every
  * sample's work done by one thread in a fixed order, the same bits for any thread count. */
 #include "conv_winograd.h"
@@ -31,6 +31,10 @@
 #define WINO2_MIN_OUT 16
 /* Tiles per block: V and M of a block about this size each (they stay in L2), between 8 and 64. */
 #define WINO2_BLOCK_BYTES (192 * 1024)
+/* The weight gradient's blocks: V and A dy A^T of up to this many bytes together (16 to 512 tiles,
+ * from one or several samples), so that each of the 16 products dU[xi] += V[xi]^T (A dy A^T)[xi]
+ * sums over many tiles per pass over dU. */
+#define WINO2_DW_BLOCK_BYTES (2 * 1024 * 1024)
 
 typedef struct w2_geo {
     int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
@@ -40,7 +44,8 @@ typedef struct w2_geo {
     int64_t dp_h, dp_w;           /* the padded output gradient, dy's (0, 0) at dp[off_h][off_w] */
     int64_t off_h, off_w;         /* 2 - pad_top, 2 - pad_left: the input gradient's pads */
     int64_t kp, cp, wide;         /* K and C rounded up to GEMM_NR; the larger of C and K */
-    int64_t block;                /* tiles per block */
+    int64_t block;                /* tiles per block of the forward and the input gradient */
+    int64_t dw_block;             /* tiles per block of the weight gradient (across a chunk's samples) */
 } w2_geo;
 
 static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
@@ -64,6 +69,8 @@ static w2_geo geometry(const cnn_node *n) {
     g.kp = round_up(g.k, GEMM_NR), g.cp = round_up(g.c, GEMM_NR), g.wide = max64(g.c, g.kp);
     g.block = WINO2_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * max64(g.wide, 1)) / GEMM_MR * GEMM_MR;
     g.block = g.block < GEMM_MR ? GEMM_MR : g.block > 64 ? 64 : g.block;
+    g.dw_block = WINO2_DW_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * (g.c + g.kp)) / GEMM_MR * GEMM_MR;
+    g.dw_block = g.dw_block < 16 ? 16 : g.dw_block > 512 ? 512 : g.dw_block;
     return g;
 }
 
@@ -79,7 +86,7 @@ bool conv_winograd2_fits(const cnn_node *n, int64_t batch, bool training) {
 /* Scratch, each part 64-byte aligned: U (or U'), DW_CHUNKS partial dU, then per thread xp, dp, V, M and
  * the packed A dy A^T of a block. */
 typedef struct w2_layout {
-    int64_t u, du, xp, dp, v, m, dm, thread; /* floats of each part; thread: one thread's parts together */
+    int64_t u, du, xp, dp, v, m, vdw, dm, thread; /* floats of each part; thread: one thread's parts together */
 } w2_layout;
 
 static int64_t a16(int64_t v) { return v < 0 ? -1 : cnn_add_i64(v, 15) / 16 * 16; }
@@ -92,8 +99,9 @@ static w2_layout layout(const w2_geo *g) {
     l.dp = a16(cnn_mul_i64(cnn_mul_i64(g->dp_h, g->dp_w), g->k));
     l.v = a16(WINO2_XI * g->block * g->wide);
     l.m = l.v;
-    l.dm = a16(WINO2_XI * g->block * g->kp);
-    l.thread = cnn_add_i64(cnn_add_i64(cnn_add_i64(l.xp, l.dp), cnn_add_i64(l.v, l.m)), l.dm);
+    l.vdw = a16(cnn_mul_i64(WINO2_XI * g->dw_block, g->c));
+    l.dm = a16(cnn_mul_i64(WINO2_XI * g->dw_block, g->kp));
+    l.thread = cnn_add_i64(cnn_add_i64(cnn_add_i64(l.xp, l.dp), cnn_add_i64(l.v, l.m)), cnn_add_i64(l.vdw, l.dm));
     return l;
 }
 
@@ -108,12 +116,13 @@ static float *aligned_work(const cnn_op_ctx *c) { return (float *)(((uintptr_t)c
 
 /* A thread's parts. */
 typedef struct w2_scratch {
-    float *xp, *dp, *v, *m, *dm;
+    float *xp, *dp, *v, *m, *vdw, *dm;
 } w2_scratch;
 
 static w2_scratch thread_scratch(const w2_layout *l, float *work, int tid) {
     float *t = work + l->u + DW_CHUNKS * l->du + tid * l->thread;
-    const w2_scratch s = {.xp = t, .dp = t + l->xp, .v = t + l->xp + l->dp, .m = t + l->xp + l->dp + l->v, .dm = t + l->xp + l->dp + 2 * l->v};
+    w2_scratch s = {.xp = t, .dp = t + l->xp};
+    s.v = s.dp + l->dp, s.m = s.v + l->v, s.vdw = s.m + l->m, s.dm = s.vdw + l->vdw;
     return s;
 }
 
@@ -149,31 +158,42 @@ int conv_winograd2_forward(const cnn_op_ctx *c) {
 #pragma omp for schedule(static)
         for (int64_t b = 0; b < batch; b++) {
             const float *xb = x->data + b * x->stride[0];
-            for (int64_t r = 0; r < g.xp_h; r++) conv_winograd_pad_row(xb, g.c, g.h, g.w, g.pad_top, g.pad_left, s.xp, g.xp_w, r);
+            for (int64_t r = 0; r < g.xp_h; r++) cnn_winograd_pad_row(xb, g.c, g.h, g.w, g.pad_top, g.pad_left, s.xp, g.xp_w, r);
             convolve(&g, s.xp, g.xp_w, g.c, g.k, u, bias, false, y->data + b * y->stride[0], g.out_h, g.out_w, &s);
         }
     }
     return 0;
 }
 
-/* Sample b: du += its weight gradient's share (when du is not NULL), dx_b += its input gradient
- * (when dx is not NULL). */
-static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, const float *u, float *du, const w2_scratch *s) {
+/* The weight gradient's block of rows tiles: dU[xi] (C x K) += V[xi]^T (rows x C, read transposed)
+ * * (A dy A^T)[xi] (rows x K, packed), panel by panel of dm (dw_block rows apart). */
+static void dw_flush(const w2_geo *g, const w2_scratch *s, int64_t rows, float *du) {
+    for (int xi = 0; xi < WINO2_XI; xi++)
+        for (int64_t p = 0; p < g->kp / GEMM_NR; p++) {
+            const int64_t n = g->k - p * GEMM_NR < GEMM_NR ? g->k - p * GEMM_NR : GEMM_NR;
+            cnn_gemm_packed_avx512(true, g->c, n, rows, s->vdw + xi * g->dw_block * g->c, g->c,
+                                   s->dm + (xi * g->kp + p * GEMM_NR) * g->dw_block, du + xi * g->c * g->k + p * GEMM_NR, g->k, true, NULL,
+                                   0, 1);
+        }
+}
+
+/* Sample b: its tiles' V and A dy A^T appended to the weight gradient's block (*filled rows of it,
+ * flushed into du when full; when du is not NULL), dx_b += its input gradient (when dx is not NULL). */
+static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, const float *u, float *du, int64_t *filled,
+                            const w2_scratch *s) {
     const cnn_tensor *x = c->in[0], *dy = c->dout;
     cnn_tensor *dx = c->din[0];
     const float *dyb = dy->data + b * dy->stride[0];
-    for (int64_t r = 0; r < g->dp_h; r++) conv_winograd_pad_row(dyb, g->k, g->out_h, g->out_w, g->off_h, g->off_w, s->dp, g->dp_w, r);
+    for (int64_t r = 0; r < g->dp_h; r++) cnn_winograd_pad_row(dyb, g->k, g->out_h, g->out_w, g->off_h, g->off_w, s->dp, g->dp_w, r);
     if (du) {
         const float *xb = x->data + b * x->stride[0], *dy0 = s->dp + (g->off_h * g->dp_w + g->off_w) * g->k;
-        for (int64_t r = 0; r < g->xp_h; r++) conv_winograd_pad_row(xb, g->c, g->h, g->w, g->pad_top, g->pad_left, s->xp, g->xp_w, r);
-        for (int64_t first = 0; first < g->tiles; first += g->block) {
-            const int64_t count = g->tiles - first < g->block ? g->tiles - first : g->block;
-            cnn_winograd2_input(s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->v, g->block);
-            cnn_winograd2_output_grad(dy0, g->dp_w, g->k, g->tiles_w, first, count, s->dm);
-            /* dU[xi] (C x K) += V[xi]^T (count x C, read transposed) * (A dy A^T)[xi] (count x K, packed) */
-            for (int xi = 0; xi < WINO2_XI; xi++)
-                cnn_gemm_packed_avx512(true, g->c, g->k, count, s->v + xi * g->block * g->c, g->c, s->dm + xi * count * g->kp,
-                                       du + xi * g->c * g->k, g->k, true, NULL, 0, 1);
+        for (int64_t r = 0; r < g->xp_h; r++) cnn_winograd_pad_row(xb, g->c, g->h, g->w, g->pad_top, g->pad_left, s->xp, g->xp_w, r);
+        for (int64_t first = 0; first < g->tiles;) {
+            const int64_t count = g->tiles - first < g->dw_block - *filled ? g->tiles - first : g->dw_block - *filled;
+            cnn_winograd2_input(s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->vdw + *filled * g->c, g->dw_block);
+            cnn_winograd2_output_grad(dy0, g->dp_w, g->k, g->tiles_w, first, count, s->dm, *filled, g->dw_block);
+            first += count, *filled += count;
+            if (*filled == g->dw_block) dw_flush(g, s, *filled, du), *filled = 0;
         }
     }
     if (dx) convolve(g, s->dp, g->dp_w, g->k, g->c, u, NULL, true, dx->data + b * dx->stride[0], g->h, g->w, s);
@@ -201,8 +221,10 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
 #pragma omp for schedule(dynamic)
         for (int k = 0; k < DW_CHUNKS; k++) {
             float *du = dweight ? partials + k * l.du : NULL;
+            int64_t filled = 0;
             if (du) memset(du, 0, (size_t)(WINO2_XI * g.c * g.k) * sizeof(float));
-            for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) backward_sample(c, &g, b, u, du, &s);
+            for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) backward_sample(c, &g, b, u, du, &filled, &s);
+            if (filled > 0) dw_flush(&g, &s, filled, du);
         }
         if (dweight) {
             /* the chunks' partials added in chunk order into the first, then dW += G^T dU G */
