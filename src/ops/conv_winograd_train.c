@@ -30,7 +30,7 @@
 #define WINO2_MIN_IN 16
 #define WINO2_MIN_OUT 16
 /* Tiles per block: V and M of a block about this size each (they stay in L2), between 8 and 64. */
-#define WINO2_BLOCK_BYTES (192 * 1024)
+#define WINO2_BLOCK_BYTES (96 * 1024)
 /* The weight gradient's blocks: V and A dy A^T of up to this many bytes together (16 to 512 tiles,
  * from one or several samples), so that each of the 16 products dU[xi] += V[xi]^T (A dy A^T)[xi]
  * sums over many tiles per pass over dU. */

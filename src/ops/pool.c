@@ -438,6 +438,18 @@ static int maxpool_forward(const cnn_op_ctx *c) {
     pool_span *rows = c->work, *cols = rows + oh;
     for (int64_t i = 0; i < oh; i++) rows[i] = dilated_span(i, p->kernel_h, p->stride_h, p->dilation_h, a->pad[0], h);
     for (int64_t j = 0; j < ow; j++) cols[j] = dilated_span(j, p->kernel_w, p->stride_w, p->dilation_w, a->pad[2], w);
+    /* Columns [jl, jh) have whole windows along the row: there the outputs of a row advance together
+     * tap by tap (independent chains of selects, in vectors) instead of one window after another
+     * (one chain, latency-bound); each output sees its window's elements in the same order. */
+    int64_t jl = 0, jh = 0;
+    for (int64_t j = 0; j < ow; j++) {
+        const int64_t start = j * p->stride_w - a->pad[2];
+        if (cols[j].lo == start && cols[j].hi == start + (int64_t)p->kernel_w * p->dilation_w) {
+            if (jh == 0) jl = j;
+            jh = j + 1;
+        }
+    }
+    if (jh - jl > MAXPOOL_ROW_MAX || !argmax) jl = jh = 0;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++)
         for (int64_t k = 0; k < ch; k++) {
@@ -446,7 +458,27 @@ static int maxpool_forward(const cnn_op_ctx *c) {
             int32_t *ap = argmax ? argmax + (b * ch + k) * oh * ow : NULL;
             for (int64_t i = 0; i < oh; i++) {
                 const pool_span rs = rows[i];
+                if (jh > jl) {
+                    float *best = yp + i * ow + jl;
+                    int32_t *at = ap + i * ow + jl;
+                    const int64_t cnt = jh - jl, sw = p->stride_w;
+                    for (int64_t jj = 0; jj < cnt; jj++) best[jj] = -INFINITY, at[jj] = rs.lo < rs.hi ? (int32_t)(rs.lo * w + cols[jl + jj].lo) : -1;
+                    for (int64_t r = rs.lo; r < rs.hi; r += p->dilation_h)
+                        for (int t = 0; t < p->kernel_w; t++) {
+                            const int64_t first = r * w + cols[jl].lo + (int64_t)t * p->dilation_w; /* column jl's element */
+                            const float *src = xp + first;
+#pragma omp simd
+                            for (int64_t jj = 0; jj < cnt; jj++) {
+                                const float v = src[jj * sw];
+                                const bool take = v > best[jj] || v != v; /* v != v: NaN */
+                                best[jj] = take ? v : best[jj];
+                                at[jj] = take ? (int32_t)(first + jj * sw) : at[jj];
+                            }
+                        }
+                }
                 for (int64_t j = 0; j < ow; j++) {
+                    if (j == jl && jh > jl) j = jh;
+                    if (j >= ow) break;
                     const pool_span cs = cols[j];
                     float best = -INFINITY;
                     int64_t at = rs.lo < rs.hi && cs.lo < cs.hi ? rs.lo * w + cs.lo : -1;
