@@ -13,41 +13,12 @@
 #include "winograd.h"
 #include "gemm.h"
 
-/* G z (z: 3 values at stride s) into u (4 values at stride us). */
-static inline void g2_apply(const float *z, int64_t s, float *u, int64_t us) {
-    const float even = z[0] + z[2 * s];
-    u[0] = z[0];
-    u[us] = (even + z[s]) * 0.5f;
-    u[2 * us] = (even - z[s]) * 0.5f;
-    u[3 * us] = z[2 * s];
-}
-
 /* G^T z (z: 4 values at stride s) into o (3 values at stride os). */
 static inline void gt2_apply(const float *z, int64_t s, float *o, int64_t os) {
     const float p = z[s] + z[2 * s];
     o[0] = z[0] + p * 0.5f;
     o[os] = (z[s] - z[2 * s]) * 0.5f;
     o[2 * os] = p * 0.5f + z[3 * s];
-}
-
-void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count) {
-    const int64_t rows = dx ? k : c, cols = dx ? c : k, cols_p = (cols + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = rows * cols_p;
-    for (int64_t j = j_first; j < j_first + j_count && j < cols_p; j++) {
-        float *panel = u + j / GEMM_NR * rows * GEMM_NR + j % GEMM_NR;
-        for (int64_t i = 0; i < rows; i++) {
-            float g[9], t[12], v[16];
-            if (j >= cols) {
-                for (int xi = 0; xi < WINO2_XI; xi++) panel[xi * per_xi + i * GEMM_NR] = 0.0f;
-                continue;
-            }
-            /* forward: g = w[j][i]; input gradient: w[i][j] turned by 180 degrees */
-            const float *src = dx ? w + (i * c + j) * 9 : w + (j * c + i) * 9;
-            for (int e = 0; e < 9; e++) g[e] = dx ? src[8 - e] : src[e];
-            for (int col = 0; col < 3; col++) g2_apply(g + col, 3, t + col, 3); /* G g: (4x3) */
-            for (int r = 0; r < 4; r++) g2_apply(t + r * 3, 1, v + r * 4, 1);   /* (G g) G^T: (4x4) */
-            for (int xi = 0; xi < WINO2_XI; xi++) panel[xi * per_xi + i * GEMM_NR] = v[xi];
-        }
-    }
 }
 
 void cnn_winograd2_weights_grad(int64_t k, int64_t c, const float *du, float *dw, int64_t k_first, int64_t k_count) {
@@ -65,7 +36,48 @@ void cnn_winograd2_weights_grad(int64_t k, int64_t c, const float *du, float *dw
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
-static inline __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : n <= 0 ? 0 : (1u << n) - 1); }
+#include "simd512.h"
+
+
+/* G z (z: 3 vectors) into u (4 vectors): the kernel transform along one axis, 16 kernels at once. */
+static inline void g2v(const __m512 z[3], __m512 u[4]) {
+    const __m512 half = _mm512_set1_ps(0.5f), even = _mm512_add_ps(z[0], z[2]);
+    u[0] = z[0];
+    u[1] = _mm512_mul_ps(_mm512_add_ps(even, z[1]), half);
+    u[2] = _mm512_mul_ps(_mm512_sub_ps(even, z[1]), half);
+    u[3] = z[2];
+}
+
+void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count) {
+    const int64_t rows = dx ? k : c, cols = dx ? c : k, cols_p = (cols + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = rows * cols_p;
+    const int64_t j_end = j_first + j_count < cols_p ? j_first + j_count : cols_p;
+    /* 16 columns j at once: kernel (i, j) at w + i * si + j * sj (+ e, or 8 - e turned) */
+    const int64_t si = dx ? c * 9 : 9, sj = dx ? 9 : c * 9;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i offsets = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)sj));
+    for (int64_t j0 = j_first; j0 < j_end; j0 += 16) {
+        const __mmask16 mask = lanes(cols - j0);
+        float *panel = u + j0 / GEMM_NR * rows * GEMM_NR + j0 % GEMM_NR;
+        for (int64_t i = 0; i < rows; i++) {
+            const float *base = w + i * si + (j0 < cols ? j0 : 0) * sj;
+            __m512 g[9];
+            for (int e = 0; e < 9; e++)
+                g[e] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, offsets, base + (dx ? 8 - e : e), 4);
+            __m512 t[4][3]; /* G g: column by column */
+            for (int col = 0; col < 3; col++) {
+                const __m512 z[3] = {g[col], g[3 + col], g[6 + col]};
+                __m512 o[4];
+                g2v(z, o);
+                for (int r = 0; r < 4; r++) t[r][col] = o[r];
+            }
+            for (int r = 0; r < 4; r++) { /* (G g) G^T: row by row; zeros past cols */
+                __m512 o[4];
+                g2v(t[r], o);
+                for (int col = 0; col < 4; col++) _mm512_storeu_ps(panel + (r * 4 + col) * per_xi + i * GEMM_NR, o[col]);
+            }
+        }
+    }
+}
 
 /* B^T (4x4) times z (4): the input transform along one axis. */
 static inline void bt2(const __m512 z[4], __m512 t[4]) {
@@ -114,30 +126,55 @@ void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles
     }
 }
 
+/* One tile's 2x2 outputs for 16 channels from its M (mt: element xi at mt + xi * per_xi), plus the
+ * bias when not NULL: out[r * 2 + col]. */
+static inline void tile_out(const float *mt, int64_t per_xi, __mmask16 mask, const float *bias, __m512 b, __m512 out[4]) {
+    __m512 s[2][4]; /* A^T m: column by column */
+    for (int col = 0; col < 4; col++) {
+        __m512 z[4], o[2];
+        for (int r = 0; r < 4; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 4 + col) * per_xi);
+        at2(z, o);
+        s[0][col] = o[0], s[1][col] = o[1];
+    }
+    for (int r = 0; r < 2; r++) { /* (A^T m) A: row by row */
+        __m512 o[2];
+        at2(s[r], o);
+        for (int col = 0; col < 2; col++) out[r * 2 + col] = bias ? _mm512_add_ps(o[col], b) : o[col];
+    }
+}
+
 void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_w, int64_t first, int64_t count, const float *bias,
                           bool accumulate, float *y, int64_t out_h, int64_t out_w) {
     const int64_t per_xi = ldm * k, plane = out_h * out_w;
-    for (int64_t t = 0; t < count; t++) {
-        const int64_t tile = first + t, oy = tile / tiles_w * WINO2_M, ox = tile % tiles_w * WINO2_M;
-        const int rows = (int)(out_h - oy < WINO2_M ? out_h - oy : WINO2_M), cols = (int)(out_w - ox < WINO2_M ? out_w - ox : WINO2_M);
-        const float *mt = m + t * k;
-        for (int64_t k0 = 0; k0 < k; k0 += 16) {
-            const int64_t n = k - k0 < 16 ? k - k0 : 16;
-            const __mmask16 mask = lanes(n);
-            __m512 s[2][4]; /* A^T m: column by column */
-            for (int col = 0; col < 4; col++) {
-                __m512 z[4], o[2];
-                for (int r = 0; r < 4; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 4 + col) * per_xi + k0);
-                at2(z, o);
-                s[0][col] = o[0], s[1][col] = o[1];
+    /* lanes of 4 tiles' outputs (tile * 4 + r * 2 + col) taken as row 0 (8 floats), then row 1 */
+    const __m512i by_rows = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    for (int64_t k0 = 0; k0 < k; k0 += 16) {
+        const int64_t n = k - k0 < 16 ? k - k0 : 16;
+        const __mmask16 mask = lanes(n);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + k0) : _mm512_setzero_ps();
+        for (int64_t t = 0; t < count;) {
+            const int64_t tile = first + t, oy = tile / tiles_w * WINO2_M, ox = tile % tiles_w * WINO2_M;
+            if (t + 4 <= count && tile % tiles_w + 4 <= tiles_w && oy + 2 <= out_h && ox + 8 <= out_w) {
+                /* four tiles along a row, inside the plane: through a transpose, rows of 8 per channel */
+                __m512 out[16];
+                for (int q = 0; q < 4; q++) tile_out(m + (t + q) * k + k0, per_xi, mask, bias, b, out + 4 * q);
+                transpose16(out);
+                for (int64_t j = 0; j < n; j++) {
+                    const __m512 v = _mm512_permutexvar_ps(by_rows, out[j]);
+                    __m256 lo = _mm512_castps512_ps256(v), hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+                    float *yk = y + (k0 + j) * plane + oy * out_w + ox;
+                    if (accumulate) lo = _mm256_add_ps(_mm256_loadu_ps(yk), lo), hi = _mm256_add_ps(_mm256_loadu_ps(yk + out_w), hi);
+                    _mm256_storeu_ps(yk, lo);
+                    _mm256_storeu_ps(yk + out_w, hi);
+                }
+                t += 4;
+                continue;
             }
-            const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + k0) : _mm512_setzero_ps();
+            const int rows = (int)(out_h - oy < WINO2_M ? out_h - oy : WINO2_M), cols = (int)(out_w - ox < WINO2_M ? out_w - ox : WINO2_M);
+            __m512 out[4];
+            tile_out(m + t * k + k0, per_xi, mask, bias, b, out);
             float part[4][16];
-            for (int r = 0; r < 2; r++) { /* (A^T m) A: row by row, plus the bias */
-                __m512 o[2];
-                at2(s[r], o);
-                for (int col = 0; col < 2; col++) _mm512_storeu_ps(part[r * 2 + col], bias ? _mm512_add_ps(o[col], b) : o[col]);
-            }
+            for (int q = 0; q < 4; q++) _mm512_storeu_ps(part[q], out[q]);
             for (int64_t j = 0; j < n; j++) {
                 float *yk = y + (k0 + j) * plane + oy * out_w + ox;
                 for (int r = 0; r < rows; r++)
@@ -148,6 +185,7 @@ void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_
                             yk[r * out_w + col] = part[r * 2 + col][j];
                     }
             }
+            t++;
         }
     }
 }
@@ -177,6 +215,10 @@ void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64
 }
 
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
+
+void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count) {
+    (void)k, (void)c, (void)w, (void)dx, (void)u, (void)j_first, (void)j_count;
+}
 
 void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
                          int64_t ldv) {

@@ -10,7 +10,8 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
-static inline __mmask16 lanes(int64_t n) { return (__mmask16)(n >= 16 ? 0xffff : (1u << n) - 1); }
+#include "simd512.h"
+
 
 /* G (6x3) times z (3): the kernel transform along one axis. */
 static inline void g_apply(const __m512 z[3], __m512 u[6]) {
@@ -47,25 +48,6 @@ static inline void at_apply(const __m512 z[6], __m512 o[4]) {
     o[1] = _mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(2.0f)));
     o[2] = _mm512_add_ps(p12, _mm512_mul_ps(p34, _mm512_set1_ps(4.0f)));
     o[3] = _mm512_add_ps(_mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(8.0f))), z[5]);
-}
-
-/* r[i] lane j -> r[j] lane i: a 16x16 transpose in registers. */
-static inline void transpose16(__m512 r[16]) {
-    __m512 t[16], u[16], v[16];
-    for (int i = 0; i < 8; i++) t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    for (int i = 0; i < 4; i++) {
-        u[4 * i + 0] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
-        u[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
-        u[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
-        u[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        v[i] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0x88);
-        v[i + 4] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0xDD);
-        v[i + 8] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0x88);
-        v[i + 12] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 8; i++) r[i] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0x88), r[i + 8] = _mm512_shuffle_f32x4(v[i], v[i + 8], 0xDD);
 }
 
 void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
