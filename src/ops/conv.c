@@ -167,9 +167,11 @@ static int64_t stacked_block_floats(const cnn_node *n, int64_t batch);
 static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
     if (conv_winograd_fits(n, batch, training)) return conv_winograd_bytes(n, batch);
     if (conv_winograd2_fits(n, batch, training)) return conv_winograd2_bytes(n, batch);
-    if (stack_samples(n, batch, training)) return conv_float_bytes(cnn_mul_i64(stacked_block_floats(n, batch), conv_plan_threads()));
+    const size_t stacked = stack_samples(n, batch, training) ? conv_float_bytes(cnn_mul_i64(stacked_block_floats(n, batch), conv_plan_threads())) : 0;
+    if (stacked && !training) return stacked;
     const int64_t flipped = training && dx_as_conv(n->attrs, n) ? dw_elements(n) : 0;
-    return conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
+    const size_t per_sample = conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
+    return stacked > per_sample ? stacked : per_sample; /* training: the forward stacked, the backward per sample */
 }
 
 /* Eval plans running conv_winograd_forward keep its transformed kernels. */
@@ -231,7 +233,7 @@ static bool unfold_into_panels(const cnn_node *n) {
            (n->inputs[0]->shape.dims[1] <= PANELS_MAX_CHANNELS || column_elements(&geo) >= PANELS_MIN_COLUMN_FLOATS) && cnn_gemm_fast();
 }
 
-/* Small planes at batch > 1 (eval plans): the product runs over the samples' columns side by side,
+/* Small planes at batch > 1 (the forward, also in training): the product runs over the samples' columns side by side,
  * by the same blocks of panels, instead of one product per sample whose last panel is part empty:
  * 14x14 = 196 columns fill 7 panels of 32 to 88%, 7x7 = 49 two to 77%, and 8 samples side by side
  * fill 49 and 13 panels to 100% and 94% (and A, the kernel, streams past fewer panels). Each
@@ -240,8 +242,8 @@ static bool unfold_into_panels(const cnn_node *n) {
 static bool stack_samples(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
     const int64_t cols = n->shape.dims[2] * n->shape.dims[3];
-    return !training && batch > 1 && a->groups == 1 && cols >= GEMM_NR && cols <= STACK_MAX_PLANE && cols % GEMM_NR != 0 &&
-           !conv_winograd_fits(n, batch, training) && cnn_gemm_fast();
+    return batch > 1 && a->groups == 1 && cols >= GEMM_NR && cols <= STACK_MAX_PLANE && cols % GEMM_NR != 0 &&
+           !conv_winograd_fits(n, batch, training) && !conv_winograd2_fits(n, batch, training) && cnn_gemm_fast();
 }
 
 /* Columns of one block of panels for a product with rows rows over total columns: about
