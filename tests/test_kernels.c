@@ -16,6 +16,7 @@
 typedef struct gemm_case {
     int64_t m, n, k;
     bool accumulate, epilogue, relu, trans_a;
+    bool trans_b; /* B given transposed (cnn_sgemm_fast_bt: no epilogue, A not transposed) */
 } gemm_case;
 
 static float value(uint64_t i, uint64_t salt) { return (float)((cnn_hash64(i * 31 + salt) % 2001) / 1000.0 - 1.0); }
@@ -23,24 +24,27 @@ static float value(uint64_t i, uint64_t salt) { return (float)((cnn_hash64(i * 3
 static int check_gemm(void *arg) {
     const gemm_case *t = arg;
     const int64_t m = t->m, n = t->n, k = t->k, ldc = n + 5;
-    const int64_t lda = t->trans_a ? m + 3 : k + 3, a_rows = t->trans_a ? k : m, ldb = n + 2;
-    float *a = malloc((size_t)(a_rows * lda) * sizeof(float)), *b = malloc((size_t)(k * ldb) * sizeof(float));
+    const int64_t lda = t->trans_a ? m + 3 : k + 3, a_rows = t->trans_a ? k : m, ldb = t->trans_b ? k + 2 : n + 2, b_rows = t->trans_b ? n : k;
+    float *a = malloc((size_t)(a_rows * lda) * sizeof(float)), *b = malloc((size_t)(b_rows * ldb) * sizeof(float));
     float *c1 = malloc((size_t)(m * ldc) * sizeof(float)), *c2 = malloc((size_t)(m * ldc) * sizeof(float));
     float *scratch = malloc((size_t)cnn_sgemm_fast_scratch(k, n) * sizeof(float));
     float *scale = malloc((size_t)m * sizeof(float)), *shift = malloc((size_t)m * sizeof(float)), *bias_of = malloc((size_t)m * sizeof(float));
     CHECK(a && b && c1 && c2 && scratch && scale && shift && bias_of, "out of memory");
     for (int64_t i = 0; i < m; i++) bias_of[i] = 2.0f * value((uint64_t)i, 6);
     for (int64_t i = 0; i < a_rows * lda; i++) a[i] = value((uint64_t)i, 1);
-    for (int64_t i = 0; i < k * ldb; i++) b[i] = value((uint64_t)i, 2);
+    for (int64_t i = 0; i < b_rows * ldb; i++) b[i] = value((uint64_t)i, 2);
     for (int64_t i = 0; i < m; i++) scale[i] = 0.5f + value((uint64_t)i, 3), shift[i] = value((uint64_t)i, 4);
     for (int64_t i = 0; i < m * ldc; i++) c1[i] = c2[i] = value((uint64_t)i, 5);
     const float *sc = t->epilogue ? scale : NULL, *sh = t->epilogue ? shift : NULL;
     const float *bias = t->epilogue && !t->accumulate ? bias_of : NULL; /* a bias (as convolutions add it) when not accumulating */
     const cnn_gemm_epilogue e = {.bias = bias, .scale = sc, .shift = sh, .relu = t->relu};
-    cnn_set_threads(1);
-    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c1, ldc, t->accumulate, &e);
-    cnn_set_threads(2);
-    cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, c2, ldc, t->accumulate, &e);
+    for (int threads = 1; threads <= 2; threads++) {
+        cnn_set_threads(threads);
+        if (t->trans_b)
+            cnn_sgemm_fast_bt(m, n, k, a, lda, b, ldb, scratch, threads == 1 ? c1 : c2, ldc, t->accumulate);
+        else
+            cnn_sgemm_fast(t->trans_a, m, n, k, a, lda, b, ldb, scratch, threads == 1 ? c1 : c2, ldc, t->accumulate, &e);
+    }
     int rc = 0;
     for (int64_t i = 0; i < m && rc == 0; i++)
         for (int64_t j = 0; j < ldc && rc == 0; j++) {
@@ -48,7 +52,7 @@ static int check_gemm(void *arg) {
             if (j < n) { /* the product (columns past n are left alone) */
                 double sum = 0.0;
                 for (int64_t p = 0; p < k; p++) {
-                    const double x = t->trans_a ? a[p * lda + i] : a[i * lda + p], y = b[p * ldb + j];
+                    const double x = t->trans_a ? a[p * lda + i] : a[i * lda + p], y = t->trans_b ? b[j * ldb + p] : b[p * ldb + j];
                     sum += x * y, bound += fabs(x * y);
                 }
                 want = (t->accumulate ? want : 0.0) + sum + (bias ? bias[i] : 0.0f);
@@ -299,17 +303,20 @@ int main(void) {
         return harness_finish();
     }
     static const gemm_case cases[] = {
-        {8, 32, 16, false, false, false, false},  {13, 45, 7, false, false, false, false}, {1, 1, 1, false, false, false, false},
-        {7, 31, 1, true, false, false, false},    {64, 196, 480, true, true, true, false}, {20, 33, 300, false, true, false, false},
-        {3, 100, 50, true, false, true, false},   {130, 67, 9, false, true, true, false},  {9, 512, 64, true, true, false, false},
-        {21, 70, 40, false, false, false, true}, {16, 35, 33, true, false, false, false},
-        {11, 64, 17, true, false, false, true},   {64, 288, 196, true, false, false, false},
+        {8, 32, 16, false, false, false, false, false},  {13, 45, 7, false, false, false, false, false}, {1, 1, 1, false, false, false, false, false},
+        {7, 31, 1, true, false, false, false, false},    {64, 196, 480, true, true, true, false, false}, {20, 33, 300, false, true, false, false, false},
+        {3, 100, 50, true, false, true, false, false},   {130, 67, 9, false, true, true, false, false},  {9, 512, 64, true, true, false, false, false},
+        {21, 70, 40, false, false, false, true, false}, {16, 35, 33, true, false, false, false, false},
+        {11, 64, 17, true, false, false, true, false},   {64, 288, 196, true, false, false, false, false},
+        /* B given transposed: weight gradients dy * col^T */
+        {32, 96, 1024, true, false, false, false, true}, {50, 500, 64, true, false, false, false, true},
+        {7, 45, 19, false, false, false, false, true},  {80, 720, 225, true, false, false, false, true}, {1, 1, 1, false, false, false, false, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char name[160];
         const gemm_case *t = &cases[i];
-        snprintf(name, sizeof name, "packed GEMM %lldx%lldx%lld%s%s%s%s vs double, 1 and 2 threads the same bits", (long long)t->m,
-                 (long long)t->n, (long long)t->k, t->trans_a ? " A^T" : "", t->accumulate ? " +C" : "",
+        snprintf(name, sizeof name, "packed GEMM %lldx%lldx%lld%s%s%s%s%s vs double, 1 and 2 threads the same bits", (long long)t->m,
+                 (long long)t->n, (long long)t->k, t->trans_a ? " A^T" : "", t->trans_b ? " B^T" : "", t->accumulate ? " +C" : "",
                  t->epilogue ? (t->accumulate ? " scale/shift" : " bias scale/shift") : "", t->relu ? " relu" : "");
         harness_case(name, check_gemm, (void *)t);
     }

@@ -209,6 +209,11 @@ int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n);
 struct cnn_gemm_epilogue;
 void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb, float *scratch,
                     float *c, int64_t ldc, bool accumulate, const struct cnn_gemm_epilogue *e);
+/* C (m x n, ldc) = A (m x k, lda) * B (+ C when accumulate) with B given as its transpose bt (n x k,
+ * row-major, ldbt): a weight gradient dy * col^T with col read as it lies. As cnn_sgemm_fast
+ * otherwise (no epilogue); scratch: cnn_sgemm_fast_scratch(k, n) floats. */
+void cnn_sgemm_fast_bt(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bt, int64_t ldbt, float *scratch, float *c,
+                       int64_t ldc, bool accumulate);
 
 
 /* ---- atomic files (src/io/atomic.c): write to "<path>.tmp.<pid>", fsync, rename ---- */

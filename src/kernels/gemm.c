@@ -70,8 +70,16 @@ bool cnn_gemm_fast(void) {
 
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n) { return cnn_gemm_packed_b_size(k, n) + 16; }
 
-void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
-                    float *scratch, float *c, int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e) {
+/* Panels [first, first + count) of B (k x n), or of B given transposed (trans_b: n x k, ldb). */
+static void pack(bool trans_b, int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count) {
+    if (trans_b)
+        cnn_gemm_pack_bt(k, n, b, ldb, bp, first, count);
+    else
+        cnn_gemm_pack_b(k, n, b, ldb, bp, first, count);
+}
+
+static void sgemm_fast(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                       float *scratch, float *c, int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e) {
     if (m <= 0 || n <= 0) return;
     float *bp = (float *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     const int64_t panels_n = (n + GEMM_NR - 1) / GEMM_NR, tiles = (m + GEMM_MR - 1) / GEMM_MR * panels_n;
@@ -89,7 +97,7 @@ void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *
             cnn_gemm_epilogue et = {0};
             if (e) et = *e;
             if (et.residual) et.residual += j0;
-            cnn_gemm_pack_b(k, n, b, ldb, bp, first, last - first);
+            pack(trans_b, k, n, b, ldb, bp, first, last - first);
             cnn_gemm_packed_avx512(trans_a, m, cols, k, a, lda, bp + j0 * k, c + j0, ldc, accumulate, e ? &et : NULL, 0, 1);
         }
         return;
@@ -99,8 +107,18 @@ void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *
     {
         const int t = omp_get_thread_num(), nt = omp_get_num_threads();
         const int64_t first = panels_n * t / nt, last = panels_n * (t + 1) / nt;
-        cnn_gemm_pack_b(k, n, b, ldb, bp, first, last - first);
+        pack(trans_b, k, n, b, ldb, bp, first, last - first);
 #pragma omp barrier
         cnn_gemm_packed_avx512(trans_a, m, n, k, a, lda, bp, c, ldc, accumulate, e, t, nt);
     }
+}
+
+void cnn_sgemm_fast(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *b, int64_t ldb,
+                    float *scratch, float *c, int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e) {
+    sgemm_fast(trans_a, false, m, n, k, a, lda, b, ldb, scratch, c, ldc, accumulate, e);
+}
+
+void cnn_sgemm_fast_bt(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bt, int64_t ldbt, float *scratch, float *c,
+                       int64_t ldc, bool accumulate) {
+    sgemm_fast(false, true, m, n, k, a, lda, bt, ldbt, scratch, c, ldc, accumulate, NULL);
 }

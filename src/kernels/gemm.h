@@ -40,6 +40,10 @@ static inline int64_t cnn_gemm_packed_b_size(int64_t k, int64_t n) { return (n +
  * [first, first + count) of them only, at their places in bp (the others are left as they are). */
 void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count);
 
+/* As cnn_gemm_pack_b, from B given transposed: bt (n x k, row-major, ldbt), element (p, j) of B at
+ * bt[j * ldbt + p] (sgemm_avx512.c: 16x16 blocks through a register transpose). */
+void cnn_gemm_pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t first, int64_t count);
+
 /* B of samples side by side: columns j < samples * n, column j being column j % n of B_s (k x n,
  * row-major, ldb) at b + s * b_stride for s = j / n; panels as cnn_gemm_pack_b's, but panel
  * first at bp (the block of count panels only). */

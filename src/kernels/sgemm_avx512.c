@@ -12,6 +12,8 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
+#include "simd512.h"
+
 const bool cnn_gemm_avx512_compiled = true;
 
 /* Where a tile's columns are stored: C's and the residual's row row0 (columns from the tile's first
@@ -157,9 +159,32 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
     }
 }
 
+void cnn_gemm_pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t first, int64_t count) {
+    for (int64_t jp = first; jp < first + count; jp++) {
+        const int64_t j0 = jp * GEMM_NR;
+        float *panel = bp + j0 * k;
+        for (int64_t p0 = 0; p0 < k; p0 += 16) {
+            const int64_t np = k - p0 < 16 ? k - p0 : 16;
+            const __mmask16 pmask = lanes(np);
+            for (int h = 0; h < GEMM_NR / 16; h++) { /* panel columns [16h, 16h + 16): rows j0 + 16h + i of bt */
+                const int64_t rows = n - j0 - 16 * h;
+                __m512 v[16];
+                for (int64_t i = 0; i < 16; i++)
+                    v[i] = i < rows ? _mm512_maskz_loadu_ps(pmask, bt + (j0 + 16 * h + i) * ldbt + p0) : _mm512_setzero_ps();
+                transpose16(v); /* v[q]: row p0 + q of the panel's 16 columns */
+                for (int64_t q = 0; q < np; q++) _mm512_storeu_ps(panel + (p0 + q) * GEMM_NR + 16 * h, v[q]);
+            }
+        }
+    }
+}
+
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
 
 const bool cnn_gemm_avx512_compiled = false;
+
+void cnn_gemm_pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t first, int64_t count) {
+    (void)k, (void)n, (void)bt, (void)ldbt, (void)bp, (void)first, (void)count;
+}
 
 void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c,
                             int64_t ldc, bool accumulate, const cnn_gemm_epilogue *e, int64_t first_tile, int64_t tile_step) {

@@ -96,13 +96,14 @@ static inline void conv_epilogue(const cnn_op_ctx *c, float *y, const float *r, 
 
 /* Floats of scratch beyond the column matrices for our GEMM's packed panels, when it is used: the
  * largest B of the forward (rows x cols), and in training of dx (dy: OC/G x cols, or with the
- * flipped kernel unfolded dy: flipped_rows x plane; dW goes through OpenBLAS). */
+ * flipped kernel unfolded dy: flipped_rows x plane) and dW (col^T: cols x rows). */
 static inline int64_t conv_fast_scratch(int64_t rows, int64_t cols, int64_t ocg, bool training, int64_t flipped_rows, int64_t plane) {
     if (!cnn_gemm_fast()) return 0;
     int64_t most = cnn_sgemm_fast_scratch(rows, cols);
-    if (training) {
-        const int64_t more[2] = {cnn_sgemm_fast_scratch(ocg, cols), flipped_rows ? cnn_sgemm_fast_scratch(flipped_rows, plane) : 0};
-        for (int i = 0; i < 2; i++) most = more[i] > most ? more[i] : most;
+    if (training) { /* dW's B: col^T (cols x rows) */
+        const int64_t more[3] = {cnn_sgemm_fast_scratch(ocg, cols), flipped_rows ? cnn_sgemm_fast_scratch(flipped_rows, plane) : 0,
+                                 cnn_sgemm_fast_scratch(cols, rows)};
+        for (int i = 0; i < 3; i++) most = more[i] > most ? more[i] : most;
     }
     return most;
 }
@@ -148,9 +149,9 @@ static inline void conv_backward_sample_fast(const cnn_op_ctx *c, const conv_gem
     float *panels = col + m->panels_at;
     for (int64_t g = 0; g < m->groups; g++) {
         const float *xg = xb + g * m->in_group, *dyg = dyb + g * ocg * cols, *wg = weight + g * ocg * rows;
-        if (dweight) { /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T (OpenBLAS: faster here than packing col^T) */
+        if (dweight) { /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T, col_g packed transposed */
             if (!m->direct) m->unfold(m->geo, xg, col);
-            cnn_sgemm(false, true, ocg, rows, cols, 1.0f, dyg, cols, m->direct ? xg : col, cols, 1.0f, dweight + g * ocg * rows, rows);
+            cnn_sgemm_fast_bt(ocg, rows, cols, dyg, cols, m->direct ? xg : col, cols, panels, dweight + g * ocg * rows, rows, true);
         }
         if (!dx) continue;
         float *dxg = dx->data + b * dx->stride[0] + g * m->in_group; /* (C/G, spatial) */
