@@ -329,6 +329,8 @@ int main(void) {
         /* first layers: windows straight into the GEMM's panels, rows moved 16 at a time at strides 1 and 2 */
         {1, 3, 64, 75, 69, {3, 3, 3, 3}, false, true, false, 7, 2}, {2, 3, 20, 45, 70, {1, 2, 0, 1}, true, false, false, 5, 1},
         {1, 1, 8, 50, 49, {1, 1, 1, 1}, true, false, false, 3, 3},  {3, 4, 33, 40, 41, {2, 2, 2, 2}, true, true, false, 5, 2},
+        /* U of 4 MB or more: super-blocks of the batch's tiles (64: the second case runs three) */
+        {3, 176, 176, 9, 9, {1, 1, 1, 1}, true, false, false, 0, 0}, {15, 176, 180, 12, 11, {1, 1, 0, 2}, true, true, false, 0, 0},
         /* column matrices of 2 MB or more: straight into the panels too */
         {1, 32, 24, 48, 48, {2, 2, 2, 2}, true, true, false, 5, 1}, {1, 40, 16, 99, 99, {1, 1, 1, 1}, false, true, false, 3, 2},
     };

@@ -31,6 +31,12 @@
 #define WINO_MIN_IN 16
 #define WINO_MIN_OUT 16
 #define WINO_MIN_TILES 4
+/* Kernels whose U is this large (resnet50's 256- and 512-channel layers: 9.4 and 38 MB) are not read
+ * once per block of 16 tiles but once per super-block of up to WINO_SUPER tiles of the batch, in three
+ * phases: every tile's input transform, the 36 products (the threads taking whole ones, each reading
+ * its U[xi] once), every tile's output transform. */
+#define WINO_U_LARGE_FLOATS (1 << 20) /* 4 MB */
+#define WINO_SUPER 64
 
 typedef struct wino_geo {
     int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
@@ -96,9 +102,46 @@ size_t conv_winograd_state_bytes(const cnn_node *n) {
     return conv_float_bytes(cnn_add_i64(kernel_floats(&g), u_floats(&g)));
 }
 
+/* Tiles per super-block at this batch, 0 when blocks are used. */
+static int64_t super_tiles(const wino_geo *g, int64_t batch) {
+    const int64_t u = u_floats(g), total = cnn_mul_i64(batch, g->tiles);
+    return u < WINO_U_LARGE_FLOATS || total < 0 ? 0 : total < WINO_SUPER ? total : WINO_SUPER;
+}
+
 size_t conv_winograd_bytes(const cnn_node *n, int64_t batch) {
     const wino_geo g = geometry(n);
-    return conv_float_bytes(cnn_add_i64(cnn_mul_i64(xp_floats(&g), batch), cnn_mul_i64(block_floats(&g), conv_plan_threads())));
+    const int64_t super = super_tiles(&g, batch);
+    const int64_t blocks = super ? cnn_mul_i64(WINO_XI * super, cnn_add_i64(g.c, g.k)) : cnn_mul_i64(block_floats(&g), conv_plan_threads());
+    return conv_float_bytes(cnn_add_i64(cnn_mul_i64(xp_floats(&g), batch), blocks));
+}
+
+/* Rows [r0, r1) of the batch's tiles (row b * tiles + t: sample b's tile t), by samples: f(b, t0, t1 - t0, row of t0). */
+#define FOR_SAMPLE_RUNS(g, r0, r1, b, t0, count, at)                                                                              \
+    for (int64_t at = (r0), b, t0, count; at < (r1) && (b = at / (g)->tiles, t0 = at % (g)->tiles,                               \
+                                                          count = (g)->tiles - t0 < (r1) - at ? (g)->tiles - t0 : (r1) - at, 1);  \
+         at += count)
+
+/* The super-block path: rows [r0, r0 + rows) of the batch's tiles, V and M (36 x super rows each)
+ * shared by the threads (inside the parallel region; thread tid of nt). */
+static void super_block(const cnn_op_ctx *c, const wino_geo *g, const float *xps, const float *u, float *v, float *m, int64_t super,
+                        int64_t r0, int64_t rows, int tid, int nt) {
+    const float *bias = ((const conv_attrs *)c->attrs)->bias ? c->param[1] : NULL;
+    const int64_t k_panels = (g->k + GEMM_NR - 1) / GEMM_NR, xp_size = xp_floats(g);
+    const int64_t lo = r0 + rows * tid / nt, hi = r0 + rows * (tid + 1) / nt;
+    FOR_SAMPLE_RUNS(g, lo, hi, b, t0, count, at)
+        cnn_winograd_input(xps + b * xp_size, g->xp_w, g->c, g->tiles_w, t0, count, v + (at - r0) * g->c, super);
+#pragma omp barrier
+    for (int xi = tid; xi < WINO_XI; xi += nt)
+        cnn_gemm_packed_avx512(false, rows, g->k, g->c, v + xi * super * g->c, g->c, u + xi * k_panels * GEMM_NR * g->c, m + xi * super * g->k,
+                               g->k, false, NULL, 0, 1);
+#pragma omp barrier
+    FOR_SAMPLE_RUNS(g, lo, hi, b, t0, count, at) {
+        const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
+                                     .relu = c->epi_relu};
+        cnn_winograd_output(m + (at - r0) * g->k, super, g->k, 0, g->k, g->tiles_w, t0, count, &e, c->out->data + b * c->out->stride[0],
+                            g->out_h, g->out_w);
+    }
+#pragma omp barrier /* V and M are the next super-block's */
 }
 
 /* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels differ
@@ -122,6 +165,7 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
     const int64_t items = g.samples > 1 ? (batch + g.samples - 1) / g.samples : batch * g.blocks;
     const int64_t k_panels = (g.k + GEMM_NR - 1) / GEMM_NR, ldv = g.block;
     const int threads = conv_call_threads(c);
+    const int64_t super = super_tiles(&g, batch);
     float *copy = (float *)(((uintptr_t)c->state + 63) & ~(uintptr_t)63), *u = copy + kernel_floats(&g);
     float *xps = (float *)(((uintptr_t)c->work + 63) & ~(uintptr_t)63), *blocks = xps + xp_size * batch;
     /* Whole blocks to threads when each gets two or more; otherwise the threads share each block. */
@@ -134,8 +178,13 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
             cnn_winograd_pad_row(x->data + r / g.xp_h * x->stride[0], g.c, g.h, g.w, g.pad_top, g.pad_left, xps + r / g.xp_h * xp_size, g.xp_w,
                                   r % g.xp_h);
 #pragma omp barrier
+        if (super) {
+            for (int64_t r0 = 0; r0 < batch * g.tiles; r0 += super)
+                super_block(c, &g, xps, u, blocks, blocks + WINO_XI * super * g.c, super,
+                            r0, batch * g.tiles - r0 < super ? batch * g.tiles - r0 : super, tid, nt);
+        }
         float *v = blocks + (whole ? tid : 0) * per_thread, *m = v + WINO_XI * ldv * g.c;
-        for (int64_t item = whole ? tid : 0; item < items; item += whole ? nt : 1) {
+        for (int64_t item = super ? items : whole ? tid : 0; item < items; item += whole ? nt : 1) {
             /* samples [b0, b1), their tiles [first, first + count) each, the block's rows in turn */
             const int64_t b0 = g.samples > 1 ? item * g.samples : item / g.blocks;
             const int64_t b1 = g.samples > 1 ? (b0 + g.samples < batch ? b0 + g.samples : batch) : b0 + 1;
