@@ -9,9 +9,10 @@
  * Input gradient: the same with dy as the input (padded by 2 - pad) and U' from the kernels turned
  * by 180 degrees with their channels swapped, added into dx.
  * Weight gradient: dU[xi] (C x K) = sum over the output tiles of V[xi]^T (A dy A^T)[xi], by blocks
- * of many tiles (from several samples on small planes), then dW = G^T dU G. The samples are cut into DW_CHUNKS chunks (a split that depends on the batch alone),
- * each summed in order into its own dU and the chunks added in order (conv_common.h): with every
- * sample's work done by one thread in a fixed order, the same bits for any thread count. */
+ * of many tiles (from several samples on small planes), then dW = G^T dU G. The samples are cut
+ * into DW_CHUNKS chunks (a split that depends on the batch alone), each summed in order into its
+ * own dU and the chunks added in order (conv_common.h): with every sample's work done by one thread
+ * in a fixed order, the same bits for any thread count. */
 #include "conv_winograd.h"
 #include "attrs.h"
 #include "conv_common.h"
@@ -39,11 +40,11 @@
 typedef struct w2_geo {
     int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
     int64_t tiles_w, tiles;       /* the output's 2x2 tiles: per row, per sample */
-    int64_t dx_tiles_w, dx_tiles; /* the input gradient's */
+    int64_t dx_tiles_w;           /* the input gradient's per row */
     int64_t xp_h, xp_w;           /* the padded input: rows, positions per row */
     int64_t dp_h, dp_w;           /* the padded output gradient, dy's (0, 0) at dp[off_h][off_w] */
     int64_t off_h, off_w;         /* 2 - pad_top, 2 - pad_left: the input gradient's pads */
-    int64_t kp, cp, wide;         /* K and C rounded up to GEMM_NR; the larger of C and K */
+    int64_t kp, cp, wide;         /* K and C rounded up to GEMM_NR; the larger of C and kp */
     int64_t block;                /* tiles per block of the forward and the input gradient */
     int64_t dw_block;             /* tiles per block of the weight gradient (across a chunk's samples) */
 } w2_geo;
@@ -61,7 +62,7 @@ static w2_geo geometry(const cnn_node *n) {
     };
     const int64_t tiles_h = (g.out_h + 1) / 2, dx_tiles_h = (g.h + 1) / 2;
     g.tiles_w = (g.out_w + 1) / 2, g.tiles = tiles_h * g.tiles_w;
-    g.dx_tiles_w = (g.w + 1) / 2, g.dx_tiles = dx_tiles_h * g.dx_tiles_w;
+    g.dx_tiles_w = (g.w + 1) / 2;
     g.xp_h = 2 * tiles_h + 2, g.xp_w = 2 * g.tiles_w + 2;
     g.off_h = 2 - g.pad_top, g.off_w = 2 - g.pad_left;
     /* dp holds the dx convolution's windows and every output tile of dy */
