@@ -109,6 +109,10 @@ $(B)/examples/%: examples/%.c $(B)/libcnn.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(B)/libcnn.a $(LDLIBS)
 
+$(B)/bench/%: bench/%.c $(B)/libcnn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libcnn.a $(LDLIBS)
+
 $(B)/asan/tests/%: tests/%.c tests/harness.c tests/harness.h $(ASAN_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(ASAN) -O1 -Itests -o $@ $< tests/harness.c $(ASAN_LIB_OBJ) $(LDLIBS)
@@ -122,7 +126,7 @@ test:
 	@tools/install-deps test
 	@$(MAKE) --no-print-directory test-only
 
-test-only: all $(TESTS) $(ASAN_TESTS) $(EXAMPLES) $(FUZZERS)
+test-only: all $(TESTS) $(ASAN_TESTS) $(EXAMPLES) $(FUZZERS) $(B)/bench/conv_layer
 	@B=$(B) tests/run.sh
 
 demo:
