@@ -276,8 +276,10 @@ typedef struct cnn_plan cnn_plan;
 #define CNN_PLAN_INPUT_GRAD 2u  /* also compute gradients with respect to the graph inputs */
 #define CNN_PLAN_NO_DROPOUT 4u  /* train mode with dropout as the identity (deterministic training) */
 #define CNN_PLAN_UNFUSED    8u  /* eval mode without folding batch norm / residual add / ReLU into the
-                                   convolution before them or sharing buffers: every layer's value
-                                   is kept (3x3 convolutions still run by Winograd: CNN_WINOGRAD=0) */
+                                   convolution before them or sharing buffers, train mode without
+                                   folding a ReLU into the batch norm before it: every layer's value
+                                   (and in training gradient) is kept (3x3 convolutions still run by
+                                   Winograd: CNN_WINOGRAD=0) */
 
 cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags);
 void cnn_plan_free(cnn_plan *p);
@@ -293,11 +295,13 @@ const cnn_tensor *cnn_plan_input_grad(const cnn_plan *p, int i);
 bool cnn_plan_computes(const cnn_plan *p, const cnn_node *x);
 /* The value a node computed in the last forward; NULL if the node is not in this plan, or if its
  * value is not kept: eval plans fold layers into the convolution before them and reuse the
- * buffers of layers whose values are no longer needed (CNN_PLAN_UNFUSED keeps every value). Plan
- * outputs and graph inputs are always kept. Samples sit stride[0] elements apart: a node feeding
+ * buffers of layers whose values are no longer needed, training plans fold a batch norm's one ReLU
+ * into it (CNN_PLAN_UNFUSED keeps every value). Plan outputs and graph inputs are always kept. Samples sit stride[0] elements apart: a node feeding
  * only a concatenation is a slice of its output. */
 const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x);
-/* The gradient of a node's output from the last backward (NULL if none is kept for it). */
+/* The gradient of a node's output from the last backward (NULL if none is kept for it: a batch
+ * norm with its ReLU folded in; that ReLU's then holds the batch norm's output gradient after the
+ * backward). */
 const cnn_tensor *cnn_plan_grad(const cnn_plan *p, const cnn_node *x);
 /* Seed of dropout masks; each forward in train mode advances the step. */
 void cnn_plan_set_seed(cnn_plan *p, uint64_t seed, uint64_t step);

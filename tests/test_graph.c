@@ -247,6 +247,74 @@ static int eval_fusion_matches_unfused(void *arg) {
     return 0;
 }
 
+/* Training plans fold a batch norm's one ReLU into it (forward, and its backward through the ReLU's
+ * derivative): outputs, every parameter's gradient, the running statistics and the input gradient
+ * bitwise as the layers one by one (CNN_PLAN_UNFUSED), branches into a concatenation included; a
+ * batch norm feeding two layers is not folded; the folded batch norm's value and gradient hidden. */
+static int train_fusion_matches_unfused(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 3, 7, 6);
+    cnn_node *b1 = cnn_batchnorm(g, cnn_conv2d(g, x, "c1", 4, 3, 3, 1, 1, true), "b1", 1e-3f, 0.1f), *r1 = cnn_relu(g, b1, "r1");
+    cnn_node *b2 = cnn_batchnorm(g, cnn_conv2d(g, x, "c2", 3, 1, 1, 1, 0, false), "b2", 1e-5f, 0.2f), *r2 = cnn_relu(g, b2, "r2");
+    cnn_node *cat_in[2] = {r1, r2}, *cat = cnn_concat(g, 2, cat_in, "cat");
+    cnn_node *b3 = cnn_batchnorm(g, cnn_conv2d(g, cat, "c3", 5, 3, 3, 2, 1, false), "b3", 1e-5f, 0.1f);
+    cnn_node *r3 = cnn_relu(g, b3, "r3"), *t3 = cnn_tanh(g, b3, "t3"); /* b3 feeds two: not folded */
+    cnn_node *b4 = cnn_batchnorm(g, cnn_conv2d(g, r3, "c4", 2, 1, 1, 1, 0, true), "b4", 1e-5f, 0.1f), *r4 = cnn_relu(g, b4, "r4");
+    cnn_graph_add_output(g, r4, 0);
+    cnn_graph_add_output(g, t3, 0);
+    CHECK(cat && cnn_graph_init_params(g, 5) == 0, "%s", cnn_last_error());
+    cnn_plan *plan[2];
+    float *got[2] = {NULL, NULL};
+    int64_t total = 0;
+    for (int k = 0; k < 2; k++) {
+        stats_off_defaults(g);
+        cnn_graph_zero_grad(g);
+        plan[k] = cnn_plan_create(g, 3, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD | (k ? CNN_PLAN_UNFUSED : 0));
+        CHECK(plan[k], "%s", cnn_last_error());
+        fill_input(plan[k]);
+        CHECK(cnn_plan_forward(plan[k]) == 0, "%s", cnn_last_error());
+        for (int o = 0; o < 2; o++) {
+            cnn_tensor *d = cnn_plan_output_grad(plan[k], o);
+            for (int64_t i = 0; i < cnn_tensor_numel(d); i++) d->data[i] = (float)((i * 13 + o) % 7) / 3.0f - 1.0f;
+        }
+        CHECK(cnn_plan_backward(plan[k]) == 0, "%s", cnn_last_error());
+        /* outputs, input gradient, then every parameter's data (running stats) and gradient */
+        const cnn_tensor *parts[3] = {cnn_plan_output(plan[k], 0), cnn_plan_output(plan[k], 1), cnn_plan_input_grad(plan[k], 0)};
+        total = 0;
+        for (int q = 0; q < 3; q++) total += cnn_tensor_numel(parts[q]);
+        for (int64_t i = 0; i < cnn_param_count(g); i++) {
+            cnn_param prm;
+            cnn_param_get(g, i, &prm);
+            total += prm.numel * (prm.grad ? 2 : 1);
+        }
+        got[k] = malloc((size_t)total * sizeof(float));
+        CHECK(got[k], "out of memory");
+        int64_t at = 0;
+        for (int q = 0; q < 3; q++) memcpy(got[k] + at, parts[q]->data, (size_t)cnn_tensor_numel(parts[q]) * sizeof(float)), at += cnn_tensor_numel(parts[q]);
+        for (int64_t i = 0; i < cnn_param_count(g); i++) {
+            cnn_param prm;
+            cnn_param_get(g, i, &prm);
+            memcpy(got[k] + at, prm.data, (size_t)prm.numel * sizeof(float)), at += prm.numel;
+            if (prm.grad) memcpy(got[k] + at, prm.grad, (size_t)prm.numel * sizeof(float)), at += prm.numel;
+        }
+    }
+    int rc = memcmp(got[0], got[1], (size_t)total * sizeof(float)) == 0 ? 0 : -1;
+    if (rc) harness_message(__FILE__, __LINE__, "fused training step differs from unfused");
+    if (!rc && (cnn_plan_value(plan[0], b1) || cnn_plan_grad(plan[0], b1) || cnn_plan_value(plan[0], b4) || !cnn_plan_value(plan[0], b3) ||
+                !cnn_plan_grad(plan[0], b3) || !cnn_plan_value(plan[1], b1) || !cnn_plan_grad(plan[1], b1))) {
+        harness_message(__FILE__, __LINE__, "folded batch norms' values or gradients visible, or others hidden");
+        rc = -1;
+    }
+    if (!rc && cnn_plan_memory(plan[0]) >= cnn_plan_memory(plan[1])) {
+        harness_message(__FILE__, __LINE__, "fused training plan not smaller");
+        rc = -1;
+    }
+    for (int k = 0; k < 2; k++) cnn_plan_free(plan[k]), free(got[k]);
+    cnn_graph_free(g);
+    return rc;
+}
+
 /* Residual blocks in eval plans: conv -> batch norm -> add(shortcut) -> ReLU runs as one
  * convolution when the shortcut is computed before the conv (block 1, and block 2's downsample
  * branch, whose partner comes first), not when it comes after (block 2's main branch), nor for an
@@ -531,6 +599,7 @@ int main(int argc, char **argv) {
     harness_case("plan: gradients summed over a node's consumers", gradients_sum_over_consumers, NULL);
     harness_case("plan: concat inputs computed in place (zero-copy), outputs excluded", concat_inputs_are_slices, NULL);
     harness_case("plan: eval fusion of conv + batch norm + ReLU, bitwise as unfused", eval_fusion_matches_unfused, NULL);
+    harness_case("plan: training fusion of batch norm + ReLU, bitwise as unfused", train_fusion_matches_unfused, NULL);
     harness_case("plan: eval fusion of residual adds into the conv before them, bitwise as unfused", residual_fusion_matches_unfused, NULL);
     harness_case("plan: small planes stacked over the batch, each sample bitwise as alone", stacked_samples_match_alone, NULL);
     harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);

@@ -82,6 +82,9 @@ enum {
     CNN_CAP_EMPTY = 1u << 4,          /* passes empty values (a dim of 0), in unbatched graphs; others refuse them */
     CNN_CAP_EPILOGUE_ADD = 1u << 5,   /* its epilogue also adds cnn_op_ctx's epi_residual */
     CNN_CAP_ADD = 1u << 6,            /* y = in[0] + in[1], both of y's shape: an epilogue's epi_residual computes the same */
+    CNN_CAP_TRAIN_RELU = 1u << 7,     /* in training, with epi_relu: applies a following ReLU to its output, and its backward
+                                         takes that ReLU's output gradient (dout) through the ReLU's derivative (read
+                                         through its own output, as the ReLU's backward does) */
 };
 
 /* Eval-mode batch norm as y = x * scale[c] + shift[c], exactly as its eval forward computes it

@@ -13,8 +13,10 @@ typedef struct node_run {
     bool grad_zeroed;            /* backward: its gradient was zeroed in this pass */
     int64_t concat_id;           /* >= 0: value and gradient are a slice of this concat's (zero-copy) */
     int64_t concat_offset;       /* where the slice starts within each sample of the concat */
-    int64_t fused_by;            /* >= 0: this batch norm / add / ReLU is computed by that conv (eval fusion) */
-    int64_t fuse_bn, fuse_add, fuse_relu; /* a conv: the batch norm, residual add and ReLU folded into it, -1 if none */
+    int64_t fused_by;            /* >= 0: this batch norm / add / ReLU is computed by that conv (eval fusion),
+                                    or this ReLU by that batch norm (training fusion) */
+    int64_t fuse_bn, fuse_add, fuse_relu; /* a conv (a batch norm in training: fuse_relu only): the layers folded into it,
+                                             -1 if none */
     int64_t residual;            /* a conv with fuse_add: the add's other input (computed before the conv) */
     float *epi;                  /* a conv with a folded batch norm: scale[C], shift[C] */
     bool hidden;                 /* fused away: its own value is never materialised */
@@ -149,6 +151,24 @@ static void plan_eval_fusion(cnn_plan *p, const int64_t *uses, const int64_t *co
     }
 }
 
+/* Training fusion: a layer that can (CNN_CAP_TRAIN_RELU: batch norm) and whose one consumer is a
+ * ReLU, neither a plan output, computes the ReLU too and writes the ReLU's buffer; its backward
+ * takes the ReLU's output gradient through the ReLU's derivative. The layer's own value and output
+ * gradient are not kept (one pass over the activations less each way); the same operations, so the
+ * same bits. CNN_PLAN_UNFUSED keeps them apart. */
+static void plan_train_fusion(cnn_plan *p, const int64_t *uses, const int64_t *consumer) {
+    cnn_graph *g = p->g;
+    if (!training(p) || (p->flags & CNN_PLAN_UNFUSED)) return;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        if (!r->active || !has_cap(g->nodes[i], CNN_CAP_TRAIN_RELU) || r->is_output || uses[i] != 1 || r->concat_id >= 0) continue;
+        const int64_t next = consumer[i];
+        if (!p->runs[next].active || !has_cap(g->nodes[next], CNN_CAP_RELU) || g->nodes[next]->n_inputs != 1) continue;
+        r->fuse_relu = next, r->hidden = true;
+        p->runs[next].fused_by = i;
+    }
+}
+
 /* Zero-copy concatenation and eval fusion, from who uses whom. */
 static void plan_sharing(cnn_plan *p) {
     cnn_graph *g = p->g;
@@ -167,6 +187,7 @@ static void plan_sharing(cnn_plan *p) {
             }
     plan_concat_slices(p, uses);
     plan_eval_fusion(p, uses, consumer);
+    plan_train_fusion(p, uses, consumer);
     free(uses);
 }
 
@@ -515,7 +536,9 @@ const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x) {
 }
 
 const cnn_tensor *cnn_plan_grad(const cnn_plan *p, const cnn_node *x) {
-    if (!x || x->graph != p->g || x->id >= p->n_nodes || !p->runs[x->id].active || !p->runs[x->id].needs_grad) return NULL;
+    if (!x || x->graph != p->g || x->id >= p->n_nodes || !p->runs[x->id].active || !p->runs[x->id].needs_grad ||
+        !p->runs[x->id].grad.data)
+        return NULL;
     return &p->runs[x->id].grad;
 }
 
@@ -596,7 +619,7 @@ int cnn_plan_forward(cnn_plan *p) {
 /* Zeroes an inner node's gradient once per backward pass. */
 static void zero_grad(node_run *r) {
     /* A concat slice's gradient is the concat's, complete before anything reads it. */
-    if (!r->active || !r->needs_grad || r->is_output || r->grad_zeroed || r->concat_id >= 0) return;
+    if (!r->active || !r->needs_grad || r->is_output || r->grad_zeroed || r->concat_id >= 0 || !r->grad.data) return;
     zero_floats(r->grad.data, cnn_tensor_numel(&r->grad));
     r->grad_zeroed = true;
 }
@@ -619,8 +642,10 @@ int cnn_plan_backward(cnn_plan *p) {
             break;
         }
         zero_grad(r); /* no consumer added into it: it stays zero */
+        if (r->fused_by >= 0) continue; /* a ReLU folded into the layer before it: done by that layer's backward */
         for (int k = 0; k < n->n_inputs; k++) zero_grad(&p->runs[n->inputs[k]->id]);
         cnn_op_ctx c = make_ctx(p, i);
+        if (r->fuse_relu >= 0) c.dout = &p->runs[r->fuse_relu].grad, c.epi_relu = true; /* training fusion */
         c.seed = cnn_hash64(p->seed ^ cnn_hash64((p->step - 1) * 0x100000001b3ull + (uint64_t)i));
         double t0 = p->seconds ? omp_get_wtime() : 0;
         if (n->op->backward(&c)) {
