@@ -44,25 +44,19 @@ static size_t batchnorm_state_bytes(const cnn_node *n, int64_t batch, bool train
  * reduction's lanes are as many as the vector is wide, so a wider version would add in another
  * order. */
 CNN_CLONES static void batchnorm_apply(const cnn_tensor *x, const cnn_tensor *y, int64_t k, int64_t plane, float scale,
-                            float shift) {
+                            float shift, bool relu) {
     for (int64_t b = 0; b < x->shape[0]; b++) {
         const float *restrict xp = x->data + b * x->stride[0] + k * plane;
         float *restrict yp = y->data + b * y->stride[0] + k * plane;
+        if (relu) { /* a following ReLU folded in (training plans: CNN_CAP_TRAIN_RELU) */
 #pragma omp simd
-        for (int64_t i = 0; i < plane; i++) yp[i] = xp[i] * scale + shift;
-    }
-}
-
-/* The same followed by a ReLU (training plans fold a batch norm's one ReLU into it: CNN_CAP_TRAIN_RELU). */
-CNN_CLONES static void batchnorm_apply_relu(const cnn_tensor *x, const cnn_tensor *y, int64_t k, int64_t plane, float scale,
-                                            float shift) {
-    for (int64_t b = 0; b < x->shape[0]; b++) {
-        const float *restrict xp = x->data + b * x->stride[0] + k * plane;
-        float *restrict yp = y->data + b * y->stride[0] + k * plane;
+            for (int64_t i = 0; i < plane; i++) {
+                const float v = xp[i] * scale + shift;
+                yp[i] = v <= 0.0f ? 0.0f : v; /* as relu_fwd: NaN stays */
+            }
+        } else {
 #pragma omp simd
-        for (int64_t i = 0; i < plane; i++) {
-            const float v = xp[i] * scale + shift;
-            yp[i] = v <= 0.0f ? 0.0f : v; /* as relu_fwd: NaN stays */
+            for (int64_t i = 0; i < plane; i++) yp[i] = xp[i] * scale + shift;
         }
     }
 }
@@ -110,7 +104,7 @@ static int batchnorm_forward(const cnn_op_ctx *c) {
         for (int64_t k = 0; k < channels; k++) {
             float scale, shift;
             eval_affine(a, weight[k], bias[k], running_mean[k], running_var[k], &scale, &shift);
-            batchnorm_apply(x, y, k, plane, scale, shift);
+            batchnorm_apply(x, y, k, plane, scale, shift, false);
         }
         return 0;
     }
@@ -152,10 +146,7 @@ static int batchnorm_forward(const cnn_op_ctx *c) {
         running_mean[k] = (float)((1.0 - momentum) * running_mean[k] + momentum * mu);
         running_var[k] = (float)((1.0 - momentum) * running_var[k] + momentum * (sq / (double)(count - 1)));
         double scale = weight[k] * is;
-        if (c->epi_relu)
-            batchnorm_apply_relu(x, y, k, plane, (float)scale, (float)(bias[k] - mu * scale));
-        else
-            batchnorm_apply(x, y, k, plane, (float)scale, (float)(bias[k] - mu * scale));
+        batchnorm_apply(x, y, k, plane, (float)scale, (float)(bias[k] - mu * scale), c->epi_relu);
     }
     return 0;
 }
