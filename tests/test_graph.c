@@ -507,6 +507,15 @@ static int safetensors_bad_files(void *arg) {
     const char json[] = "\x10\0\0\0\0\0\0\0{\"a\":[1,2,3]}   ";
     write_bytes(path, json, sizeof json - 1);
     CHECK(!cnn_safetensors_read(path) && has("tensor 'a'"), "%s", cnn_last_error());
+    /* A key twice in the header (found by fuzz_safetensors: a second __metadata__ overran the first's
+     * arrays). */
+    const char meta2[] = "\x33\0\0\0\0\0\0\0{\"__metadata__\":{\"a\":\"1\"},\"__metadata__\":{\"b\":\"2\"}}";
+    write_bytes(path, meta2, sizeof meta2 - 1);
+    CHECK(!cnn_safetensors_read(path) && has("__metadata__ given twice") && has(path), "%s", cnn_last_error());
+    const char twice[] = "\x6b\0\0\0\0\0\0\0{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                         "\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}\0\0\0\0";
+    write_bytes(path, twice, sizeof twice - 1);
+    CHECK(!cnn_safetensors_read(path) && has("tensor 'w' given twice"), "%s", cnn_last_error());
     /* A valid file cut short: the last tensor's data is missing. */
     float a[64] = {0};
     cnn_st_write t = {"w", CNN_F32, 1, {64}, a};

@@ -164,11 +164,22 @@ static cnn_safetensors *parse_file(cnn_safetensors *f) {
     f->names = cnn_calloc((size_t)n, sizeof *f->names, "safetensors");
     if (!f->tensors || !f->names) goto fail;
     const cJSON *item;
+    bool have_meta = false;
     cJSON_ArrayForEach(item, root) {
         if (strcmp(item->string, "__metadata__") == 0) {
+            if (have_meta) { /* the header is a JSON object: a key twice is a malformed file */
+                cnn_fail("%s: __metadata__ given twice in the header", path);
+                goto fail;
+            }
+            have_meta = true;
             if (parse_metadata(f, item)) goto fail;
             continue;
         }
+        for (int64_t i = 0; i < f->n; i++)
+            if (strcmp(f->names[i], item->string) == 0) {
+                cnn_fail("%s: tensor '%s' given twice in the header", path, item->string);
+                goto fail;
+            }
         if (parse_tensor(f, item, f->n)) goto fail;
         f->n++;
     }
