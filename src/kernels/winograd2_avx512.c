@@ -36,8 +36,7 @@ void cnn_winograd2_weights_grad(int64_t k, int64_t c, const float *du, float *dw
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
-#include "simd512.h"
-
+#include "winograd_tiles.h"
 
 /* G z (z: 3 vectors) into u (4 vectors): the kernel transform along one axis, 16 kernels at once. */
 static inline void g2v(const __m512 z[3], __m512 u[4]) {
@@ -103,27 +102,7 @@ static inline void a2(__m512 z0, __m512 z1, __m512 o[4]) {
 
 void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
                          int64_t ldv) {
-    const int64_t per_xi = ldv * c;
-    for (int64_t t = 0; t < count; t++) {
-        const int64_t tile = first + t, ty = tile / tiles_w, tx = tile % tiles_w;
-        const float *base = xp + (ty * WINO2_M * xp_w + tx * WINO2_M) * c;
-        float *vt = v + t * c;
-        for (int64_t c0 = 0; c0 < c; c0 += 16) {
-            const __mmask16 mask = lanes(c - c0);
-            __m512 s[4][4]; /* B^T d: column by column */
-            for (int col = 0; col < 4; col++) {
-                __m512 z[4], o[4];
-                for (int r = 0; r < 4; r++) z[r] = _mm512_maskz_loadu_ps(mask, base + (r * xp_w + col) * c + c0);
-                bt2(z, o);
-                for (int r = 0; r < 4; r++) s[r][col] = o[r];
-            }
-            for (int r = 0; r < 4; r++) { /* (B^T d) B: row by row */
-                __m512 o[4];
-                bt2(s[r], o);
-                for (int col = 0; col < 4; col++) _mm512_mask_storeu_ps(vt + (r * 4 + col) * per_xi + c0, mask, o[col]);
-            }
-        }
-    }
+    winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO2_M, WINO2_A, bt2);
 }
 
 /* One tile's 2x2 outputs for 16 channels from its M (mt: element xi at mt + xi * per_xi), plus the

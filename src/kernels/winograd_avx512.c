@@ -10,7 +10,7 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 
-#include "simd512.h"
+#include "winograd_tiles.h"
 
 
 /* G (6x3) times z (3): the kernel transform along one axis. */
@@ -106,27 +106,7 @@ void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_
 
 void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
                         int64_t ldv) {
-    const int64_t per_xi = ldv * c;
-    for (int64_t t = 0; t < count; t++) {
-        const int64_t tile = first + t, ty = tile / tiles_w, tx = tile % tiles_w;
-        const float *base = xp + (ty * WINO_M * xp_w + tx * WINO_M) * c;
-        float *vt = v + t * c;
-        for (int64_t c0 = 0; c0 < c; c0 += 16) {
-            const __mmask16 mask = lanes(c - c0);
-            __m512 s[6][6]; /* B^T d: column by column */
-            for (int col = 0; col < 6; col++) {
-                __m512 z[6], o[6];
-                for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, base + (r * xp_w + col) * c + c0);
-                bt_apply(z, o);
-                for (int r = 0; r < 6; r++) s[r][col] = o[r];
-            }
-            for (int r = 0; r < 6; r++) { /* (B^T d) B: row by row */
-                __m512 o[6];
-                bt_apply(s[r], o);
-                for (int col = 0; col < 6; col++) _mm512_mask_storeu_ps(vt + (r * 6 + col) * per_xi + c0, mask, o[col]);
-            }
-        }
-    }
+    winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO_M, WINO_A, bt_apply);
 }
 
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,

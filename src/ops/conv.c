@@ -10,7 +10,6 @@
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 /* The column matrix of a sample equals the sample itself exactly when every window is one input
  * pixel at its own position: a 1x1 kernel (dilation then moves nothing), stride 1 and no padding.
@@ -337,7 +336,7 @@ static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *d
 /* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g), or the
  * flipped kernel's convolution of dy (dx_as_conv). */
 static int conv_backward(const cnn_op_ctx *c) {
-    if (conv_winograd2_fits(c->node, c->dout->shape[0], true) && !getenv("DBG_NOBWD")) return conv_winograd2_backward(c);
+    if (conv_winograd2_fits(c->node, c->dout->shape[0], true)) return conv_winograd2_backward(c);
     const cnn_conv_geometry geo = group_geometry(c->node);
     const conv_gemm m = gemm_view(c->node, &geo);
     const conv_work w = work_layout(c);

@@ -241,6 +241,9 @@ static inline int conv_call_threads(const cnn_op_ctx *c) {
     return threads > planned ? planned : threads;
 }
 
+/* The first 64-byte boundary at or after p: where floats sized by conv_float_bytes start. */
+static inline float *conv_aligned(void *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
 /* Bytes for total floats (a cnn_mul_i64 / cnn_add_i64 result: -1 on overflow) and 64 bytes to align
  * them; SIZE_MAX on overflow. */
 static inline size_t conv_float_bytes(int64_t total) {

@@ -77,11 +77,15 @@ int conv_winograd_mode(void) {
     return on;
 }
 
+bool conv_winograd_shape(const cnn_node *n) {
+    const conv_attrs *a = n->attrs;
+    return a->kernel_h == 3 && a->kernel_w == 3 && a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1 &&
+           a->groups == 1 && conv_winograd_mode() != 0;
+}
+
 bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
-    if (training || a->kernel_h != 3 || a->kernel_w != 3 || a->stride_h != 1 || a->stride_w != 1 || a->dilation_h != 1 ||
-        a->dilation_w != 1 || a->groups != 1 || conv_winograd_mode() == 0)
-        return false;
+    if (training || !conv_winograd_shape(n)) return false;
     const wino_geo g = geometry(n);
     return conv_winograd_mode() == 2 || (n->inputs[0]->shape.dims[1] >= WINO_MIN_IN && a->out_channels >= WINO_MIN_OUT &&
                            cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES);
@@ -115,27 +119,27 @@ size_t conv_winograd_bytes(const cnn_node *n, int64_t batch) {
     return conv_float_bytes(cnn_add_i64(cnn_mul_i64(xp_floats(&g), batch), blocks));
 }
 
-/* Rows [r0, r1) of the batch's tiles (row b * tiles + t: sample b's tile t), by samples: f(b, t0, t1 - t0, row of t0). */
-#define FOR_SAMPLE_RUNS(g, r0, r1, b, t0, count, at)                                                                              \
-    for (int64_t at = (r0), b, t0, count; at < (r1) && (b = at / (g)->tiles, t0 = at % (g)->tiles,                               \
-                                                          count = (g)->tiles - t0 < (r1) - at ? (g)->tiles - t0 : (r1) - at, 1);  \
-         at += count)
-
 /* The super-block path: rows [r0, r0 + rows) of the batch's tiles, V and M (36 x super rows each)
  * shared by the threads (inside the parallel region; thread tid of nt). */
 static void super_block(const cnn_op_ctx *c, const wino_geo *g, const float *xps, const float *u, float *v, float *m, int64_t super,
                         int64_t r0, int64_t rows, int tid, int nt) {
     const float *bias = ((const conv_attrs *)c->attrs)->bias ? c->param[1] : NULL;
     const int64_t k_panels = (g->k + GEMM_NR - 1) / GEMM_NR, xp_size = xp_floats(g);
+    /* this thread's rows [lo, hi) of the batch's tiles (row b * tiles + t: sample b's tile t), a run per sample */
     const int64_t lo = r0 + rows * tid / nt, hi = r0 + rows * (tid + 1) / nt;
-    FOR_SAMPLE_RUNS(g, lo, hi, b, t0, count, at)
+    for (int64_t at = lo, count; at < hi; at += count) {
+        const int64_t b = at / g->tiles, t0 = at % g->tiles;
+        count = g->tiles - t0 < hi - at ? g->tiles - t0 : hi - at;
         cnn_winograd_input(xps + b * xp_size, g->xp_w, g->c, g->tiles_w, t0, count, v + (at - r0) * g->c, super);
+    }
 #pragma omp barrier
     for (int xi = tid; xi < WINO_XI; xi += nt)
         cnn_gemm_packed_avx512(false, rows, g->k, g->c, v + xi * super * g->c, g->c, u + xi * k_panels * GEMM_NR * g->c, m + xi * super * g->k,
                                g->k, false, NULL, 0, 1);
 #pragma omp barrier
-    FOR_SAMPLE_RUNS(g, lo, hi, b, t0, count, at) {
+    for (int64_t at = lo, count; at < hi; at += count) {
+        const int64_t b = at / g->tiles, t0 = at % g->tiles;
+        count = g->tiles - t0 < hi - at ? g->tiles - t0 : hi - at;
         const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
                                      .relu = c->epi_relu};
         cnn_winograd_output(m + (at - r0) * g->k, super, g->k, 0, g->k, g->tiles_w, t0, count, &e, c->out->data + b * c->out->stride[0],
@@ -166,8 +170,8 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
     const int64_t k_panels = (g.k + GEMM_NR - 1) / GEMM_NR, ldv = g.block;
     const int threads = conv_call_threads(c);
     const int64_t super = super_tiles(&g, batch);
-    float *copy = (float *)(((uintptr_t)c->state + 63) & ~(uintptr_t)63), *u = copy + kernel_floats(&g);
-    float *xps = (float *)(((uintptr_t)c->work + 63) & ~(uintptr_t)63), *blocks = xps + xp_size * batch;
+    float *copy = conv_aligned(c->state), *u = copy + kernel_floats(&g);
+    float *xps = conv_aligned(c->work), *blocks = xps + xp_size * batch;
     /* Whole blocks to threads when each gets two or more; otherwise the threads share each block. */
     const bool whole = items >= 2 * (int64_t)threads;
 #pragma omp parallel num_threads(threads) if (threads > 1)
@@ -182,41 +186,42 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
             for (int64_t r0 = 0; r0 < batch * g.tiles; r0 += super)
                 super_block(c, &g, xps, u, blocks, blocks + WINO_XI * super * g.c, super,
                             r0, batch * g.tiles - r0 < super ? batch * g.tiles - r0 : super, tid, nt);
-        }
-        float *v = blocks + (whole ? tid : 0) * per_thread, *m = v + WINO_XI * ldv * g.c;
-        for (int64_t item = super ? items : whole ? tid : 0; item < items; item += whole ? nt : 1) {
-            /* samples [b0, b1), their tiles [first, first + count) each, the block's rows in turn */
-            const int64_t b0 = g.samples > 1 ? item * g.samples : item / g.blocks;
-            const int64_t b1 = g.samples > 1 ? (b0 + g.samples < batch ? b0 + g.samples : batch) : b0 + 1;
-            const int64_t first = g.samples > 1 ? 0 : item % g.blocks * g.block;
-            const int64_t count = g.samples > 1 ? g.tiles : g.tiles - first < g.block ? g.tiles - first : g.block;
-            const int64_t rows = (b1 - b0) * count;
-            /* In shared mode thread tid transforms rows [rows * tid / nt, rows * (tid + 1) / nt) of the
-             * block's input, then takes the output channels of panels [p0, p1) through the 36 products
-             * and the output transform: each thread reads back only the columns of M it wrote. */
-            const int64_t t0 = whole ? 0 : rows * tid / nt, t1 = whole ? rows : rows * (tid + 1) / nt;
-            const int64_t p0 = whole ? 0 : k_panels * tid / nt, p1 = whole ? k_panels : k_panels * (tid + 1) / nt;
-            const int64_t k0 = p0 * GEMM_NR, k1 = p1 * GEMM_NR < g.k ? p1 * GEMM_NR : g.k;
-            for (int64_t b = b0; b < b1; b++) { /* rows [lo, hi) of [t0, t1) are sample b's */
-                const int64_t at = (b - b0) * count, lo = t0 > at ? t0 : at, hi = t1 < at + count ? t1 : at + count;
-                if (hi > lo) cnn_winograd_input(xps + b * xp_size, g.xp_w, g.c, g.tiles_w, first + lo - at, hi - lo, v + lo * g.c, ldv);
-            }
-            if (!whole) {
-#pragma omp barrier
-            }
-            if (k1 > k0) {
-                for (int xi = 0; xi < WINO_XI; xi++)
-                    cnn_gemm_packed_avx512(false, rows, k1 - k0, g.c, v + xi * ldv * g.c, g.c, u + (xi * k_panels + p0) * GEMM_NR * g.c,
-                                           m + xi * ldv * g.k + k0, g.k, false, NULL, 0, 1);
-                for (int64_t b = b0; b < b1; b++) {
-                    const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
-                                                 .relu = c->epi_relu};
-                    cnn_winograd_output(m + (b - b0) * count * g.k, ldv, g.k, k0, k1 - k0, g.tiles_w, first, count, &e,
-                                        y->data + b * y->stride[0], g.out_h, g.out_w);
+        } else {
+            float *v = blocks + (whole ? tid : 0) * per_thread, *m = v + WINO_XI * ldv * g.c;
+            for (int64_t item = whole ? tid : 0; item < items; item += whole ? nt : 1) {
+                /* samples [b0, b1), their tiles [first, first + count) each, the block's rows in turn */
+                const int64_t b0 = g.samples > 1 ? item * g.samples : item / g.blocks;
+                const int64_t b1 = g.samples > 1 ? (b0 + g.samples < batch ? b0 + g.samples : batch) : b0 + 1;
+                const int64_t first = g.samples > 1 ? 0 : item % g.blocks * g.block;
+                const int64_t count = g.samples > 1 ? g.tiles : g.tiles - first < g.block ? g.tiles - first : g.block;
+                const int64_t rows = (b1 - b0) * count;
+                /* In shared mode thread tid transforms rows [rows * tid / nt, rows * (tid + 1) / nt) of the
+                 * block's input, then takes the output channels of panels [p0, p1) through the 36 products
+                 * and the output transform: each thread reads back only the columns of M it wrote. */
+                const int64_t t0 = whole ? 0 : rows * tid / nt, t1 = whole ? rows : rows * (tid + 1) / nt;
+                const int64_t p0 = whole ? 0 : k_panels * tid / nt, p1 = whole ? k_panels : k_panels * (tid + 1) / nt;
+                const int64_t k0 = p0 * GEMM_NR, k1 = p1 * GEMM_NR < g.k ? p1 * GEMM_NR : g.k;
+                for (int64_t b = b0; b < b1; b++) { /* rows [lo, hi) of [t0, t1) are sample b's */
+                    const int64_t at = (b - b0) * count, lo = t0 > at ? t0 : at, hi = t1 < at + count ? t1 : at + count;
+                    if (hi > lo) cnn_winograd_input(xps + b * xp_size, g.xp_w, g.c, g.tiles_w, first + lo - at, hi - lo, v + lo * g.c, ldv);
                 }
-            }
-            if (!whole) { /* V is the next block's */
+                if (!whole) {
 #pragma omp barrier
+                }
+                if (k1 > k0) {
+                    for (int xi = 0; xi < WINO_XI; xi++)
+                        cnn_gemm_packed_avx512(false, rows, k1 - k0, g.c, v + xi * ldv * g.c, g.c, u + (xi * k_panels + p0) * GEMM_NR * g.c,
+                                               m + xi * ldv * g.k + k0, g.k, false, NULL, 0, 1);
+                    for (int64_t b = b0; b < b1; b++) {
+                        const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
+                                                     .relu = c->epi_relu};
+                        cnn_winograd_output(m + (b - b0) * count * g.k, ldv, g.k, k0, k1 - k0, g.tiles_w, first, count, &e,
+                                            y->data + b * y->stride[0], g.out_h, g.out_w);
+                    }
+                }
+                if (!whole) { /* V is the next block's */
+#pragma omp barrier
+                }
             }
         }
     }

@@ -11,6 +11,9 @@
  * every kernel shape that fits ("all": tests). */
 int conv_winograd_mode(void);
 
+/* The kernel shape Winograd takes: 3x3, stride 1, dilation 1, one group; and CNN_WINOGRAD is not "0". */
+bool conv_winograd_shape(const cnn_node *n);
+
 /* The node's forward at this batch goes through conv_winograd_forward: an eval plan (not training),
  * the kernel shape fits, the CPU has the GEMM, the channels and output tiles are enough for it to
  * pay (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". Training plans do not use F(4x4,
@@ -31,8 +34,9 @@ int conv_winograd_forward(const cnn_op_ctx *c);
 /* ---- training plans: F(2x2, 3x3) (conv_winograd_train.c) ---- */
 
 /* The node's forward and backward in a training plan go through conv_winograd2_*: training, the
- * kernel shape fits with top and left pads of at most 2, CNN_WINOGRAD is not "0", and there are
- * enough channels for it to pay (or CNN_WINOGRAD is "all"). */
+ * kernel shape fits (conv_winograd_shape) with top and left pads of at most 2, at least 16 input
+ * channels (also for CNN_WINOGRAD "all": conv_winograd_train.c) and, unless CNN_WINOGRAD is "all",
+ * at least 16 output channels. */
 bool conv_winograd2_fits(const cnn_node *n, int64_t batch, bool training);
 
 /* Bytes of scratch for the forward and the backward at this batch; SIZE_MAX on overflow. */

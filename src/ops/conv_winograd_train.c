@@ -78,9 +78,7 @@ static w2_geo geometry(const cnn_node *n) {
 bool conv_winograd2_fits(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
     (void)batch;
-    if (!training || a->kernel_h != 3 || a->kernel_w != 3 || a->stride_h != 1 || a->stride_w != 1 || a->dilation_h != 1 ||
-        a->dilation_w != 1 || a->groups != 1 || a->pads[0] > 2 || a->pads[2] > 2 || conv_winograd_mode() == 0)
-        return false;
+    if (!training || !conv_winograd_shape(n) || a->pads[0] > 2 || a->pads[2] > 2) return false;
     return n->inputs[0]->shape.dims[1] >= WINO2_MIN_IN && (conv_winograd_mode() == 2 || a->out_channels >= WINO2_MIN_OUT);
 }
 
@@ -112,8 +110,6 @@ size_t conv_winograd2_bytes(const cnn_node *n, int64_t batch) {
     const w2_layout l = layout(&g);
     return conv_float_bytes(cnn_add_i64(cnn_add_i64(l.u, cnn_mul_i64(l.du, DW_CHUNKS)), cnn_mul_i64(l.thread, conv_plan_threads())));
 }
-
-static float *aligned_work(const cnn_op_ctx *c) { return (float *)(((uintptr_t)c->work + 63) & ~(uintptr_t)63); }
 
 /* A thread's parts. */
 typedef struct w2_scratch {
@@ -149,7 +145,7 @@ int conv_winograd2_forward(const cnn_op_ctx *c) {
     const conv_attrs *a = c->attrs;
     const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
     const int64_t batch = x->shape[0], panels = g.kp / GEMM_NR;
-    float *work = aligned_work(c), *u = work;
+    float *work = conv_aligned(c->work), *u = work;
 #pragma omp parallel num_threads(conv_call_threads(c))
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -210,7 +206,7 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
     if (!dweight && !dx) return 0;
     const float *weight = c->param[0];
     const int64_t batch = c->dout->shape[0], panels = g.cp / GEMM_NR;
-    float *work = aligned_work(c), *u = work, *partials = work + l.u;
+    float *work = conv_aligned(c->work), *u = work, *partials = work + l.u;
 #pragma omp parallel num_threads(conv_call_threads(c))
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();

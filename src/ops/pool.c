@@ -449,7 +449,7 @@ static int maxpool_forward(const cnn_op_ctx *c) {
             jh = j + 1;
         }
     }
-    if (jh - jl > MAXPOOL_ROW_MAX || !argmax) jl = jh = 0;
+    if (!argmax) jl = jh = 0;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++)
         for (int64_t k = 0; k < ch; k++) {
