@@ -33,8 +33,11 @@ typedef struct cnn_gemm_epilogue {
 bool cnn_gemm_avx512_available(void);
 extern const bool cnn_gemm_avx512_compiled;
 
+/* n columns rounded up to whole panels of GEMM_NR. */
+static inline int64_t cnn_gemm_round_nr(int64_t n) { return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR; }
+
 /* Floats of B (k x n) packed: ceil(n / NR) panels of k * NR. */
-static inline int64_t cnn_gemm_packed_b_size(int64_t k, int64_t n) { return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR * k; }
+static inline int64_t cnn_gemm_packed_b_size(int64_t k, int64_t n) { return cnn_gemm_round_nr(n) * k; }
 
 /* B (k x n, row-major, ldb) into panels of NR columns, k-major, zero columns past n; the panels
  * [first, first + count) of them only, at their places in bp (the others are left as they are). */

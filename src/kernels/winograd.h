@@ -21,7 +21,7 @@
 
 /* Floats of U: WINO_XI packed (C x K) matrices of ceil(K / GEMM_NR) panels each; -1 on overflow. */
 static inline int64_t cnn_winograd_weights_size(int64_t k, int64_t c) {
-    const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR;
+    const int64_t kp = cnn_gemm_round_nr(k);
     return c > 0 && kp > INT64_MAX / WINO_XI / c ? -1 : WINO_XI * c * kp;
 }
 

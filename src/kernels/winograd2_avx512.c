@@ -48,7 +48,7 @@ static inline void g2v(const __m512 z[3], __m512 u[4]) {
 }
 
 void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count) {
-    const int64_t rows = dx ? k : c, cols = dx ? c : k, cols_p = (cols + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = rows * cols_p;
+    const int64_t rows = dx ? k : c, cols = dx ? c : k, cols_p = cnn_gemm_round_nr(cols), per_xi = rows * cols_p;
     const int64_t j_end = j_first + j_count < cols_p ? j_first + j_count : cols_p;
     /* 16 columns j at once: kernel (i, j) at w + i * si + j * sj (+ e, or 8 - e turned) */
     const int64_t si = dx ? c * 9 : 9, sj = dx ? 9 : c * 9;
@@ -171,7 +171,7 @@ void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_
 
 void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm,
                                int64_t row0, int64_t ldk) {
-    const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = ldk * kp;
+    const int64_t kp = cnn_gemm_round_nr(k), per_xi = ldk * kp;
     for (int64_t t = 0; t < count; t++) {
         const int64_t tile = first + t, ty = tile / tiles_w, tx = tile % tiles_w;
         const float *base = dyp + (ty * WINO2_M * dyp_w + tx * WINO2_M) * k;

@@ -80,7 +80,7 @@ void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64
 }
 
 void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
-    const int64_t kp = (k + GEMM_NR - 1) / GEMM_NR * GEMM_NR, per_xi = c * kp;
+    const int64_t kp = cnn_gemm_round_nr(k), per_xi = c * kp;
     for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
         const int64_t n = k - k0 < 16 ? (k - k0 < 0 ? 0 : k - k0) : 16;
         float *panel = u + k0 / GEMM_NR * GEMM_NR * c + k0 % GEMM_NR;

@@ -248,7 +248,7 @@ static bool stack_samples(const cnn_node *n, int64_t batch, bool training) {
 /* Columns of one block of panels for a product with rows rows over total columns: about
  * PANEL_BLOCK_FLOATS of panels, whole panels, at least one, at most what total needs. */
 static int64_t panel_block(int64_t rows, int64_t total) {
-    const int64_t whole = (total + GEMM_NR - 1) / GEMM_NR * GEMM_NR, block = PANEL_BLOCK_FLOATS / rows / GEMM_NR * GEMM_NR;
+    const int64_t whole = cnn_gemm_round_nr(total), block = PANEL_BLOCK_FLOATS / rows / GEMM_NR * GEMM_NR;
     return block < GEMM_NR ? GEMM_NR : block > whole ? whole : block;
 }
 

@@ -49,7 +49,6 @@ typedef struct w2_geo {
     int64_t dw_block;             /* tiles per block of the weight gradient (across a chunk's samples) */
 } w2_geo;
 
-static int64_t round_up(int64_t v, int64_t to) { return (v + to - 1) / to * to; }
 static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 
 static w2_geo geometry(const cnn_node *n) {
@@ -67,7 +66,7 @@ static w2_geo geometry(const cnn_node *n) {
     g.off_h = 2 - g.pad_top, g.off_w = 2 - g.pad_left;
     /* dp holds the dx convolution's windows and every output tile of dy */
     g.dp_h = max64(2 * dx_tiles_h + 2, g.off_h + 2 * tiles_h), g.dp_w = max64(2 * g.dx_tiles_w + 2, g.off_w + 2 * g.tiles_w);
-    g.kp = round_up(g.k, GEMM_NR), g.cp = round_up(g.c, GEMM_NR), g.wide = max64(g.c, g.kp);
+    g.kp = cnn_gemm_round_nr(g.k), g.cp = cnn_gemm_round_nr(g.c), g.wide = max64(g.c, g.kp);
     g.block = WINO2_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * max64(g.wide, 1)) / GEMM_MR * GEMM_MR;
     g.block = g.block < GEMM_MR ? GEMM_MR : g.block > 64 ? 64 : g.block;
     g.dw_block = WINO2_DW_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * (g.c + g.kp)) / GEMM_MR * GEMM_MR;
@@ -127,7 +126,7 @@ static w2_scratch thread_scratch(const w2_layout *l, float *work, int tid) {
  * rows of in_w positions) with the transformed kernels u (n_in x n_out, panels), by blocks of tiles. */
 static void convolve(const w2_geo *g, const float *in, int64_t in_w, int64_t n_in, int64_t n_out, const float *u, const float *bias,
                      bool accumulate, float *out, int64_t out_h, int64_t out_w, const w2_scratch *s) {
-    const int64_t tiles_w = (out_w + 1) / 2, tiles = (out_h + 1) / 2 * tiles_w, n_out_p = round_up(n_out, GEMM_NR);
+    const int64_t tiles_w = (out_w + 1) / 2, tiles = (out_h + 1) / 2 * tiles_w, n_out_p = cnn_gemm_round_nr(n_out);
     for (int64_t first = 0; first < tiles; first += g->block) {
         const int64_t count = tiles - first < g->block ? tiles - first : g->block;
         cnn_winograd2_input(in, in_w, n_in, tiles_w, first, count, s->v, g->block);
