@@ -4,6 +4,7 @@
 #define CNN_CONV_COMMON_H
 
 #include "ops.h"
+#include "lane_sums.h"
 #include "../kernels/gemm.h"
 
 #include <math.h>
@@ -285,26 +286,39 @@ static inline void conv_forward_batch(const cnn_op_ctx *c, const conv_work *w, i
     }
 }
 
+/* Lane sums (lane_sums.h) over d[0..n) continued into s. */
+CNN_CLONES static void conv_lane_sums(const float *restrict d, int64_t n, double *restrict s) {
+    double a[LANE_SUMS];
+    for (int l = 0; l < LANE_SUMS; l++) a[l] = s[l];
+    int64_t i = 0;
+    for (; i + LANE_SUMS <= n; i += LANE_SUMS)
+        for (int l = 0; l < LANE_SUMS; l++) a[l] += d[i + l];
+    for (; i < n; i++) a[i % LANE_SUMS] += d[i];
+    for (int l = 0; l < LANE_SUMS; l++) s[l] = a[l];
+}
+
 /* db (dparam[1]) += the sum over N and the cols output positions of dy, per output channel: one
- * owner per sum, in a fixed order. */
+ * owner per sum, in a fixed order (lanes over the samples in turn). Each thread takes a contiguous
+ * run of channels, 16 at a time with the samples outer: one stretch of dy per sample, where a
+ * channel at a time over the samples jumps every plane. */
 static inline void conv_bias_grad(const cnn_op_ctx *c, int64_t out_channels, int64_t cols) {
     const cnn_tensor *dy = c->dout;
     float *dbias = c->dparam[1];
     const int64_t batch = dy->shape[0];
     if (!dbias) return;
-#pragma omp parallel for schedule(static) if (batch * out_channels * cols >= 32768)
-    for (int64_t o = 0; o < out_channels; o++) {
-        double sum = 0.0;
-        for (int64_t b = 0; b < batch; b++) {
-            const float *d = dy->data + b * dy->stride[0] + o * cols; /* (cols) */
-            /* four running sums in a fixed order: one chain of dependent adds was the bound */
-            double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
-            int64_t i = 0;
-            for (; i + 4 <= cols; i += 4) s0 += d[i], s1 += d[i + 1], s2 += d[i + 2], s3 += d[i + 3];
-            for (; i < cols; i++) s0 += d[i];
-            sum += (s0 + s1) + (s2 + s3);
+#pragma omp parallel if (batch * out_channels * cols >= 32768)
+    {
+        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int64_t k0 = out_channels * t / nt, k1 = out_channels * (t + 1) / nt;
+        for (int64_t kb = k0; kb < k1; kb += 16) {
+            const int64_t nk = k1 - kb < 16 ? k1 - kb : 16;
+            double s[16][LANE_SUMS] = {{0}};
+            for (int64_t b = 0; b < batch; b++) {
+                const float *d = dy->data + b * dy->stride[0] + kb * cols; /* (nk, cols) */
+                for (int64_t j = 0; j < nk; j++) conv_lane_sums(d + j * cols, cols, s[j]);
+            }
+            for (int64_t j = 0; j < nk; j++) dbias[kb + j] += (float)lane_sums_total(s[j]);
         }
-        dbias[o] += (float)sum;
     }
 }
 

@@ -1,8 +1,10 @@
 /* norm.c — batch normalisation (batch statistics in train mode, running statistics in eval) and local response normalisation. */
 #include "ops.h"
 #include "attrs.h"
+#include "lane_sums.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 
 /* ---- batch normalisation ---- */
@@ -39,26 +41,33 @@ static size_t batchnorm_state_bytes(const cnn_node *n, int64_t batch, bool train
     return training ? 2 * (size_t)n->shape.dims[1] * sizeof(double) : 0;
 }
 
-/* y = x * scale + shift over channel k of every sample; x, y are (N, C, P) with sample strides.
- * CNN_CLONES on this and batchnorm_dx, elementwise loops, but not on the channel sums: a vector
- * reduction's lanes are as many as the vector is wide, so a wider version would add in another
- * order. */
-CNN_CLONES static void batchnorm_apply(const cnn_tensor *x, const cnn_tensor *y, int64_t k, int64_t plane, float scale,
-                            float shift, bool relu) {
-    for (int64_t b = 0; b < x->shape[0]; b++) {
-        const float *restrict xp = x->data + b * x->stride[0] + k * plane;
-        float *restrict yp = y->data + b * y->stride[0] + k * plane;
-        if (relu) { /* a following ReLU folded in (training plans: CNN_CAP_TRAIN_RELU) */
+/* y = x * scale + shift over one run of n values (a channel of a sample), then the folded ReLU
+ * when relu. CNN_CLONES on this and dx_run, elementwise loops; the sums (stat_sums, grad_sums)
+ * spell their lanes out (lane_sums.h) so that every clone adds in the same order. */
+CNN_CLONES static void apply_run(const float *restrict xp, float *restrict yp, int64_t n, float scale, float shift, bool relu) {
+    if (relu) { /* a following ReLU folded in (training plans: CNN_CAP_TRAIN_RELU) */
 #pragma omp simd
-            for (int64_t i = 0; i < plane; i++) {
-                const float v = xp[i] * scale + shift;
-                yp[i] = v <= 0.0f ? 0.0f : v; /* as relu_fwd: NaN stays */
-            }
-        } else {
-#pragma omp simd
-            for (int64_t i = 0; i < plane; i++) yp[i] = xp[i] * scale + shift;
+        for (int64_t i = 0; i < n; i++) {
+            const float v = xp[i] * scale + shift;
+            yp[i] = v <= 0.0f ? 0.0f : v; /* as relu_fwd: NaN stays */
         }
+    } else {
+#pragma omp simd
+        for (int64_t i = 0; i < n; i++) yp[i] = xp[i] * scale + shift;
     }
+}
+
+/* Training passes share channels out to threads in contiguous runs, and each thread walks its run
+ * BN_BLOCK channels at a time with the samples outer: per sample the block's planes are one stretch
+ * of memory that the prefetchers follow, where a channel at a time over the samples jumps every
+ * plane (144 bytes for a 6x6 plane: the loads waited on memory). Each channel's sums keep their
+ * order (the samples in turn): the same bits for any thread count. */
+#define BN_BLOCK 16
+
+/* This thread's run of channels [*k0, *k1) of channels, inside a parallel region. */
+static void channel_run(int64_t channels, int64_t *k0, int64_t *k1) {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    *k0 = channels * t / nt, *k1 = channels * (t + 1) / nt;
 }
 
 /* The gradient at the batch norm's output from the folded ReLU's: what the ReLU's backward adds into
@@ -89,6 +98,55 @@ void cnn_batchnorm_eval_affine(const cnn_node *bn, float *scale, float *shift) {
     for (int64_t k = 0; k < channels; k++) eval_affine(bn->attrs, weight[k], bias[k], mean[k], var[k], &scale[k], &shift[k]);
 }
 
+/* Lane sums (lane_sums.h) over x[0..n) continued: s1 += d, s2 += d * d with d = x - shift. */
+CNN_CLONES static void stat_sums(const float *restrict x, int64_t n, double shift, double *restrict s1, double *restrict s2) {
+    double a[LANE_SUMS], q[LANE_SUMS];
+    for (int l = 0; l < LANE_SUMS; l++) a[l] = s1[l], q[l] = s2[l];
+    int64_t i = 0;
+    for (; i + LANE_SUMS <= n; i += LANE_SUMS)
+        for (int l = 0; l < LANE_SUMS; l++) {
+            const double d = (double)x[i + l] - shift;
+            a[l] += d;
+            q[l] += d * d;
+        }
+    for (; i < n; i++) {
+        const double d = (double)x[i] - shift;
+        a[i % LANE_SUMS] += d;
+        q[i % LANE_SUMS] += d * d;
+    }
+    for (int l = 0; l < LANE_SUMS; l++) s1[l] = a[l], s2[l] = q[l];
+}
+
+/* Lane sums over g[0..n) continued: s1 += g, s2 += g * (x - mu); with z (the folded ReLU's output)
+ * not NULL, g first becomes the batch norm's own gradient in place (relu_grad). */
+CNN_CLONES static void grad_sums(const float *restrict x, const float *restrict z, float *restrict g, int64_t n, double mu,
+                                 double *restrict s1, double *restrict s2) {
+    double a[LANE_SUMS], q[LANE_SUMS];
+    for (int l = 0; l < LANE_SUMS; l++) a[l] = s1[l], q[l] = s2[l];
+    int64_t i = 0;
+    if (z) {
+        for (; i + LANE_SUMS <= n; i += LANE_SUMS)
+            for (int l = 0; l < LANE_SUMS; l++) {
+                const float gv = relu_grad(z[i + l], g[i + l]);
+                g[i + l] = gv;
+                a[l] += gv;
+                q[l] += gv * ((double)x[i + l] - mu);
+            }
+        for (; i < n; i++) g[i] = relu_grad(z[i], g[i]);
+        i = n - n % LANE_SUMS;
+    }
+    for (; i + LANE_SUMS <= n; i += LANE_SUMS)
+        for (int l = 0; l < LANE_SUMS; l++) {
+            a[l] += g[i + l];
+            q[l] += g[i + l] * ((double)x[i + l] - mu);
+        }
+    for (; i < n; i++) {
+        a[i % LANE_SUMS] += g[i];
+        q[i % LANE_SUMS] += g[i] * ((double)x[i] - mu);
+    }
+    for (int l = 0; l < LANE_SUMS; l++) s1[l] = a[l], s2[l] = q[l];
+}
+
 /* Train: y = (x - mean_batch) / sqrt(var_batch + eps) * weight + bias with the biased variance, and
  * running = (1 - momentum) * running + momentum * stat with the unbiased one. Eval: the running stats.
  * Each channel is reduced in double by one thread in a fixed order: the same bits for any thread count. */
@@ -104,7 +162,7 @@ static int batchnorm_forward(const cnn_op_ctx *c) {
         for (int64_t k = 0; k < channels; k++) {
             float scale, shift;
             eval_affine(a, weight[k], bias[k], running_mean[k], running_var[k], &scale, &shift);
-            batchnorm_apply(x, y, k, plane, scale, shift, false);
+            for (int64_t b = 0; b < n; b++) apply_run(x->data + b * x->stride[0] + k * plane, y->data + b * y->stride[0] + k * plane, plane, scale, shift, false);
         }
         return 0;
     }
@@ -117,50 +175,51 @@ static int batchnorm_forward(const cnn_op_ctx *c) {
     }
     double *mean = c->state, *invstd = mean + channels; /* (C), (C) */
     double momentum = a->momentum;
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < channels; k++) {
-        /* One pass: sums of d = x - shift and d^2 in double, shifted by the channel's first value
-         * so that sq - sum^2/count does not cancel (the spread of d is the spread of x). Each
-         * sample's run is one vector reduction, its lanes in a fixed order: the same for any
-         * thread count. */
-        const double shift = x->data[k * plane];
-        double sum = 0.0, sq = 0.0;
-        for (int64_t b = 0; b < n; b++) { /* x (N, C, P) */
-            const float *xp = x->data + b * x->stride[0] + k * plane;
-            double s1 = 0.0, s2 = 0.0;
-#pragma omp simd reduction(+ : s1, s2)
-            for (int64_t i = 0; i < plane; i++) {
-                double d = (double)xp[i] - shift;
-                s1 += d;
-                s2 += d * d;
+#pragma omp parallel
+    {
+        int64_t k0, k1;
+        channel_run(channels, &k0, &k1);
+        for (int64_t kb = k0; kb < k1; kb += BN_BLOCK) {
+            const int64_t nk = k1 - kb < BN_BLOCK ? k1 - kb : BN_BLOCK;
+            /* One pass: sums of d = x - shift and d^2 in double, shifted by the channel's first
+             * value so that sq - sum^2/count does not cancel (the spread of d is the spread of x),
+             * in lanes (lane_sums.h) over the samples in order. */
+            double shifts[BN_BLOCK], s1[BN_BLOCK][LANE_SUMS] = {{0}}, s2[BN_BLOCK][LANE_SUMS] = {{0}};
+            float scales[BN_BLOCK], shifts_y[BN_BLOCK];
+            for (int64_t j = 0; j < nk; j++) shifts[j] = x->data[(kb + j) * plane];
+            for (int64_t b = 0; b < n; b++) { /* x (N, C, P) */
+                const float *xb = x->data + b * x->stride[0] + kb * plane;
+                for (int64_t j = 0; j < nk; j++) stat_sums(xb + j * plane, plane, shifts[j], s1[j], s2[j]);
             }
-            sum += s1;
-            sq += s2;
+            for (int64_t j = 0; j < nk; j++) {
+                const int64_t k = kb + j;
+                double sum = lane_sums_total(s1[j]), sq = lane_sums_total(s2[j]);
+                double mu = shifts[j] + sum / (double)count;
+                sq -= sum * (sum / (double)count); /* sum of (x - mu)^2 */
+                if (sq < 0.0) sq = 0.0;
+                double is = 1.0 / sqrt(sq / (double)count + a->eps);
+                mean[k] = mu;
+                invstd[k] = is;
+                running_mean[k] = (float)((1.0 - momentum) * running_mean[k] + momentum * mu);
+                running_var[k] = (float)((1.0 - momentum) * running_var[k] + momentum * (sq / (double)(count - 1)));
+                double scale = weight[k] * is;
+                scales[j] = (float)scale, shifts_y[j] = (float)(bias[k] - mu * scale);
+            }
+            for (int64_t b = 0; b < n; b++) {
+                const float *xb = x->data + b * x->stride[0] + kb * plane;
+                float *yb = y->data + b * y->stride[0] + kb * plane;
+                for (int64_t j = 0; j < nk; j++) apply_run(xb + j * plane, yb + j * plane, plane, scales[j], shifts_y[j], c->epi_relu);
+            }
         }
-        double mu = shift + sum / (double)count;
-        sq -= sum * (sum / (double)count); /* sum of (x - mu)^2 */
-        if (sq < 0.0) sq = 0.0;
-        double is = 1.0 / sqrt(sq / (double)count + a->eps);
-        mean[k] = mu;
-        invstd[k] = is;
-        running_mean[k] = (float)((1.0 - momentum) * running_mean[k] + momentum * mu);
-        running_var[k] = (float)((1.0 - momentum) * running_var[k] + momentum * (sq / (double)(count - 1)));
-        double scale = weight[k] * is;
-        batchnorm_apply(x, y, k, plane, (float)scale, (float)(bias[k] - mu * scale), c->epi_relu);
     }
     return 0;
 }
 
-/* dx += coef * (dy - mean_dy - (x - mu) * proj) over channel k of every sample. */
-CNN_CLONES static void batchnorm_dx(const cnn_tensor *x, const cnn_tensor *dy, const cnn_tensor *dx, int64_t k, int64_t plane,
-                                    float coef, float mean_dy, float proj, float muf) {
-    for (int64_t b = 0; b < x->shape[0]; b++) {
-        const float *restrict xp = x->data + b * x->stride[0] + k * plane;
-        const float *restrict gp = dy->data + b * dy->stride[0] + k * plane;
-        float *restrict dp = dx->data + b * dx->stride[0] + k * plane;
+/* dx += coef * (dy - mean_dy - (x - mu) * proj) over one run of n values. */
+CNN_CLONES static void dx_run(const float *restrict xp, const float *restrict gp, float *restrict dp, int64_t n, float coef, float mean_dy,
+                              float proj, float muf) {
 #pragma omp simd
-        for (int64_t i = 0; i < plane; i++) dp[i] += coef * (gp[i] - mean_dy - (xp[i] - muf) * proj);
-    }
+    for (int64_t i = 0; i < n; i++) dp[i] += coef * (gp[i] - mean_dy - (xp[i] - muf) * proj);
 }
 
 /* With xhat = (x - mean) * invstd over the m = N*P values of a channel:
@@ -175,38 +234,36 @@ static int batchnorm_backward(const cnn_op_ctx *c) {
     batchnorm_layout(&c->node->shape, &channels, &plane);
     double count = (double)(n * plane);
     const double *mean = c->state, *invstd = mean + channels;
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < channels; k++) {
-        double sum_dy = 0.0, sum_dy_xmu = 0.0, mu = mean[k];
-        for (int64_t b = 0; b < n; b++) { /* x, dy (N, C, P); one vector reduction per sample, fixed lanes */
-            const float *xp = x->data + b * x->stride[0] + k * plane, *gp = dy->data + b * dy->stride[0] + k * plane;
-            double s1 = 0.0, s2 = 0.0;
-            if (c->epi_relu) { /* the folded ReLU's gradient becomes ours in place (read once more below) */
-                const float *restrict zp = c->out->data + b * c->out->stride[0] + k * plane;
-                float *restrict gw = dy->data + b * dy->stride[0] + k * plane;
-#pragma omp simd reduction(+ : s1, s2)
-                for (int64_t i = 0; i < plane; i++) {
-                    const float z = zp[i], gv = gw[i], g = relu_grad(z, gv);
-                    gw[i] = g;
-                    s1 += g;
-                    s2 += g * (xp[i] - mu);
-                }
-            } else {
-#pragma omp simd reduction(+ : s1, s2)
-                for (int64_t i = 0; i < plane; i++) {
-                    s1 += gp[i];
-                    s2 += gp[i] * (xp[i] - mu);
-                }
+#pragma omp parallel
+    {
+        int64_t k0, k1;
+        channel_run(channels, &k0, &k1);
+        for (int64_t kb = k0; kb < k1; kb += BN_BLOCK) {
+            const int64_t nk = k1 - kb < BN_BLOCK ? k1 - kb : BN_BLOCK;
+            double s1[BN_BLOCK][LANE_SUMS] = {{0}}, s2[BN_BLOCK][LANE_SUMS] = {{0}};
+            for (int64_t b = 0; b < n; b++) { /* x, dy (N, C, P); the folded ReLU's gradient becomes ours in place (read once more below) */
+                const int64_t at = kb * plane;
+                const float *xb = x->data + b * x->stride[0] + at, *zb = c->epi_relu ? c->out->data + b * c->out->stride[0] + at : NULL;
+                float *gb = dy->data + b * dy->stride[0] + at;
+                for (int64_t j = 0; j < nk; j++) grad_sums(xb + j * plane, zb ? zb + j * plane : NULL, gb + j * plane, plane, mean[kb + j], s1[j], s2[j]);
             }
-            sum_dy += s1;
-            sum_dy_xmu += s2;
+            float coef[BN_BLOCK], mean_dy[BN_BLOCK], proj[BN_BLOCK], muf[BN_BLOCK];
+            for (int64_t j = 0; j < nk; j++) {
+                const int64_t k = kb + j;
+                const double sum_dy = lane_sums_total(s1[j]), sum_dy_xmu = lane_sums_total(s2[j]);
+                if (dweight) dweight[k] += (float)(sum_dy_xmu * invstd[k]);
+                if (dbias) dbias[k] += (float)sum_dy;
+                coef[j] = (float)(weight[k] * invstd[k]), mean_dy[j] = (float)(sum_dy / count);
+                proj[j] = (float)(sum_dy_xmu * invstd[k] * invstd[k] / count), muf[j] = (float)mean[k];
+            }
+            if (!dx) continue;
+            for (int64_t b = 0; b < n; b++) {
+                const int64_t at = kb * plane;
+                const float *xb = x->data + b * x->stride[0] + at, *gb = dy->data + b * dy->stride[0] + at;
+                float *db = dx->data + b * dx->stride[0] + at;
+                for (int64_t j = 0; j < nk; j++) dx_run(xb + j * plane, gb + j * plane, db + j * plane, plane, coef[j], mean_dy[j], proj[j], muf[j]);
+            }
         }
-        if (dweight) dweight[k] += (float)(sum_dy_xmu * invstd[k]);
-        if (dbias) dbias[k] += (float)sum_dy;
-        if (!dx) continue;
-        float coef = (float)(weight[k] * invstd[k]), mean_dy = (float)(sum_dy / count);
-        float proj = (float)(sum_dy_xmu * invstd[k] * invstd[k] / count), muf = (float)mu;
-        batchnorm_dx(x, dy, dx, k, plane, coef, mean_dy, proj, muf);
     }
     return 0;
 }
