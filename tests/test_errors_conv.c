@@ -232,31 +232,41 @@ fail:
     return -1;
 }
 
-/* Two convs (a 3x3 through im2col and a 1x1 on the direct path) and a strided grouped one, one
- * forward and one backward; copies out the output, the input gradient and all parameter gradients. */
-static int run_with_threads(int threads, run_result *r) {
+/* Two convs (a 3x3 through im2col and a 1x1 on the direct path) and a strided grouped one, batch 3,
+ * or (small) convs on 13x13 and 6x6 planes at batch 24, whose backward takes samples side by side
+ * (conv.c, backward_group_max); one forward and one backward; copies out the output, the input
+ * gradient and all parameter gradients. */
+static int run_with_threads(int threads, bool small, run_result *r) {
     cnn_set_threads(threads);
     cnn_graph *g = cnn_graph_create();
-    cnn_node *x = cnn_input(g, "x", 16, 20, 20);
-    cnn_node *a = cnn_conv2d(g, x, "a", 32, 3, 3, 1, 1, true);
-    cnn_node *b = cnn_conv2d(g, a, "b", 32, 1, 1, 1, 0, true);
-    cnn_conv2d_params cp = {.out_channels = 16, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .groups = 4,
-                            .padding = CNN_PAD_SAME, .bias = true};
-    cnn_node *c = cnn_conv2d_ex(g, b, "c", &cp);
+    cnn_node *c;
+    if (small) {
+        cnn_node *x = cnn_input(g, "x", 6, 13, 13);
+        cnn_node *a = cnn_conv2d(g, x, "a", 8, 1, 1, 1, 0, true);
+        cnn_node *b = cnn_conv2d(g, a, "b", 12, 3, 3, 2, 0, true);
+        c = cnn_conv2d(g, b, "c", 10, 1, 1, 1, 0, false);
+    } else {
+        cnn_node *x = cnn_input(g, "x", 16, 20, 20);
+        cnn_node *a = cnn_conv2d(g, x, "a", 32, 3, 3, 1, 1, true);
+        cnn_node *b = cnn_conv2d(g, a, "b", 32, 1, 1, 1, 0, true);
+        cnn_conv2d_params cp = {.out_channels = 16, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .groups = 4,
+                                .padding = CNN_PAD_SAME, .bias = true};
+        c = cnn_conv2d_ex(g, b, "c", &cp);
+    }
     if (!c || cnn_graph_add_output(g, c, 0) || cnn_graph_init_params(g, 7)) {
         cnn_graph_free(g);
         return -1;
     }
-    return train_step_capture(g, 3, r);
+    return train_step_capture(g, small ? 24 : 3, r);
 }
 
 static int same_bits_for_1_and_2_threads(void *arg) {
-    (void)arg;
+    const bool small = arg != NULL;
     run_result one = {0}, two = {0};
-    int rc1 = run_with_threads(1, &one);
+    int rc1 = run_with_threads(1, small, &one);
     char why[512];
     snprintf(why, sizeof why, "%s", cnn_last_error());
-    int rc2 = rc1 ? -1 : run_with_threads(2, &two);
+    int rc2 = rc1 ? -1 : run_with_threads(2, small, &two);
     int result = -1;
     if (rc1 || rc2) {
         harness_message(__FILE__, __LINE__, "run failed: %s", rc1 ? why : cnn_last_error());
@@ -490,6 +500,8 @@ int main(int argc, char **argv) {
     harness_case("conv2d: NULL input keeps the first error; NULL parameters refused", null_arguments, NULL);
     harness_case("conv2d: shapes, parameter names and counts, MACs, PyTorch init bound", shapes_params_macs, NULL);
     harness_case("conv2d: bitwise identical forward and backward with 1 and 2 threads", same_bits_for_1_and_2_threads, NULL);
+    harness_case("conv2d: small planes, samples side by side in the backward: bitwise identical with 1 and 2 threads",
+                 same_bits_for_1_and_2_threads, "small");
     for (size_t i = 0; i < sizeof refusals3d / sizeof refusals3d[0]; i++) {
         char label[160];
         snprintf(label, sizeof label, "conv3d refuses: %s", refusals3d[i].label);

@@ -47,6 +47,11 @@ void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, float *b
  * bt[j * ldbt + p] (sgemm_avx512.c: 16x16 blocks through a register transpose). */
 void cnn_gemm_pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t first, int64_t count);
 
+/* Rows of a B whose panels are ldp rows long (ldp >= k): every panel's rows [0, k) from bt as
+ * cnn_gemm_pack_bt's, panel jp at bp + jp * GEMM_NR * ldp; bp pointing at row r0 of the first panel
+ * packs rows [r0, r0 + k) (samples' column matrices stacked along k, one at a time). */
+void cnn_gemm_pack_bt_rows(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t ldp);
+
 /* B of samples side by side: columns j < samples * n, column j being column j % n of B_s (k x n,
  * row-major, ldb) at b + s * b_stride for s = j / n; panels as cnn_gemm_pack_b's, but panel
  * first at bp (the block of count panels only). */

@@ -159,10 +159,11 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
     }
 }
 
-void cnn_gemm_pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t first, int64_t count) {
+/* Panels [first, first + count) of B (k rows) given transposed, panel jp at bp + jp * GEMM_NR * ldp. */
+static void pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t ldp, int64_t first, int64_t count) {
     for (int64_t jp = first; jp < first + count; jp++) {
         const int64_t j0 = jp * GEMM_NR;
-        float *panel = bp + j0 * k;
+        float *panel = bp + j0 * ldp;
         for (int64_t p0 = 0; p0 < k; p0 += 16) {
             const int64_t np = k - p0 < 16 ? k - p0 : 16;
             const __mmask16 pmask = lanes(np);
@@ -178,12 +179,24 @@ void cnn_gemm_pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float
     }
 }
 
+void cnn_gemm_pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t first, int64_t count) {
+    pack_bt(k, n, bt, ldbt, bp, k, first, count);
+}
+
+void cnn_gemm_pack_bt_rows(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t ldp) {
+    pack_bt(k, n, bt, ldbt, bp, ldp, 0, (n + GEMM_NR - 1) / GEMM_NR);
+}
+
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
 
 const bool cnn_gemm_avx512_compiled = false;
 
 void cnn_gemm_pack_bt(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t first, int64_t count) {
     (void)k, (void)n, (void)bt, (void)ldbt, (void)bp, (void)first, (void)count;
+}
+
+void cnn_gemm_pack_bt_rows(int64_t k, int64_t n, const float *bt, int64_t ldbt, float *bp, int64_t ldp) {
+    (void)k, (void)n, (void)bt, (void)ldbt, (void)bp, (void)ldp;
 }
 
 void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *bp, float *c,

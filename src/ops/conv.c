@@ -140,16 +140,24 @@ static int64_t col_base(const cnn_node *n, bool training) {
     return col;
 }
 
-/* ... and after it our GEMM's panels (conv_fast_scratch), when it is used. */
+static int64_t backward_group_max(const cnn_node *n);
+static int64_t stacked_backward_floats(const cnn_node *n, int64_t group);
+
+/* ... and after it our GEMM's panels (conv_fast_scratch), when it is used; in training at least
+ * what the backward of backward_group_max samples at once needs. */
 static int64_t col_scratch(const cnn_node *n, bool training) {
     const conv_attrs *a = n->attrs;
     const cnn_conv_geometry geo = group_geometry(n);
     const int64_t base = col_base(n, training), rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
     const bool flipped = training && dx_as_conv(a, n);
     const int64_t ocg = a->out_channels / a->groups;
-    return base < 0 ? -1
-                    : cnn_add_i64(base, conv_fast_scratch(rows, cols, ocg, training, flipped ? ocg * geo.kernel_h * geo.kernel_w : 0,
-                                                          geo.in_h * geo.in_w));
+    const int64_t per_sample = base < 0 ? -1
+                                        : cnn_add_i64(base, conv_fast_scratch(rows, cols, ocg, training,
+                                                                              flipped ? ocg * geo.kernel_h * geo.kernel_w : 0, geo.in_h * geo.in_w));
+    const int64_t group = training ? backward_group_max(n) : 1;
+    if (group == 1 || per_sample < 0) return per_sample;
+    const int64_t stacked = stacked_backward_floats(n, group);
+    return stacked < 0 ? -1 : stacked > per_sample ? stacked : per_sample;
 }
 
 static int64_t dw_elements(const cnn_node *n) {
@@ -333,6 +341,79 @@ static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *d
     conv_backward_sample(c, &m, b, col, dweight);
 }
 
+/* Small planes in training (after stack_samples' forward): a product per sample has few columns
+ * (dx: 6x6 = 36 fill two panels of 32 to 56%, 13x13 = 169 six to 88%) and a short sum (dW: k = 36
+ * or 169 between loading and storing each tile of the gradient). The backward takes samples
+ * group at a time within a chunk of conv_backward_batch, side by side: dW += [dy_b ...] [col_b
+ * ...]^T, one sum over the group's columns in order (for planes below STACK_DW_MAX_PLANE), and [dcol_b ...] = W^T [dy_b ...] stored to
+ * each sample (dx, or its column matrix then folded back). About STACK_BWD_COLUMNS columns a
+ * group, at most STACK_BWD_GROUP samples; planes of at least GEMM_NR columns (a stored tile
+ * spans at most two samples) and at most STACK_BWD_MAX_PLANE. */
+#define STACK_BWD_COLUMNS 384
+#define STACK_BWD_GROUP 8
+#define STACK_BWD_MAX_PLANE 256
+#define STACK_DW_MAX_PLANE 128 /* dW by groups below this many columns; per sample from it (13x13 was 7% slower by groups) */
+static int64_t backward_group_max(const cnn_node *n) {
+    const conv_attrs *a = n->attrs;
+    const int64_t cols = n->shape.dims[2] * n->shape.dims[3];
+    if (a->groups != 1 || cols < GEMM_NR || cols > STACK_BWD_MAX_PLANE || dx_as_conv(a, n) || conv_winograd2_fits(n, 0, true) ||
+        !cnn_gemm_fast())
+        return 1;
+    const int64_t group = (STACK_BWD_COLUMNS + cols - 1) / cols;
+    return group > STACK_BWD_GROUP ? STACK_BWD_GROUP : group;
+}
+
+/* Floats of one thread's scratch for group samples at once: their column matrices (not for a 1x1
+ * stride-1 kernel), dy side by side (OC x group * cols) and the panels of either product. */
+static int64_t stacked_backward_floats(const cnn_node *n, int64_t group) {
+    const cnn_conv_geometry geo = group_geometry(n);
+    const int64_t rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w, oc = n->shape.dims[1];
+    const int64_t k = cnn_mul_i64(group, cols), dw_panels = cnn_gemm_packed_b_size(k, rows), dx_panels = cnn_gemm_packed_b_size(oc, k);
+    const int64_t columns = columns_are_input(n->attrs) ? 0 : cnn_mul_i64(k, rows);
+    return cnn_add_i64(cnn_add_i64(columns, cnn_mul_i64(oc, k)), cnn_add_i64(dw_panels > dx_panels ? dw_panels : dx_panels, 16));
+}
+
+/* Samples [b0, b0 + count) of conv_backward_batch: one at a time, or side by side (backward_group_max). */
+static void backward_samples(const cnn_op_ctx *c, int64_t b0, int64_t count, float *col, float *dweight, const void *flipped) {
+    if (count == 1) {
+        backward_sample(c, b0, col, dweight, flipped);
+        return;
+    }
+    const cnn_conv_geometry geo = group_geometry(c->node);
+    const conv_gemm m = gemm_view(c->node, &geo);
+    const cnn_tensor *x = c->in[0], *dy = c->dout;
+    cnn_tensor *dx = c->din[0];
+    const int64_t rows = m.rows, cols = m.cols, oc = m.out_channels, k = count * cols;
+    float *dcol = col, *dys = dcol + (m.direct ? 0 : k * rows), *panels = conv_aligned(dys + oc * k);
+    const float *dy0 = dy->data + b0 * dy->stride[0];
+    if (dweight) { /* dW (OC x rows) += dys (OC x kw) * [col_b ...]^T, each col_b packed transposed into its rows of the panels */
+        const int64_t per = cols < STACK_DW_MAX_PLANE ? count : 1, kw = per * cols;
+        for (int64_t s0 = 0; s0 < count; s0 += per) {
+            const float *a = dy0 + s0 * dy->stride[0];
+            if (per > 1) {
+                for (int64_t s = 0; s < per; s++)
+                    for (int64_t o = 0; o < oc; o++)
+                        memcpy(dys + o * kw + s * cols, a + s * dy->stride[0] + o * cols, (size_t)cols * sizeof(float));
+                a = dys;
+            }
+            for (int64_t s = s0; s < s0 + per; s++) {
+                const float *xs = x->data + (b0 + s) * x->stride[0];
+                if (!m.direct) m.unfold(m.geo, xs, dcol);
+                cnn_gemm_pack_bt_rows(cols, rows, m.direct ? xs : dcol, cols, panels + (s - s0) * cols * GEMM_NR, kw);
+            }
+            cnn_gemm_packed_avx512(false, oc, rows, kw, a, kw, panels, dweight, rows, true, NULL, 0, 1);
+        }
+    }
+    if (!dx) return;
+    /* [dcol_b ...] (rows x k) = W^T [dy_b ...]: stored per sample, into dx_b (added) or col_b */
+    cnn_gemm_pack_b_samples(oc, cols, count, dy0, cols, dy->stride[0], panels, 0, (k + GEMM_NR - 1) / GEMM_NR);
+    float *dx0 = dx->data + b0 * dx->stride[0];
+    const cnn_gemm_epilogue e = {.sample_cols = cols, .sample_c = m.direct ? dx->stride[0] : rows * cols};
+    cnn_gemm_packed_avx512(true, rows, k, oc, c->param[0], rows, panels, m.direct ? dx0 : dcol, cols, m.direct, &e, 0, 1);
+    if (!m.direct)
+        for (int64_t s = 0; s < count; s++) m.fold_add(m.geo, dcol + s * rows * cols, dx0 + s * dx->stride[0]);
+}
+
 /* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g), or the
  * flipped kernel's convolution of dy (dx_as_conv). */
 static int conv_backward(const cnn_op_ctx *c) {
@@ -345,7 +426,8 @@ static int conv_backward(const cnn_op_ctx *c) {
         flip_kernel(c, w.extra);
         flipped = w.extra;
     }
-    conv_backward_batch(c, &m, &w, col_scratch(c->node, true), dw_elements(c->node), backward_sample, flipped);
+    conv_backward_batch(c, &m, &w, col_scratch(c->node, true), dw_elements(c->node), backward_samples, flipped,
+                        backward_group_max(c->node));
     return 0;
 }
 

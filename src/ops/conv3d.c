@@ -161,13 +161,13 @@ static int conv3d_forward(const cnn_op_ctx *c) {
     return 0;
 }
 
-/* For one sample b: dW += dy_b * col_b^T and dx_b += col2vol(W^T * dy_b) (conv_backward_sample). */
-static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *dweight, const void *unused) {
+/* For samples [b, b + count): dW += dy_b * col_b^T and dx_b += col2vol(W^T * dy_b) (conv_backward_sample). */
+static void backward_sample(const cnn_op_ctx *c, int64_t b, int64_t count, float *col, float *dweight, const void *unused) {
     (void)unused;
     const cnn_conv3d_geometry geo = group_geometry(c->node);
     conv_gemm m = gemm_view(c->node, &geo);
     m.panels_at = columns_are_input(c->attrs) ? 0 : column_elements(&geo);
-    conv_backward_sample(c, &m, b, col, dweight);
+    for (int64_t i = 0; i < count; i++) conv_backward_sample(c, &m, b + i, col, dweight);
 }
 
 /* db += sum over N, OD, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2vol(W_g^T * dy_g). */
@@ -175,7 +175,7 @@ static int conv3d_backward(const cnn_op_ctx *c) {
     const cnn_conv3d_geometry geo = group_geometry(c->node);
     const conv_gemm m = gemm_view(c->node, &geo);
     const conv_work w = conv_work_layout(c, col_scratch(c->node), dw_elements(c->node));
-    conv_backward_batch(c, &m, &w, col_scratch(c->node), dw_elements(c->node), backward_sample, NULL);
+    conv_backward_batch(c, &m, &w, col_scratch(c->node), dw_elements(c->node), backward_sample, NULL, 1);
     return 0;
 }
 

@@ -269,10 +269,10 @@ static inline conv_work conv_work_layout(const cnn_op_ctx *c, int64_t col, int64
     return w;
 }
 
-/* One sample's forward and backward, as the op wraps conv_forward_sample and conv_backward_sample
- * (arg: its own, passed through). */
+/* One sample's forward, and the backward of samples [b, b + count), as the op wraps
+ * conv_forward_sample and conv_backward_sample (arg: its own, passed through). */
 typedef void conv_forward_fn(const cnn_op_ctx *c, int64_t b, float *col);
-typedef void conv_backward_fn(const cnn_op_ctx *c, int64_t b, float *col, float *dweight, const void *arg);
+typedef void conv_backward_fn(const cnn_op_ctx *c, int64_t b, int64_t count, float *col, float *dweight, const void *arg);
 
 /* Samples are independent: with enough of them each thread takes whole samples (col elements of
  * scratch each); otherwise the samples run in turn and the threads share each GEMM. */
@@ -322,12 +322,12 @@ static inline void conv_bias_grad(const cnn_op_ctx *c, int64_t out_channels, int
     }
 }
 
-/* db += sum over N and the output positions of dy;  dW and dx through sample over the batch (col
- * elements of scratch per thread, dw elements of weight gradient). Every sum has one owner and a
- * fixed order (see DW_CHUNKS), and the products are cut into fixed tiles, so the result is the
- * same for every thread count. */
+/* db += sum over N and the output positions of dy;  dW and dx through run over the batch (col
+ * elements of scratch per thread, dw elements of weight gradient), up to group samples a call (in
+ * the chunks below; one otherwise). Every sum has one owner and a fixed order (see DW_CHUNKS), and
+ * the products are cut into fixed tiles, so the result is the same for every thread count. */
 static inline void conv_backward_batch(const cnn_op_ctx *c, const conv_gemm *m, const conv_work *w, int64_t col, int64_t dw,
-                                       conv_backward_fn *sample, const void *arg) {
+                                       conv_backward_fn *run, const void *arg, int64_t group) {
     const cnn_tensor *dy = c->dout;
     float *dweight = c->dparam[0];
     const int64_t batch = dy->shape[0];
@@ -336,18 +336,20 @@ static inline void conv_backward_batch(const cnn_op_ctx *c, const conv_gemm *m, 
     if (!dweight || batch < DW_CHUNKED_MIN_BATCH) {
         if (!dweight && w->threads > 1 && batch >= w->threads) { /* input gradient only: samples are independent */
 #pragma omp parallel for schedule(static) num_threads(w->threads)
-            for (int64_t b = 0; b < batch; b++) sample(c, b, w->cols + omp_get_thread_num() * col, NULL, arg);
+            for (int64_t b = 0; b < batch; b++) run(c, b, 1, w->cols + omp_get_thread_num() * col, NULL, arg);
         } else {
-            for (int64_t b = 0; b < batch; b++) sample(c, b, w->cols, dweight, arg);
+            for (int64_t b = 0; b < batch; b++) run(c, b, 1, w->cols, dweight, arg);
         }
         return;
     }
-    /* Chunk k holds samples [k*batch/DW_CHUNKS, (k+1)*batch/DW_CHUNKS), summed in order into partial k. */
+    /* Chunk k holds samples [k*batch/DW_CHUNKS, (k+1)*batch/DW_CHUNKS), summed in order into
+     * partial k, group at a time from its first (a split that depends on the batch alone). */
 #pragma omp parallel for schedule(dynamic) num_threads(w->threads)
     for (int k = 0; k < DW_CHUNKS; k++) {
         float *partial = w->partials + k * dw, *scratch = w->cols + omp_get_thread_num() * col;
+        const int64_t end = (k + 1) * batch / DW_CHUNKS;
         memset(partial, 0, (size_t)dw * sizeof(float));
-        for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) sample(c, b, scratch, partial, arg);
+        for (int64_t b = k * batch / DW_CHUNKS; b < end; b += group) run(c, b, end - b < group ? end - b : group, scratch, partial, arg);
     }
 #pragma omp parallel for schedule(static) num_threads(w->threads)
     for (int64_t i = 0; i < dw; i++) {

@@ -101,6 +101,13 @@ CASES = [
     conv_case("conv_batch9_1x1_stride2", (9, 4, 5, 6), 3, (1, 1), stride=(2, 2)),
     conv_case("conv_batch4_1x1", (4, 6, 3, 5), 5, (1, 1)),
     conv_case("conv_batch11_groups2", (11, 4, 5, 5), 6, (3, 3), padding=(1, 1), groups=2),
+    # Batches in chunks of several samples with small output planes (32 to 256 positions): the
+    # backward takes samples side by side (conv.c, backward_group_max): dW over the group below 128
+    # positions, dx stored to each sample from tiles that span two of them.
+    conv_case("conv_stacked_1x1_6x6", (40, 5, 6, 6), 7, (1, 1)),
+    conv_case("conv_stacked_3x3s2_13x13", (24, 3, 27, 27), 5, (3, 3), stride=(2, 2)),
+    conv_case("conv_stacked_3x3_7x7_nobias", (12, 4, 7, 7), 6, (3, 3), padding=(1, 1), bias=False),
+    padded_case("conv_stacked_1x1_pad1_5x7", (33, 3, 3, 5), 4, (1, 1), pads=(1, 1, 1, 1)),
     # Planes of 576+ pixels with stride 1: the input gradient as a convolution of dy with the
     # flipped kernel (conv.c, dx_as_conv), incl. dilation, groups, asymmetric and oversized pads.
     conv_case("conv_large_3x3_pad1", (2, 2, 24, 25), 3, (3, 3), padding=(1, 1)),
