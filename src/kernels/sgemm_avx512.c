@@ -27,10 +27,12 @@ typedef struct tile_dst {
 
 /* One GEMM_MR x GEMM_NR tile: A's rows read in place (element (r, p) at a[r * rs + p * cs], rows
  * past mr repeat the last), B from its panel; rows < mr stored to each of the nd destinations (ldc,
- * the residual's rows ldr apart). Inlined into tile_n (cs 1: rows contiguous) and tile_t (A transposed). */
+ * the residual's rows ldr apart). With half, only the panel's first 16 columns are computed (an edge
+ * panel of at most 16: half the multiply-adds; each computed column the same chain, so the same
+ * bits). Inlined into tile_n (cs 1: rows contiguous) and tile_t (A transposed), each both ways. */
 static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const float *restrict a, int64_t rs, int64_t cs,
                                                             const float *restrict b, const tile_dst *d, int nd, int64_t ldc, int mr,
-                                                            bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
+                                                            bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, const bool half) {
     const float *r0 = a, *r1 = a + (mr > 1 ? 1 : 0) * rs, *r2 = a + (mr > 2 ? 2 : mr - 1) * rs, *r3 = a + (mr > 3 ? 3 : mr - 1) * rs;
     const float *r4 = a + (mr > 4 ? 4 : mr - 1) * rs, *r5 = a + (mr > 5 ? 5 : mr - 1) * rs, *r6 = a + (mr > 6 ? 6 : mr - 1) * rs;
     const float *r7 = a + (mr > 7 ? 7 : mr - 1) * rs;
@@ -47,19 +49,29 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
         }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
-        __m512 t;
-        t = _mm512_set1_ps(r0[q]), c00 = _mm512_fmadd_ps(t, b0, c00), c01 = _mm512_fmadd_ps(t, b1, c01);
-        t = _mm512_set1_ps(r1[q]), c10 = _mm512_fmadd_ps(t, b0, c10), c11 = _mm512_fmadd_ps(t, b1, c11);
-        t = _mm512_set1_ps(r2[q]), c20 = _mm512_fmadd_ps(t, b0, c20), c21 = _mm512_fmadd_ps(t, b1, c21);
-        t = _mm512_set1_ps(r3[q]), c30 = _mm512_fmadd_ps(t, b0, c30), c31 = _mm512_fmadd_ps(t, b1, c31);
-        t = _mm512_set1_ps(r4[q]), c40 = _mm512_fmadd_ps(t, b0, c40), c41 = _mm512_fmadd_ps(t, b1, c41);
-        t = _mm512_set1_ps(r5[q]), c50 = _mm512_fmadd_ps(t, b0, c50), c51 = _mm512_fmadd_ps(t, b1, c51);
-        t = _mm512_set1_ps(r6[q]), c60 = _mm512_fmadd_ps(t, b0, c60), c61 = _mm512_fmadd_ps(t, b1, c61);
-        t = _mm512_set1_ps(r7[q]), c70 = _mm512_fmadd_ps(t, b0, c70), c71 = _mm512_fmadd_ps(t, b1, c71);
-        b += GEMM_NR;
-    }
+    if (half)
+        for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
+            const __m512 b0 = _mm512_loadu_ps(b);
+            c00 = _mm512_fmadd_ps(_mm512_set1_ps(r0[q]), b0, c00), c10 = _mm512_fmadd_ps(_mm512_set1_ps(r1[q]), b0, c10);
+            c20 = _mm512_fmadd_ps(_mm512_set1_ps(r2[q]), b0, c20), c30 = _mm512_fmadd_ps(_mm512_set1_ps(r3[q]), b0, c30);
+            c40 = _mm512_fmadd_ps(_mm512_set1_ps(r4[q]), b0, c40), c50 = _mm512_fmadd_ps(_mm512_set1_ps(r5[q]), b0, c50);
+            c60 = _mm512_fmadd_ps(_mm512_set1_ps(r6[q]), b0, c60), c70 = _mm512_fmadd_ps(_mm512_set1_ps(r7[q]), b0, c70);
+            b += GEMM_NR;
+        }
+    else
+        for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
+            const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+            __m512 t;
+            t = _mm512_set1_ps(r0[q]), c00 = _mm512_fmadd_ps(t, b0, c00), c01 = _mm512_fmadd_ps(t, b1, c01);
+            t = _mm512_set1_ps(r1[q]), c10 = _mm512_fmadd_ps(t, b0, c10), c11 = _mm512_fmadd_ps(t, b1, c11);
+            t = _mm512_set1_ps(r2[q]), c20 = _mm512_fmadd_ps(t, b0, c20), c21 = _mm512_fmadd_ps(t, b1, c21);
+            t = _mm512_set1_ps(r3[q]), c30 = _mm512_fmadd_ps(t, b0, c30), c31 = _mm512_fmadd_ps(t, b1, c31);
+            t = _mm512_set1_ps(r4[q]), c40 = _mm512_fmadd_ps(t, b0, c40), c41 = _mm512_fmadd_ps(t, b1, c41);
+            t = _mm512_set1_ps(r5[q]), c50 = _mm512_fmadd_ps(t, b0, c50), c51 = _mm512_fmadd_ps(t, b1, c51);
+            t = _mm512_set1_ps(r6[q]), c60 = _mm512_fmadd_ps(t, b0, c60), c61 = _mm512_fmadd_ps(t, b1, c61);
+            t = _mm512_set1_ps(r7[q]), c70 = _mm512_fmadd_ps(t, b0, c70), c71 = _mm512_fmadd_ps(t, b1, c71);
+            b += GEMM_NR;
+        }
     const __m512 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
     const int64_t ldr = e ? e->ldr : 0;
     for (int i = 0; i < nd; i++) {
@@ -99,12 +111,22 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
 
 static void tile_n(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
                    const cnn_gemm_epilogue *e, int64_t row0) {
-    tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0);
+    tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, false);
 }
 
 static void tile_t(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
                    const cnn_gemm_epilogue *e, int64_t row0) {
-    tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0);
+    tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, false);
+}
+
+static void tile_n16(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
+                     const cnn_gemm_epilogue *e, int64_t row0) {
+    tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, true);
+}
+
+static void tile_t16(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
+                     const cnn_gemm_epilogue *e, int64_t row0) {
+    tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, true);
 }
 
 /* Columns [lo, hi) of a tile (0 <= lo <= hi <= 32) as its two masks. */
@@ -152,10 +174,13 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
         const int rows = (int)(m - ip * GEMM_MR < GEMM_MR ? m - ip * GEMM_MR : GEMM_MR);
         tile_dst d[2];
         const int nd = tile_dsts(c, ldc, e, ip, jp * GEMM_NR, cols, d);
+        /* an edge panel of at most 16 columns (of the call: a tile across two samples has two
+         * destinations and is never one) computes only those */
+        const bool half = cols <= 16 && nd == 1;
         if (trans_a)
-            tile_t(k, a + ip * GEMM_MR, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate, e, ip * GEMM_MR);
+            (half ? tile_t16 : tile_t)(k, a + ip * GEMM_MR, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate, e, ip * GEMM_MR);
         else
-            tile_n(k, a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate, e, ip * GEMM_MR);
+            (half ? tile_n16 : tile_n)(k, a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate, e, ip * GEMM_MR);
     }
 }
 
