@@ -191,8 +191,8 @@ typedef struct wino_train_case {
     bool bias;
 } wino_train_case;
 
-/* One training step of x -> conv2d at the given thread count, dy given: y, dx, dW, db copied out
- * (each buffer sized by the caller). With want: [value, sum of |terms|] of each, in double. */
+/* Two training steps of x -> conv2d at the given thread count, dy given: the second's y, dx, dW, db
+ * copied out (each buffer sized by the caller). With want: [value, sum of |terms|] of each, in double. */
 static int wino_train_step(const wino_train_case *t, int threads, float *y, float *dx, float *dw, float *db, double *want) {
     cnn_graph *g = cnn_graph_create();
     CHECK(g, "out of memory");
@@ -207,14 +207,17 @@ static int wino_train_step(const wino_train_case *t, int threads, float *y, floa
     CHECK(plan, "plan: %s", cnn_last_error());
     cnn_tensor *in = cnn_plan_input(plan, 0);
     const int64_t nx = t->batch * t->c * t->h * t->w, nw = t->k * t->c * 9;
-    for (int64_t i = 0; i < nx; i++) in->data[i] = value((uint64_t)i, 20);
-    CHECK(cnn_plan_forward(plan) == 0, "forward: %s", cnn_last_error());
     const cnn_tensor *o = cnn_plan_output(plan, 0);
     const int64_t oh = o->shape[2], ow = o->shape[3], ny = t->batch * t->k * oh * ow;
-    cnn_tensor *gy = cnn_plan_output_grad(plan, 0);
-    for (int64_t i = 0; i < ny; i++) gy->data[i] = value((uint64_t)i, 21);
-    cnn_graph_zero_grad(g);
-    CHECK(cnn_plan_backward(plan) == 0, "backward: %s", cnn_last_error());
+    for (int step = 0; step < 2; step++) { /* the second with the first's partial sums left in the scratch */
+        for (int64_t i = 0; i < nx; i++) in->data[i] = value((uint64_t)i, 20);
+        CHECK(cnn_plan_forward(plan) == 0, "forward: %s", cnn_last_error());
+        cnn_tensor *gy = cnn_plan_output_grad(plan, 0);
+        for (int64_t i = 0; i < ny; i++) gy->data[i] = value((uint64_t)i, 21);
+        cnn_graph_zero_grad(g);
+        CHECK(cnn_plan_backward(plan) == 0, "backward: %s", cnn_last_error());
+    }
+    const cnn_tensor *gy = cnn_plan_output_grad(plan, 0);
     /* the gradients exist once a training plan is made */
     CHECK(cnn_param_find(g, "conv.weight", &w) == 0 && (!t->bias || cnn_param_find(g, "conv.bias", &b) == 0) && w.grad, "no gradients");
     memcpy(y, o->data, (size_t)ny * sizeof(float));
