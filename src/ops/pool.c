@@ -398,6 +398,63 @@ CNN_CLONES static void maxpool2x2_plane_argmax(const float *xp, float *yp, int32
     }
 }
 
+/* The running pick (*best at flat index *at) against the next column's (x at f): as the row-major
+ * loop below would end up, a NaN with the larger index, else the larger value or, equal, the
+ * smaller index. */
+static inline __attribute__((always_inline)) void pick_column(float *best, int32_t *at, float x, int32_t f) {
+    const bool nan_x = x != x, nan_best = *best != *best;
+    const bool take = nan_x ? !nan_best || f > *at : !nan_best && (x > *best || (x == *best && f < *at));
+    *best = take ? x : *best, *at = take ? f : *at;
+}
+
+/* Training's max pool over windows all inside the plane (no padding, dilation 1, 2 or 3 wide:
+ * MiniGoogLeNet's 3x3/2 downsampling), separably on vectors of columns and outputs: first each
+ * output row's window rows (v, vr: per column the value and flat index the row-major loop below
+ * would keep within that column), then along the row (pick_column). The result is the element the
+ * row-major loop picks: with no NaN in the window, the first maximum (the smallest flat index
+ * holding it: each column offers its own smallest, and a tie goes to the smaller index); otherwise
+ * its last NaN (the largest flat index holding one). v and vr hold (ow - 1) * sw + kw elements. */
+CNN_CLONES static void maxpool_plane_argmax_sep(const float *restrict xp, float *restrict yp, int32_t *restrict ap, int64_t w, int64_t oh, int64_t ow, int kh, int kw,
+                                                int sh, int sw, float *restrict v, int32_t *restrict vr) {
+    const int64_t cols = (ow - 1) * sw + kw;
+    for (int64_t i = 0; i < oh; i++) {
+        const int64_t r0 = i * sh;
+        const float *x0 = xp + r0 * w;
+#pragma omp simd simdlen(8)
+        for (int64_t q = 0; q < cols; q++) v[q] = x0[q], vr[q] = (int32_t)(r0 * w + q);
+        for (int t = 1; t < kh; t++) {
+            const float *xt = x0 + t * w;
+            const int32_t row = (int32_t)((r0 + t) * w);
+#pragma omp simd simdlen(8)
+            for (int64_t q = 0; q < cols; q++) {
+                const float x = xt[q];
+                const bool take = x > v[q] || x != x; /* x != x: NaN */
+                v[q] = take ? x : v[q], vr[q] = take ? row + (int32_t)q : vr[q];
+            }
+        }
+        float *yr = yp + i * ow;
+        int32_t *ar = ap + i * ow;
+        if (kw == 3) {
+#pragma omp simd simdlen(8)
+            for (int64_t j = 0; j < ow; j++) {
+                float best = v[j * sw];
+                int32_t at = vr[j * sw];
+                pick_column(&best, &at, v[j * sw + 1], vr[j * sw + 1]);
+                pick_column(&best, &at, v[j * sw + 2], vr[j * sw + 2]);
+                yr[j] = best, ar[j] = at;
+            }
+        } else {
+#pragma omp simd simdlen(8)
+            for (int64_t j = 0; j < ow; j++) {
+                float best = v[j * sw];
+                int32_t at = vr[j * sw];
+                pick_column(&best, &at, v[j * sw + 1], vr[j * sw + 1]);
+                yr[j] = best, ar[j] = at;
+            }
+        }
+    }
+}
+
 /* y = max over each (dilated) window of x, padding as -infinity; x is (N,C,H,W), y and argmax
  * (N,C,OH,OW). PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). A
  * window with no input element (a dilation wider than the input) gives -infinity and argmax -1. */
@@ -432,6 +489,22 @@ static int maxpool_forward(const cnn_op_ctx *c) {
             for (int64_t k = 0; k < ch; k++)
                 maxpool2x2_plane_argmax(x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow,
                                         argmax + (b * ch + k) * oh * ow, w, oh, ow);
+        return 0;
+    }
+    if (argmax && (p->kernel_w == 2 || p->kernel_w == 3) && p->dilation_h == 1 && p->dilation_w == 1 && a->pad[0] == 0 &&
+        a->pad[1] == 0 && a->pad[2] == 0 && a->pad[3] == 0 && (oh - 1) * p->stride_h + p->kernel_h <= h &&
+        (ow - 1) * p->stride_w + p->kernel_w <= w && (ow - 1) * p->stride_w + p->kernel_w <= MAXPOOL_ROW_MAX) {
+#pragma omp parallel
+        {
+            float v[MAXPOOL_ROW_MAX];
+            int32_t vr[MAXPOOL_ROW_MAX];
+#pragma omp for collapse(2) schedule(static)
+            for (int64_t b = 0; b < n; b++)
+                for (int64_t k = 0; k < ch; k++)
+                    maxpool_plane_argmax_sep(x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow,
+                                             argmax + (b * ch + k) * oh * ow, w, oh, ow, p->kernel_h, p->kernel_w, p->stride_h, p->stride_w,
+                                             v, vr);
+        }
         return 0;
     }
     /* The windows' spans, once for every plane (their divisions cost more than a small window). */

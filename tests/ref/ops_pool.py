@@ -143,6 +143,12 @@ CASES += [Case("maxpool_2x2_s2_" + dist + suffix, "maxpool2d", pool_attrs(2, 2),
           for dist in ("nan", "ties") for suffix, train in (("", True), ("_eval", False))]
 CASES += [Case("maxpool_3x3_s2_ties", "maxpool2d", pool_attrs(3, 2), [(2, 2, 9, 11)], lambda: nn.MaxPool2d(3, 2), dist="ties",
                fd=False)]
+# Training's pools with every window inside the plane (no padding, 2 or 3 wide) run separably
+# (pool.c, maxpool_plane_argmax_sep): NaN and ties on planes wide enough for its vector loops.
+CASES += [Case("maxpool_3x3_s2_%s_wide" % dist, "maxpool2d", pool_attrs(3, 2), [(2, 3, 31, 34)], lambda: nn.MaxPool2d(3, 2),
+               dist=dist, fd=False) for dist in ("nan", "ties")]
+CASES += [Case("maxpool_2x2_s1_ties_wide", "maxpool2d", pool_attrs(2, 1), [(2, 2, 9, 21)], lambda: nn.MaxPool2d(2, 1),
+               dist="ties", fd=False)]
 CASES += [Case("maxpool_3x3_s2_ceil_nan" + suffix, "maxpool2d", pool_attrs(3, 2, ceil_mode=True), [(2, 2, 9, 10)],
                lambda: nn.MaxPool2d(3, 2, ceil_mode=True), train=train, dist="nan", fd=False)
           for suffix, train in (("", True), ("_eval", False))]
