@@ -30,8 +30,11 @@
  * conv1's largest gradient against PyTorch, where the direct product is within 2e-6). */
 #define WINO2_MIN_IN 16
 #define WINO2_MIN_OUT 16
-/* Tiles per block: V and M of a block about this size each (they stay in L2), between 8 and 64. */
+/* Tiles per block of the forward and the input gradient, from one or several samples: V and M of a
+ * block about WINO2_BLOCK_BYTES each, between WINO2_MIN_BLOCK and WINO2_MAX_BLOCK. */
 #define WINO2_BLOCK_BYTES (96 * 1024)
+#define WINO2_MIN_BLOCK 8
+#define WINO2_MAX_BLOCK 64
 /* The weight gradient's blocks: V and A dy A^T of up to this many bytes together (16 to 512 tiles,
  * from one or several samples), so that each of the 16 products dU[xi] += V[xi]^T (A dy A^T)[xi]
  * sums over many tiles per pass over dU. */
@@ -68,7 +71,7 @@ static w2_geo geometry(const cnn_node *n) {
     g.dp_h = max64(2 * dx_tiles_h + 2, g.off_h + 2 * tiles_h), g.dp_w = max64(2 * g.dx_tiles_w + 2, g.off_w + 2 * g.tiles_w);
     g.kp = cnn_gemm_round_nr(g.k), g.cp = cnn_gemm_round_nr(g.c), g.wide = max64(g.c, g.kp);
     g.block = WINO2_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * max64(g.wide, 1)) / GEMM_MR * GEMM_MR;
-    g.block = g.block < GEMM_MR ? GEMM_MR : g.block > 64 ? 64 : g.block;
+    g.block = g.block < WINO2_MIN_BLOCK ? WINO2_MIN_BLOCK : g.block > WINO2_MAX_BLOCK ? WINO2_MAX_BLOCK : g.block;
     g.dw_block = WINO2_DW_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * (g.c + g.kp)) / GEMM_MR * GEMM_MR;
     g.dw_block = g.dw_block < 16 ? 16 : g.dw_block > 512 ? 512 : g.dw_block;
     return g;
@@ -122,18 +125,49 @@ static w2_scratch thread_scratch(const w2_layout *l, float *work, int tid) {
     return s;
 }
 
-/* out (n_out planes of out_h x out_w) = or += the convolution of the padded copy in (n_in channels,
- * rows of in_w positions) with the transformed kernels u (n_in x n_out, panels), by blocks of tiles. */
-static void convolve(const w2_geo *g, const float *in, int64_t in_w, int64_t n_in, int64_t n_out, const float *u, const float *bias,
-                     bool accumulate, float *out, int64_t out_h, int64_t out_w, const w2_scratch *s) {
-    const int64_t tiles_w = (out_w + 1) / 2, tiles = (out_h + 1) / 2 * tiles_w, n_out_p = cnn_gemm_round_nr(n_out);
-    for (int64_t first = 0; first < tiles; first += g->block) {
-        const int64_t count = tiles - first < g->block ? tiles - first : g->block;
-        cnn_winograd2_input(in, in_w, n_in, tiles_w, first, count, s->v, g->block);
-        for (int xi = 0; xi < WINO2_XI; xi++)
-            cnn_gemm_packed_avx512(false, count, n_out, n_in, s->v + xi * g->block * n_in, n_in, u + xi * n_in * n_out_p,
-                                   s->m + xi * g->block * n_out, n_out, false, NULL, 0, 1);
-        cnn_winograd2_output(s->m, g->block, n_out, tiles_w, first, count, bias, accumulate, out, out_h, out_w);
+/* A block of output tiles from one or more samples (small planes: 9 tiles of a 6x6 plane would
+ * fill two row panels of GEMM_MR to 56%, and each block reads all of U): the 16 products run once
+ * the block is full, then each sample's run of tiles (seg) gets its output transform. */
+typedef struct w2_seg {
+    float *out;            /* the sample's output planes */
+    int64_t first, count;  /* its tiles */
+    int64_t row;           /* where they start in the block */
+} w2_seg;
+
+typedef struct w2_stack {
+    int64_t n_in, n_out, out_h, out_w;
+    const float *u, *bias;
+    bool accumulate;
+    int64_t filled, segs;
+    w2_seg seg[WINO2_MAX_BLOCK + 1];
+} w2_stack;
+
+/* The block's products and output transforms. */
+static void stack_flush(const w2_geo *g, const w2_scratch *s, w2_stack *st) {
+    if (st->filled == 0) return;
+    const int64_t n_out_p = cnn_gemm_round_nr(st->n_out), tiles_w = (st->out_w + 1) / 2;
+    for (int xi = 0; xi < WINO2_XI; xi++)
+        cnn_gemm_packed_avx512(false, st->filled, st->n_out, st->n_in, s->v + xi * g->block * st->n_in, st->n_in, st->u + xi * st->n_in * n_out_p,
+                               s->m + xi * g->block * st->n_out, st->n_out, false, NULL, 0, 1);
+    for (int64_t i = 0; i < st->segs; i++) {
+        const w2_seg *q = &st->seg[i];
+        cnn_winograd2_output(s->m + q->row * st->n_out, g->block, st->n_out, tiles_w, q->first, q->count, st->bias, st->accumulate, q->out,
+                             st->out_h, st->out_w);
+    }
+    st->filled = st->segs = 0;
+}
+
+/* One sample into the block: out (n_out planes of out_h x out_w) = or += the convolution of the
+ * padded copy in (n_in channels, rows of in_w positions) with the transformed kernels, its tiles
+ * transformed into the block's rows (flushed when full). */
+static void stack_sample(const w2_geo *g, const w2_scratch *s, w2_stack *st, const float *in, int64_t in_w, float *out) {
+    const int64_t tiles_w = (st->out_w + 1) / 2, tiles = (st->out_h + 1) / 2 * tiles_w;
+    for (int64_t first = 0; first < tiles;) {
+        const int64_t count = tiles - first < g->block - st->filled ? tiles - first : g->block - st->filled;
+        cnn_winograd2_input(in, in_w, st->n_in, tiles_w, first, count, s->v + st->filled * st->n_in, g->block);
+        st->seg[st->segs++] = (w2_seg){.out = out, .first = first, .count = count, .row = st->filled};
+        st->filled += count, first += count;
+        if (st->filled == g->block) stack_flush(g, s, st);
     }
 }
 
@@ -150,13 +184,15 @@ int conv_winograd2_forward(const cnn_op_ctx *c) {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         for (int64_t p = tid; p < panels; p += nt) cnn_winograd2_weights(g.k, g.c, weight, false, u, p * GEMM_NR, GEMM_NR);
         const w2_scratch s = thread_scratch(&l, work, tid);
+        w2_stack st = {.n_in = g.c, .n_out = g.k, .out_h = g.out_h, .out_w = g.out_w, .u = u, .bias = bias};
 #pragma omp barrier
-#pragma omp for schedule(static)
+#pragma omp for schedule(static) nowait
         for (int64_t b = 0; b < batch; b++) {
             const float *xb = x->data + b * x->stride[0];
             for (int64_t r = 0; r < g.xp_h; r++) cnn_winograd_pad_row(xb, g.c, g.h, g.w, g.pad_top, g.pad_left, s.xp, g.xp_w, r);
-            convolve(&g, s.xp, g.xp_w, g.c, g.k, u, bias, false, y->data + b * y->stride[0], g.out_h, g.out_w, &s);
+            stack_sample(&g, &s, &st, s.xp, g.xp_w, y->data + b * y->stride[0]);
         }
+        stack_flush(&g, &s, &st);
     }
     return 0;
 }
@@ -174,8 +210,9 @@ static void dw_flush(const w2_geo *g, const w2_scratch *s, int64_t rows, float *
 }
 
 /* Sample b: its tiles' V and A dy A^T appended to the weight gradient's block (*filled rows of it,
- * flushed into du when full; when du is not NULL), dx_b += its input gradient (when dx is not NULL). */
-static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, const float *u, float *du, int64_t *filled,
+ * flushed into du when full; when du is not NULL), dx_b += its input gradient through the block dxs
+ * (when dx is not NULL). */
+static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, float *du, int64_t *filled, w2_stack *dxs,
                             const w2_scratch *s) {
     const cnn_tensor *x = c->in[0], *dy = c->dout;
     cnn_tensor *dx = c->din[0];
@@ -192,7 +229,7 @@ static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, con
             if (*filled == g->dw_block) dw_flush(g, s, *filled, du), *filled = 0;
         }
     }
-    if (dx) convolve(g, s->dp, g->dp_w, g->k, g->c, u, NULL, true, dx->data + b * dx->stride[0], g->h, g->w, s);
+    if (dx) stack_sample(g, s, dxs, s->dp, g->dp_w, dx->data + b * dx->stride[0]);
 }
 
 int conv_winograd2_backward(const cnn_op_ctx *c) {
@@ -212,16 +249,20 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
         if (dx)
             for (int64_t p = tid; p < panels; p += nt) cnn_winograd2_weights(g.k, g.c, weight, true, u, p * GEMM_NR, GEMM_NR);
         const w2_scratch s = thread_scratch(&l, work, tid);
+        /* the input gradient: the convolution of dy with U' (the kernels turned), added into dx */
+        w2_stack dxs = {.n_in = g.k, .n_out = g.c, .out_h = g.h, .out_w = g.w, .u = u, .accumulate = true};
 #pragma omp barrier
         /* chunk k: samples [k * batch / DW_CHUNKS, (k + 1) * batch / DW_CHUNKS) in order into partial k */
-#pragma omp for schedule(dynamic)
+#pragma omp for schedule(dynamic) nowait
         for (int k = 0; k < DW_CHUNKS; k++) {
             float *du = dweight ? partials + k * l.du : NULL;
             int64_t filled = 0;
             if (du) memset(du, 0, (size_t)(WINO2_XI * g.c * g.k) * sizeof(float));
-            for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) backward_sample(c, &g, b, u, du, &filled, &s);
+            for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) backward_sample(c, &g, b, du, &filled, &dxs, &s);
             if (filled > 0) dw_flush(&g, &s, filled, du);
         }
+        stack_flush(&g, &s, &dxs);
+#pragma omp barrier
         if (dweight) {
             /* the chunks' partials added in chunk order into the first, then dW += G^T dU G */
 #pragma omp for schedule(static)
