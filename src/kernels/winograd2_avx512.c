@@ -108,16 +108,20 @@ void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles
 /* One tile's 2x2 outputs for 16 channels from its M (mt: element xi at mt + xi * per_xi), plus the
  * bias when not NULL: out[r * 2 + col]. */
 static inline void tile_out(const float *mt, int64_t per_xi, __mmask16 mask, const float *bias, __m512 b, __m512 out[4]) {
-    __m512 s[2][4]; /* A^T m: column by column */
+    __m512 s[2][4]; /* A^T m: column by column (loops unrolled: s, z, o in registers) */
+#pragma GCC unroll 4
     for (int col = 0; col < 4; col++) {
         __m512 z[4], o[2];
+#pragma GCC unroll 4
         for (int r = 0; r < 4; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 4 + col) * per_xi);
         at2(z, o);
         s[0][col] = o[0], s[1][col] = o[1];
     }
+#pragma GCC unroll 2
     for (int r = 0; r < 2; r++) { /* (A^T m) A: row by row */
         __m512 o[2];
         at2(s[r], o);
+#pragma GCC unroll 2
         for (int col = 0; col < 2; col++) out[r * 2 + col] = bias ? _mm512_add_ps(o[col], b) : o[col];
     }
 }
@@ -136,6 +140,7 @@ void cnn_winograd2_output(const float *m, int64_t ldm, int64_t k, int64_t tiles_
             if (t + 4 <= count && tile % tiles_w + 4 <= tiles_w && oy + 2 <= out_h && ox + 8 <= out_w) {
                 /* four tiles along a row, inside the plane: through a transpose, rows of 8 per channel */
                 __m512 out[16];
+#pragma GCC unroll 4
                 for (int q = 0; q < 4; q++) tile_out(m + (t + q) * k + k0, per_xi, mask, bias, b, out + 4 * q);
                 transpose16(out);
                 for (int64_t j = 0; j < n; j++) {
@@ -177,16 +182,20 @@ void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64
         const float *base = dyp + (ty * WINO2_M * dyp_w + tx * WINO2_M) * k;
         for (int64_t k0 = 0; k0 < kp; k0 += 16) {
             const __mmask16 mask = lanes(k - k0);
-            __m512 s[4][2]; /* A dy: column by column */
+            __m512 s[4][2]; /* A dy: column by column (loops unrolled: s and o in registers) */
+#pragma GCC unroll 2
             for (int col = 0; col < 2; col++) {
                 __m512 o[4];
                 a2(_mm512_maskz_loadu_ps(mask, base + col * k + k0), _mm512_maskz_loadu_ps(mask, base + (dyp_w + col) * k + k0), o);
+#pragma GCC unroll 4
                 for (int r = 0; r < 4; r++) s[r][col] = o[r];
             }
             float *dst = dm + k0 / GEMM_NR * ldk * GEMM_NR + (row0 + t) * GEMM_NR + k0 % GEMM_NR;
+#pragma GCC unroll 4
             for (int r = 0; r < 4; r++) { /* (A dy) A^T: row by row, into B's panels (zeros past k) */
                 __m512 o[4];
                 a2(s[r][0], s[r][1], o);
+#pragma GCC unroll 4
                 for (int col = 0; col < 4; col++) _mm512_storeu_ps(dst + (r * 4 + col) * per_xi, o[col]);
             }
         }

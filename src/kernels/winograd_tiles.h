@@ -22,16 +22,22 @@ static inline __attribute__((always_inline)) void winograd_input_tiles(const flo
         float *vt = v + t * c;
         for (int64_t c0 = 0; c0 < c; c0 += 16) {
             const __mmask16 mask = lanes(c - c0);
+            /* (fully unrolled, so that s, z and o live in registers rather than on the stack) */
             __m512 s[6][6]; /* B^T d: column by column (side <= 6) */
+#pragma GCC unroll 6
             for (int col = 0; col < side; col++) {
                 __m512 z[6], o[6];
+#pragma GCC unroll 6
                 for (int r = 0; r < side; r++) z[r] = _mm512_maskz_loadu_ps(mask, base + (r * xp_w + col) * c + c0);
                 bt(z, o);
+#pragma GCC unroll 6
                 for (int r = 0; r < side; r++) s[r][col] = o[r];
             }
+#pragma GCC unroll 6
             for (int r = 0; r < side; r++) { /* (B^T d) B: row by row */
                 __m512 o[6];
                 bt(s[r], o);
+#pragma GCC unroll 6
                 for (int col = 0; col < side; col++) _mm512_mask_storeu_ps(vt + (r * side + col) * per_xi + c0, mask, o[col]);
             }
         }
