@@ -76,7 +76,9 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
     const int64_t ldr = e ? e->ldr : 0;
     for (int i = 0; i < nd; i++) {
         const __mmask16 m0 = d[i].m0, m1 = d[i].m1;
-        for (int r = 0; r < mr; r++) {
+#pragma GCC unroll 8 /* acc indexed by constants: the accumulators stay in registers */
+        for (int r = 0; r < GEMM_MR; r++) {
+            if (r == mr) break;
             float *cr = d[i].c + r * ldc;
             __m512 v0 = acc[r][0], v1 = acc[r][1];
             if (accumulate) {
