@@ -57,6 +57,10 @@ typedef struct conv_gemm {
     /* Backward with our GEMM (cnn_gemm_fast): where its panels start in each thread's scratch,
      * past every column matrix the backward unfolds (set by the op's backward). */
     int64_t panels_at;
+    /* The chunks' partial weight gradients (conv_backward_batch) held transposed, per group (rows,
+     * OC/G): dW_g^T += col_g dy_g^T, A the column matrix read in place and dy_g packed transposed,
+     * instead of packing the column matrix transposed (set where OC/G < rows: less to pack). */
+    bool dw_transposed;
 } conv_gemm;
 
 /* y_o (cols) = bias[o] for every output channel o: the GEMMs then add onto it (beta 1). */
@@ -141,20 +145,37 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
     conv_epilogue(c, yb, rb, m->out_channels, cols);
 }
 
+/* The first 64-byte boundary at or after p: where floats sized by conv_float_bytes start. */
+static inline float *conv_aligned(void *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
+
+/* dW += dy_b * col_b^T for one sample b with our GEMM (into dweight: a full gradient, or a chunk's
+ * partial held transposed when m->dw_transposed), col as the column matrix, B packed at panels. */
+static inline void conv_dw_sample_fast(const cnn_op_ctx *c, const conv_gemm *m, int64_t b, float *col, float *panels, float *dweight) {
+    const int64_t ocg = m->oc_per_group, rows = m->rows, cols = m->cols;
+    const float *xb = c->in[0]->data + b * c->in[0]->stride[0], *dyb = c->dout->data + b * c->dout->stride[0];
+    for (int64_t g = 0; g < m->groups; g++) {
+        const float *xg = xb + g * m->in_group, *dyg = dyb + g * ocg * cols;
+        if (!m->direct) m->unfold(m->geo, xg, col);
+        if (m->dw_transposed) { /* dW_g^T (rows, OC/G) += col_g (rows, cols) * dy_g^T, dy_g packed transposed */
+            float *bp = conv_aligned(panels);
+            cnn_gemm_pack_bt(cols, ocg, dyg, cols, bp, 0, (ocg + GEMM_NR - 1) / GEMM_NR);
+            cnn_gemm_packed_avx512(false, rows, ocg, cols, m->direct ? xg : col, cols, bp, dweight + g * rows * ocg, ocg, true, NULL, 0, 1);
+        } else { /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T, col_g packed transposed */
+            cnn_sgemm_fast_bt(ocg, rows, cols, dyg, cols, m->direct ? xg : col, cols, panels, dweight + g * ocg * rows, rows, true);
+        }
+    }
+}
+
 /* conv_backward_sample with our GEMM: the same products, B packed into panels at col + panels_at. */
 static inline void conv_backward_sample_fast(const cnn_op_ctx *c, const conv_gemm *m, int64_t b, float *col, float *dweight) {
     cnn_tensor *dx = c->din[0];
     const float *weight = c->param[0];
     const int64_t ocg = m->oc_per_group, rows = m->rows, cols = m->cols;
-    const float *xb = c->in[0]->data + b * c->in[0]->stride[0], *dyb = c->dout->data + b * c->dout->stride[0];
+    const float *dyb = c->dout->data + b * c->dout->stride[0];
     float *panels = col + m->panels_at;
-    for (int64_t g = 0; g < m->groups; g++) {
-        const float *xg = xb + g * m->in_group, *dyg = dyb + g * ocg * cols, *wg = weight + g * ocg * rows;
-        if (dweight) { /* dW_g (OC/G, rows) += dy_g (OC/G, cols) * col_g^T, col_g packed transposed */
-            if (!m->direct) m->unfold(m->geo, xg, col);
-            cnn_sgemm_fast_bt(ocg, rows, cols, dyg, cols, m->direct ? xg : col, cols, panels, dweight + g * ocg * rows, rows, true);
-        }
-        if (!dx) continue;
+    if (dweight) conv_dw_sample_fast(c, m, b, col, panels, dweight);
+    for (int64_t g = 0; g < m->groups && dx; g++) {
+        const float *dyg = dyb + g * ocg * cols, *wg = weight + g * ocg * rows;
         float *dxg = dx->data + b * dx->stride[0] + g * m->in_group; /* (C/G, spatial) */
         if (m->direct) { /* dx_g += W_g^T dy_g */
             cnn_sgemm_fast(true, rows, cols, ocg, wg, rows, dyg, cols, panels, dxg, cols, true, NULL);
@@ -241,9 +262,6 @@ static inline int conv_call_threads(const cnn_op_ctx *c) {
     const int planned = c->work_threads > 0 ? c->work_threads : 1, threads = conv_plan_threads();
     return threads > planned ? planned : threads;
 }
-
-/* The first 64-byte boundary at or after p: where floats sized by conv_float_bytes start. */
-static inline float *conv_aligned(void *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
 /* Bytes for total floats (a cnn_mul_i64 / cnn_add_i64 result: -1 on overflow) and 64 bytes to align
  * them; SIZE_MAX on overflow. */
@@ -350,6 +368,17 @@ static inline void conv_backward_batch(const cnn_op_ctx *c, const conv_gemm *m, 
         const int64_t end = (k + 1) * batch / DW_CHUNKS;
         memset(partial, 0, (size_t)dw * sizeof(float));
         for (int64_t b = k * batch / DW_CHUNKS; b < end; b += group) run(c, b, end - b < group ? end - b : group, scratch, partial, arg);
+    }
+    if (m->dw_transposed) { /* partials (G, rows, OC/G): element (o, r) of group g at (g * rows + r) * OC/G + o */
+        const int64_t ocg = m->oc_per_group, rows = m->rows;
+#pragma omp parallel for schedule(static) num_threads(w->threads)
+        for (int64_t i = 0; i < dw; i++) {
+            const int64_t g = i / (ocg * rows), o = i / rows % ocg, r = i % rows, at = (g * rows + r) * ocg + o;
+            float sum = w->partials[at];
+            for (int k = 1; k < DW_CHUNKS; k++) sum += w->partials[k * dw + at];
+            dweight[i] += sum;
+        }
+        return;
     }
 #pragma omp parallel for schedule(static) num_threads(w->threads)
     for (int64_t i = 0; i < dw; i++) {
