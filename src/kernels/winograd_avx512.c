@@ -122,11 +122,14 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
         for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
             const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
             const __mmask16 mask = lanes(n);
-            __m512 s[4][6]; /* A^T m: column by column */
+            __m512 s[4][6]; /* A^T m: column by column (small loops unrolled: fewer vectors through the stack) */
+#pragma GCC unroll 6
             for (int col = 0; col < 6; col++) {
                 __m512 z[6], o[4];
+#pragma GCC unroll 6
                 for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 6 + col) * per_xi + k0);
                 at_apply(z, o);
+#pragma GCC unroll 4
                 for (int r = 0; r < 4; r++) s[r][col] = o[r];
             }
             const bool full = rows == WINO_M && cols == WINO_M; /* an inside tile: rows of 4 in and out by vectors */
@@ -152,9 +155,11 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
             const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + k0) : _mm512_setzero_ps();
             const __m512 sc = scale ? _mm512_maskz_loadu_ps(mask, scale + k0) : b, sh = scale ? _mm512_maskz_loadu_ps(mask, shift + k0) : b;
             __m512 out[WINO_M * WINO_M];
+#pragma GCC unroll 4
             for (int r = 0; r < 4; r++) { /* (A^T m) A: row by row, then the epilogue */
                 __m512 o[4];
                 at_apply(s[r], o);
+#pragma GCC unroll 4
                 for (int col = 0; col < 4; col++) {
                     __m512 val = bias ? _mm512_add_ps(o[col], b) : o[col];
                     if (scale) val = _mm512_add_ps(_mm512_mul_ps(val, sc), sh);
