@@ -70,11 +70,16 @@ void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64
             const int64_t ns = w - s0 < 16 ? w - s0 : 16;
             const __mmask16 smask = lanes(ns);
             __m512 v[16];
-            for (int64_t j = 0; j < 16; j++)
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++)
                 v[j] = j < nc ? _mm512_maskz_loadu_ps(smask, x + (c0 + j) * plane + y * w + s0) : _mm512_setzero_ps();
             transpose16(v);
             float *dst = row + (pad_left + s0) * c + c0;
-            for (int64_t s = 0; s < ns; s++) _mm512_mask_storeu_ps(dst + s * c, cmask, v[s]);
+#pragma GCC unroll 16
+            for (int s = 0; s < 16; s++) {
+                if (s == ns) break;
+                _mm512_mask_storeu_ps(dst + s * c, cmask, v[s]);
+            }
         }
     }
 }
