@@ -151,9 +151,9 @@ static int64_t col_scratch(const cnn_node *n, bool training) {
     const int64_t base = col_base(n, training), rows = geo.channels * geo.kernel_h * geo.kernel_w, cols = geo.out_h * geo.out_w;
     const bool flipped = training && dx_as_conv(a, n);
     const int64_t ocg = a->out_channels / a->groups;
-    const int64_t per_sample = base < 0 ? -1
-                                        : cnn_add_i64(base, conv_fast_scratch(rows, cols, ocg, training,
-                                                                              flipped ? ocg * geo.kernel_h * geo.kernel_w : 0, geo.in_h * geo.in_w));
+    const int64_t flipped_rows = flipped ? ocg * geo.kernel_h * geo.kernel_w : 0;
+    const int64_t per_sample =
+        base < 0 ? -1 : cnn_add_i64(base, conv_fast_scratch(rows, cols, ocg, training, flipped_rows, geo.in_h * geo.in_w));
     const int64_t group = training ? backward_group_max(n) : 1;
     if (group == 1 || per_sample < 0) return per_sample;
     const int64_t stacked = stacked_backward_floats(n, group);
@@ -354,10 +354,10 @@ static void backward_sample(const cnn_op_ctx *c, int64_t b, float *col, float *d
  * (dx: 6x6 = 36 fill two panels of 32 to 56%, 13x13 = 169 six to 88%) and a short sum (dW: k = 36
  * or 169 between loading and storing each tile of the gradient). The backward takes samples
  * group at a time within a chunk of conv_backward_batch, side by side: dW += [dy_b ...] [col_b
- * ...]^T, one sum over the group's columns in order (for planes below STACK_DW_MAX_PLANE), and [dcol_b ...] = W^T [dy_b ...] stored to
- * each sample (dx, or its column matrix then folded back). About STACK_BWD_COLUMNS columns a
- * group, at most STACK_BWD_GROUP samples; planes of at least GEMM_NR columns (a stored tile
- * spans at most two samples) and at most STACK_BWD_MAX_PLANE. */
+ * ...]^T, one sum over the group's columns in order (for planes below STACK_DW_MAX_PLANE), and
+ * [dcol_b ...] = W^T [dy_b ...] stored to each sample (dx, or its column matrix then folded back).
+ * About STACK_BWD_COLUMNS columns a group, at most STACK_BWD_GROUP samples; planes of at least
+ * GEMM_NR columns (a stored tile spans at most two samples) and at most STACK_BWD_MAX_PLANE. */
 #define STACK_BWD_COLUMNS 384
 #define STACK_BWD_GROUP 8
 #define STACK_BWD_MAX_PLANE 256

@@ -147,8 +147,8 @@ static void stack_flush(const w2_geo *g, const w2_scratch *s, w2_stack *st) {
     if (st->filled == 0) return;
     const int64_t n_out_p = cnn_gemm_round_nr(st->n_out), tiles_w = (st->out_w + 1) / 2;
     for (int xi = 0; xi < WINO2_XI; xi++)
-        cnn_gemm_packed_avx512(false, st->filled, st->n_out, st->n_in, s->v + xi * g->block * st->n_in, st->n_in, st->u + xi * st->n_in * n_out_p,
-                               s->m + xi * g->block * st->n_out, st->n_out, false, NULL, 0, 1);
+        cnn_gemm_packed_avx512(false, st->filled, st->n_out, st->n_in, s->v + xi * g->block * st->n_in, st->n_in,
+                               st->u + xi * st->n_in * n_out_p, s->m + xi * g->block * st->n_out, st->n_out, false, NULL, 0, 1);
     for (int64_t i = 0; i < st->segs; i++) {
         const w2_seg *q = &st->seg[i];
         cnn_winograd2_output(s->m + q->row * st->n_out, g->block, st->n_out, tiles_w, q->first, q->count, st->bias, st->accumulate, q->out,

@@ -162,7 +162,8 @@ static int batchnorm_forward(const cnn_op_ctx *c) {
         for (int64_t k = 0; k < channels; k++) {
             float scale, shift;
             eval_affine(a, weight[k], bias[k], running_mean[k], running_var[k], &scale, &shift);
-            for (int64_t b = 0; b < n; b++) apply_run(x->data + b * x->stride[0] + k * plane, y->data + b * y->stride[0] + k * plane, plane, scale, shift, false);
+            for (int64_t b = 0; b < n; b++)
+                apply_run(x->data + b * x->stride[0] + k * plane, y->data + b * y->stride[0] + k * plane, plane, scale, shift, false);
         }
         return 0;
     }
@@ -245,7 +246,8 @@ static int batchnorm_backward(const cnn_op_ctx *c) {
                 const int64_t at = kb * plane;
                 const float *xb = x->data + b * x->stride[0] + at, *zb = c->epi_relu ? c->out->data + b * c->out->stride[0] + at : NULL;
                 float *gb = dy->data + b * dy->stride[0] + at;
-                for (int64_t j = 0; j < nk; j++) grad_sums(xb + j * plane, zb ? zb + j * plane : NULL, gb + j * plane, plane, mean[kb + j], s1[j], s2[j]);
+                for (int64_t j = 0; j < nk; j++)
+                    grad_sums(xb + j * plane, zb ? zb + j * plane : NULL, gb + j * plane, plane, mean[kb + j], s1[j], s2[j]);
             }
             float coef[BN_BLOCK], mean_dy[BN_BLOCK], proj[BN_BLOCK], muf[BN_BLOCK];
             for (int64_t j = 0; j < nk; j++) {
@@ -261,7 +263,8 @@ static int batchnorm_backward(const cnn_op_ctx *c) {
                 const int64_t at = kb * plane;
                 const float *xb = x->data + b * x->stride[0] + at, *gb = dy->data + b * dy->stride[0] + at;
                 float *db = dx->data + b * dx->stride[0] + at;
-                for (int64_t j = 0; j < nk; j++) dx_run(xb + j * plane, gb + j * plane, db + j * plane, plane, coef[j], mean_dy[j], proj[j], muf[j]);
+                for (int64_t j = 0; j < nk; j++)
+                    dx_run(xb + j * plane, gb + j * plane, db + j * plane, plane, coef[j], mean_dy[j], proj[j], muf[j]);
             }
         }
     }

@@ -414,8 +414,8 @@ static inline __attribute__((always_inline)) void pick_column(float *best, int32
  * row-major loop picks: with no NaN in the window, the first maximum (the smallest flat index
  * holding it: each column offers its own smallest, and a tie goes to the smaller index); otherwise
  * its last NaN (the largest flat index holding one). v and vr hold (ow - 1) * sw + kw elements. */
-CNN_CLONES static void maxpool_plane_argmax_sep(const float *restrict xp, float *restrict yp, int32_t *restrict ap, int64_t w, int64_t oh, int64_t ow, int kh, int kw,
-                                                int sh, int sw, float *restrict v, int32_t *restrict vr) {
+CNN_CLONES static void maxpool_plane_argmax_sep(const float *restrict xp, float *restrict yp, int32_t *restrict ap, int64_t w, int64_t oh,
+                                                int64_t ow, int kh, int kw, int sh, int sw, float *restrict v, int32_t *restrict vr) {
     const int64_t cols = (ow - 1) * sw + kw;
     for (int64_t i = 0; i < oh; i++) {
         const int64_t r0 = i * sh;
