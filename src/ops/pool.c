@@ -372,32 +372,6 @@ CNN_CLONES static void maxpool_plane_eval(const pool_attrs *a, const float *xp, 
     }
 }
 
-/* Training's 2x2 stride-2 max pool over windows all inside the plane (LeNet, VGG-style): the same
- * comparisons in the same order as the general loop below (first maximum in row-major order, a NaN
- * taken), written per output row so that the compiler runs it on vectors of outputs. */
-CNN_CLONES static void maxpool2x2_plane_argmax(const float *xp, float *yp, int32_t *ap, int64_t w, int64_t oh, int64_t ow) {
-    for (int64_t i = 0; i < oh; i++) {
-        const float *x0 = xp + 2 * i * w, *x1 = x0 + w;
-        float *yr = yp + i * ow;
-        int32_t *ar = ap + i * ow;
-        const int32_t base = (int32_t)(2 * i * w);
-#pragma omp simd
-        for (int64_t j = 0; j < ow; j++) {
-            const float v0 = x0[2 * j], v1 = x0[2 * j + 1], v2 = x1[2 * j], v3 = x1[2 * j + 1];
-            const int32_t at0 = base + (int32_t)(2 * j);
-            float best = v0;
-            int32_t at = at0;
-            bool take = v1 > best || v1 != v1;
-            best = take ? v1 : best, at = take ? at0 + 1 : at;
-            take = v2 > best || v2 != v2;
-            best = take ? v2 : best, at = take ? at0 + (int32_t)w : at;
-            take = v3 > best || v3 != v3;
-            best = take ? v3 : best, at = take ? at0 + (int32_t)w + 1 : at;
-            yr[j] = best, ar[j] = at;
-        }
-    }
-}
-
 /* The running pick (*best at flat index *at) against the next column's (x at f): as the row-major
  * loop below would end up, a NaN with the larger index, else the larger value or, equal, the
  * smaller index. */
@@ -407,8 +381,8 @@ static inline __attribute__((always_inline)) void pick_column(float *best, int32
     *best = take ? x : *best, *at = take ? f : *at;
 }
 
-/* Training's max pool over windows all inside the plane (no padding, dilation 1, 2 or 3 wide:
- * MiniGoogLeNet's 3x3/2 downsampling), separably on vectors of columns and outputs: first each
+/* Training's max pool over windows all inside the plane (no padding before, dilation 1, 2 or 3
+ * wide: MiniGoogLeNet's 3x3/2 downsampling, LeNet's and VGG's 2x2/2), separably on vectors of columns and outputs: first each
  * output row's window rows (v, vr: per column the value and flat index the row-major loop below
  * would keep within that column), then along the row (pick_column). The result is the element the
  * row-major loop picks: with no NaN in the window, the first maximum (the smallest flat index
@@ -482,18 +456,9 @@ static int maxpool_forward(const cnn_op_ctx *c) {
         }
         return 0;
     }
-    if (argmax && p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dilation_h == 1 &&
-        p->dilation_w == 1 && a->pad[0] == 0 && a->pad[2] == 0 && 2 * oh <= h && 2 * ow <= w) {
-#pragma omp parallel for collapse(2) schedule(static)
-        for (int64_t b = 0; b < n; b++)
-            for (int64_t k = 0; k < ch; k++)
-                maxpool2x2_plane_argmax(x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow,
-                                        argmax + (b * ch + k) * oh * ow, w, oh, ow);
-        return 0;
-    }
     if (argmax && (p->kernel_w == 2 || p->kernel_w == 3) && p->dilation_h == 1 && p->dilation_w == 1 && a->pad[0] == 0 &&
-        a->pad[1] == 0 && a->pad[2] == 0 && a->pad[3] == 0 && (oh - 1) * p->stride_h + p->kernel_h <= h &&
-        (ow - 1) * p->stride_w + p->kernel_w <= w && (ow - 1) * p->stride_w + p->kernel_w <= MAXPOOL_ROW_MAX) {
+        a->pad[2] == 0 && (oh - 1) * p->stride_h + p->kernel_h <= h && (ow - 1) * p->stride_w + p->kernel_w <= w &&
+        (ow - 1) * p->stride_w + p->kernel_w <= MAXPOOL_ROW_MAX) {
 #pragma omp parallel
         {
             float v[MAXPOOL_ROW_MAX];

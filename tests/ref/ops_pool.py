@@ -137,12 +137,15 @@ CASES = [
 # mode (forward only), and NaN inputs in both modes.
 CASES += [Case(c.name + "_eval", c.op, c.attrs, c.inputs, c.module, train=False, dist=c.dist, fd=False)
           for c in list(CASES) if c.op == "maxpool2d"]
-# Training's 2x2 stride-2 pool has its own loop (pool.c): NaN and ties through it, and ties through the general one.
+# Training's pools with windows inside the plane run separably (pool.c, maxpool_plane_argmax_sep): NaN and ties
+# through it (2x2/2 here, 3x3/2 below); padded windows take the general loop: ties and NaN through it too.
 CASES += [Case("maxpool_2x2_s2_" + dist + suffix, "maxpool2d", pool_attrs(2, 2), [(2, 3, 8, 10)], lambda: nn.MaxPool2d(2, 2),
                train=train, dist=dist, fd=False)
           for dist in ("nan", "ties") for suffix, train in (("", True), ("_eval", False))]
 CASES += [Case("maxpool_3x3_s2_ties", "maxpool2d", pool_attrs(3, 2), [(2, 2, 9, 11)], lambda: nn.MaxPool2d(3, 2), dist="ties",
                fd=False)]
+CASES += [Case("maxpool_3x3_s2_pad1_ties", "maxpool2d", pool_attrs(3, 2, padding=1), [(2, 2, 9, 11)],
+               lambda: nn.MaxPool2d(3, 2, padding=1), dist="ties", fd=False)]
 # Training's pools with every window inside the plane (no padding, 2 or 3 wide) run separably
 # (pool.c, maxpool_plane_argmax_sep): NaN and ties on planes wide enough for its vector loops.
 CASES += [Case("maxpool_3x3_s2_%s_wide" % dist, "maxpool2d", pool_attrs(3, 2), [(2, 3, 31, 34)], lambda: nn.MaxPool2d(3, 2),
