@@ -29,7 +29,7 @@ typedef struct tile_dst {
  * past mr repeat the last), B from its panel; rows < mr stored to each of the nd destinations (ldc,
  * the residual's rows ldr apart). With half, only the panel's first 16 columns are computed (an edge
  * panel of at most 16: half the multiply-adds; each computed column the same chain, so the same
- * bits). Inlined into tile_n (cs 1: rows contiguous) and tile_t (A transposed), each both ways. */
+ * bits). Inlined into tile's four cases (cs 1: rows contiguous; rs 1: A transposed). */
 static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const float *restrict a, int64_t rs, int64_t cs,
                                                             const float *restrict b, const tile_dst *d, int nd, int64_t ldc, int mr,
                                                             bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, const bool half) {
@@ -111,24 +111,18 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
     }
 }
 
-static void tile_n(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
-                   const cnn_gemm_epilogue *e, int64_t row0) {
-    tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, false);
-}
-
-static void tile_t(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
-                   const cnn_gemm_epilogue *e, int64_t row0) {
-    tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, false);
-}
-
-static void tile_n16(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
-                     const cnn_gemm_epilogue *e, int64_t row0) {
-    tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, true);
-}
-
-static void tile_t16(int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc, int mr, bool accumulate,
-                     const cnn_gemm_epilogue *e, int64_t row0) {
-    tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, true);
+/* One tile, A row-major or stored transposed (trans_a), the whole panel or its first 16 columns
+ * (half): tile_8x32 inlined four times, each with its strides and width as constants. */
+static void tile(bool trans_a, bool half, int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc,
+                 int mr, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
+    if (trans_a && half)
+        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, true);
+    else if (trans_a)
+        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, false);
+    else if (half)
+        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, true);
+    else
+        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, false);
 }
 
 /* Columns [lo, hi) of a tile (0 <= lo <= hi <= 32) as its two masks. */
@@ -179,10 +173,8 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
         /* an edge panel of at most 16 columns (of the call: a tile across two samples has two
          * destinations and is never one) computes only those */
         const bool half = cols <= 16 && nd == 1;
-        if (trans_a)
-            (half ? tile_t16 : tile_t)(k, a + ip * GEMM_MR, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate, e, ip * GEMM_MR);
-        else
-            (half ? tile_n16 : tile_n)(k, a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate, e, ip * GEMM_MR);
+        tile(trans_a, half, k, trans_a ? a + ip * GEMM_MR : a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate,
+             e, ip * GEMM_MR);
     }
 }
 
