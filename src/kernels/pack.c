@@ -2,34 +2,28 @@
 #include "gemm.h"
 #include "../core/internal.h"
 
-/* One panel (k rows of GEMM_NR floats) from runs of columns: run r fills panel columns [at[r],
- * at[r + 1]) from src[r] (row p at src[r] + p * ldb); columns past at[runs] are zeros. */
-static inline void pack_panel(int64_t k, int64_t ldb, const float *const *src, const int64_t *at, int64_t runs, float *panel) {
-    if (runs == 1 && at[1] == GEMM_NR) { /* whole rows of GEMM_NR floats */
-        for (int64_t p = 0; p < k; p++) {
-            float *dst = panel + p * GEMM_NR;
-            const float *sr = src[0] + p * ldb;
+/* Row p of one panel (GEMM_NR floats at dst) from runs of columns: run r fills panel columns
+ * [at[r], at[r + 1]) from src[r] (row p at src[r] + p * ldb); columns past at[runs] are zeros. */
+static inline void pack_panel_row(int64_t p, int64_t ldb, const float *const *src, const int64_t *at, int64_t runs, float *dst) {
+    if (runs == 1 && at[1] == GEMM_NR) { /* a whole row of GEMM_NR floats */
+        const float *sr = src[0] + p * ldb;
 #pragma omp simd
-            for (int64_t c = 0; c < GEMM_NR; c++) dst[c] = sr[c];
-        }
+        for (int64_t c = 0; c < GEMM_NR; c++) dst[c] = sr[c];
         return;
     }
-    for (int64_t p = 0; p < k; p++) {
-        float *dst = panel + p * GEMM_NR;
-        for (int64_t r = 0; r < runs; r++) {
-            const float *sr = src[r] + p * ldb;
-            float *dr = dst + at[r];
-            for (int64_t c = 0; c < at[r + 1] - at[r]; c++) dr[c] = sr[c];
-        }
-        for (int64_t c = at[runs]; c < GEMM_NR; c++) dst[c] = 0.0f;
+    for (int64_t r = 0; r < runs; r++) {
+        const float *sr = src[r] + p * ldb;
+        float *dr = dst + at[r];
+        for (int64_t c = 0; c < at[r + 1] - at[r]; c++) dr[c] = sr[c];
     }
+    for (int64_t c = at[runs]; c < GEMM_NR; c++) dst[c] = 0.0f;
 }
 
 CNN_CLONES void cnn_gemm_pack_b(int64_t k, int64_t n, const float *b, int64_t ldb, float *bp, int64_t first, int64_t count) {
     for (int64_t jp = first; jp < first + count; jp++) {
         const int64_t j0 = jp * GEMM_NR, at[2] = {0, n - j0 < GEMM_NR ? n - j0 : GEMM_NR};
         const float *src = b + j0;
-        pack_panel(k, ldb, &src, at, 1, bp + j0 * k);
+        for (int64_t p = 0; p < k; p++) pack_panel_row(p, ldb, &src, at, 1, bp + j0 * k + p * GEMM_NR);
     }
 }
 
@@ -57,21 +51,7 @@ CNN_CLONES void cnn_gemm_pack_b_samples(int64_t k, int64_t n, int64_t samples, c
             at[i][runs[i]] = cols;
         }
         for (int64_t p = 0; p < k; p++)
-            for (int64_t jp = g0; jp < g1; jp++) {
-                const int64_t i = jp - g0;
-                float *dst = bp + (jp - first) * GEMM_NR * k + p * GEMM_NR;
-                if (runs[i] == 1 && at[i][1] == GEMM_NR) {
-                    const float *sr = src[i][0] + p * ldb;
-#pragma omp simd
-                    for (int64_t c = 0; c < GEMM_NR; c++) dst[c] = sr[c];
-                    continue;
-                }
-                for (int64_t r = 0; r < runs[i]; r++) {
-                    const float *sr = src[i][r] + p * ldb;
-                    float *dr = dst + at[i][r];
-                    for (int64_t c = 0; c < at[i][r + 1] - at[i][r]; c++) dr[c] = sr[c];
-                }
-                for (int64_t c = at[i][runs[i]]; c < GEMM_NR; c++) dst[c] = 0.0f;
-            }
+            for (int64_t jp = g0; jp < g1; jp++)
+                pack_panel_row(p, ldb, src[jp - g0], at[jp - g0], runs[jp - g0], bp + (jp - first) * GEMM_NR * k + p * GEMM_NR);
     }
 }
