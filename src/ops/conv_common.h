@@ -248,6 +248,13 @@ static inline void conv_backward_sample(const cnn_op_ctx *c, const conv_gemm *m,
 #define DW_CHUNKS 8
 #define DW_CHUNKED_MIN_BATCH 4 /* smaller batches: one sum over samples, parallel inside the GEMMs */
 
+/* Element at of the DW_CHUNKS partial weight gradients (dw floats apart), added in chunk order. */
+static inline float conv_chunk_sum(const float *partials, int64_t dw, int64_t at) {
+    float sum = partials[at];
+    for (int k = 1; k < DW_CHUNKS; k++) sum += partials[k * dw + at];
+    return sum;
+}
+
 typedef struct conv_work {
     float *cols;     /* [threads][col_elements] */
     float *partials; /* [DW_CHUNKS][OC * rows] */
@@ -369,22 +376,12 @@ static inline void conv_backward_batch(const cnn_op_ctx *c, const conv_gemm *m, 
         memset(partial, 0, (size_t)dw * sizeof(float));
         for (int64_t b = k * batch / DW_CHUNKS; b < end; b += group) run(c, b, end - b < group ? end - b : group, scratch, partial, arg);
     }
-    if (m->dw_transposed) { /* partials (G, rows, OC/G): element (o, r) of group g at (g * rows + r) * OC/G + o */
-        const int64_t ocg = m->oc_per_group, rows = m->rows;
-#pragma omp parallel for schedule(static) num_threads(w->threads)
-        for (int64_t i = 0; i < dw; i++) {
-            const int64_t g = i / (ocg * rows), o = i / rows % ocg, r = i % rows, at = (g * rows + r) * ocg + o;
-            float sum = w->partials[at];
-            for (int k = 1; k < DW_CHUNKS; k++) sum += w->partials[k * dw + at];
-            dweight[i] += sum;
-        }
-        return;
-    }
+    const int64_t ocg = m->oc_per_group, rows = m->rows;
 #pragma omp parallel for schedule(static) num_threads(w->threads)
     for (int64_t i = 0; i < dw; i++) {
-        float sum = w->partials[i];
-        for (int k = 1; k < DW_CHUNKS; k++) sum += w->partials[k * dw + i];
-        dweight[i] += sum;
+        /* transposed partials (G, rows, OC/G): element (o, r) of group g at (g * rows + r) * OC/G + o */
+        const int64_t at = m->dw_transposed ? (i / (ocg * rows) * rows + i % rows) * ocg + i / rows % ocg : i;
+        dweight[i] += conv_chunk_sum(w->partials, dw, at);
     }
 }
 

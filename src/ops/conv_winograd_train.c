@@ -4,8 +4,8 @@
  * training magnifies past PyTorch's own rounding: conv_winograd.h).
  *
  * Forward: the kernels to U (16 packed C x K matrices), then per sample a zero-padded channels-last
- * copy xp, and by blocks of output tiles V = B^T d B (16 matrices, tiles x C), the 16 products
- * M = V U and the output transform A^T M A plus bias.
+ * copy xp, and by blocks of output tiles (spanning samples on small planes: w2_stack) V = B^T d B
+ * (16 matrices, tiles x C), the 16 products M = V U and the output transform A^T M A plus bias.
  * Input gradient: the same with dy as the input (padded by 2 - pad) and U' from the kernels turned
  * by 180 degrees with their channels swapped, added into dx.
  * Weight gradient: dU[xi] (C x K) = sum over the output tiles of V[xi]^T (A dy A^T)[xi], by blocks
@@ -125,6 +125,17 @@ static w2_scratch thread_scratch(const w2_layout *l, float *work, int tid) {
     return s;
 }
 
+/* U (dx false: the forward's) or U' (dx: the input gradient's, the kernels turned) by panels of
+ * GEMM_NR columns shared out to the threads (thread tid of nt, inside the parallel region). */
+static void transform_kernels(const w2_geo *g, const float *weight, bool dx, float *u, int tid, int nt) {
+    for (int64_t p = tid; p < (dx ? g->cp : g->kp) / GEMM_NR; p += nt) cnn_winograd2_weights(g->k, g->c, weight, dx, u, p * GEMM_NR, GEMM_NR);
+}
+
+/* Sample xb's zero-padded channels-last copy xp (the forward's input, and the weight gradient's). */
+static void pad_input(const w2_geo *g, const float *xb, float *xp) {
+    for (int64_t r = 0; r < g->xp_h; r++) cnn_winograd_pad_row(xb, g->c, g->h, g->w, g->pad_top, g->pad_left, xp, g->xp_w, r);
+}
+
 /* A block of output tiles from one or more samples (small planes: 9 tiles of a 6x6 plane would
  * fill two row panels of GEMM_MR to 56%, and each block reads all of U): the 16 products run once
  * the block is full, then each sample's run of tiles (seg) gets its output transform. */
@@ -177,19 +188,18 @@ int conv_winograd2_forward(const cnn_op_ctx *c) {
     const cnn_tensor *x = c->in[0], *y = c->out;
     const conv_attrs *a = c->attrs;
     const float *weight = c->param[0], *bias = a->bias ? c->param[1] : NULL;
-    const int64_t batch = x->shape[0], panels = g.kp / GEMM_NR;
+    const int64_t batch = x->shape[0];
     float *work = conv_aligned(c->work), *u = work;
 #pragma omp parallel num_threads(conv_call_threads(c))
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int64_t p = tid; p < panels; p += nt) cnn_winograd2_weights(g.k, g.c, weight, false, u, p * GEMM_NR, GEMM_NR);
+        transform_kernels(&g, weight, false, u, tid, nt);
         const w2_scratch s = thread_scratch(&l, work, tid);
         w2_stack st = {.n_in = g.c, .n_out = g.k, .out_h = g.out_h, .out_w = g.out_w, .u = u, .bias = bias};
 #pragma omp barrier
 #pragma omp for schedule(static) nowait
         for (int64_t b = 0; b < batch; b++) {
-            const float *xb = x->data + b * x->stride[0];
-            for (int64_t r = 0; r < g.xp_h; r++) cnn_winograd_pad_row(xb, g.c, g.h, g.w, g.pad_top, g.pad_left, s.xp, g.xp_w, r);
+            pad_input(&g, x->data + b * x->stride[0], s.xp);
             stack_sample(&g, &s, &st, s.xp, g.xp_w, y->data + b * y->stride[0]);
         }
         stack_flush(&g, &s, &st);
@@ -219,8 +229,8 @@ static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, flo
     const float *dyb = dy->data + b * dy->stride[0];
     for (int64_t r = 0; r < g->dp_h; r++) cnn_winograd_pad_row(dyb, g->k, g->out_h, g->out_w, g->off_h, g->off_w, s->dp, g->dp_w, r);
     if (du) {
-        const float *xb = x->data + b * x->stride[0], *dy0 = s->dp + (g->off_h * g->dp_w + g->off_w) * g->k;
-        for (int64_t r = 0; r < g->xp_h; r++) cnn_winograd_pad_row(xb, g->c, g->h, g->w, g->pad_top, g->pad_left, s->xp, g->xp_w, r);
+        const float *dy0 = s->dp + (g->off_h * g->dp_w + g->off_w) * g->k;
+        pad_input(g, x->data + b * x->stride[0], s->xp);
         for (int64_t first = 0; first < g->tiles;) {
             const int64_t count = g->tiles - first < g->dw_block - *filled ? g->tiles - first : g->dw_block - *filled;
             cnn_winograd2_input(s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->vdw + *filled * g->c, g->dw_block);
@@ -241,13 +251,12 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
     const bool dx = c->din[0] != NULL;
     if (!dweight && !dx) return 0;
     const float *weight = c->param[0];
-    const int64_t batch = c->dout->shape[0], panels = g.cp / GEMM_NR;
+    const int64_t batch = c->dout->shape[0];
     float *work = conv_aligned(c->work), *u = work, *partials = work + l.u;
 #pragma omp parallel num_threads(conv_call_threads(c))
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        if (dx)
-            for (int64_t p = tid; p < panels; p += nt) cnn_winograd2_weights(g.k, g.c, weight, true, u, p * GEMM_NR, GEMM_NR);
+        if (dx) transform_kernels(&g, weight, true, u, tid, nt);
         const w2_scratch s = thread_scratch(&l, work, tid);
         /* the input gradient: the convolution of dy with U' (the kernels turned), added into dx */
         w2_stack dxs = {.n_in = g.k, .n_out = g.c, .out_h = g.h, .out_w = g.w, .u = u, .accumulate = true};
@@ -266,11 +275,7 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
         if (dweight) {
             /* the chunks' partials added in chunk order into the first, then dW += G^T dU G */
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < WINO2_XI * g.c * g.k; i++) {
-                float sum = partials[i];
-                for (int k = 1; k < DW_CHUNKS; k++) sum += partials[k * l.du + i];
-                partials[i] = sum;
-            }
+            for (int64_t i = 0; i < WINO2_XI * g.c * g.k; i++) partials[i] = conv_chunk_sum(partials, l.du, i);
 #pragma omp for schedule(static)
             for (int64_t ko = 0; ko < g.k; ko++) cnn_winograd2_weights_grad(g.k, g.c, partials, dweight, ko, 1);
         }

@@ -73,7 +73,7 @@ static void channel_run(int64_t channels, int64_t *k0, int64_t *k1) {
 /* The gradient at the batch norm's output from the folded ReLU's: what the ReLU's backward adds into
  * a zeroed buffer (0 + (z > 0 ? g : 0)), z the ReLU's output. */
 static inline float relu_grad(float z, float g) {
-    /* the select as a bit mask: vectorizes inside the sums' simd reduction where a ?: did not */
+    /* the select as a bit mask: vectorizes inside grad_sums' lane loop where a ?: did not */
     uint32_t bits;
     memcpy(&bits, &g, sizeof bits);
     bits &= -(uint32_t)(z > 0.0f);
