@@ -284,6 +284,55 @@ static int same_bits_for_1_and_2_threads(void *arg) {
     return result;
 }
 
+/* Eval at batch 1, where the threads share each convolution: a 3x3 over 40x40 by Winograd (each
+ * thread a run of blocks), a 3x3/2, a 1x7 and a 7x1 with padding (1 thread: im2col; 2 threads: each
+ * fills its own panels straight from the input). The output, computed with 1 and with 2 threads. */
+static int eval_batch1_with_threads(int threads, float **y, int64_t *ny) {
+    cnn_set_threads(threads);
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 16, 40, 40);
+    cnn_node *w = cnn_conv2d(g, x, "w", 32, 3, 3, 1, 1, true);
+    cnn_node *s = cnn_conv2d(g, w, "s", 24, 3, 3, 2, 0, true);
+    const cnn_conv2d_params row = {.out_channels = 20, .kernel_h = 1, .kernel_w = 7, .padding = 0, .pad_left = 3, .pad_right = 3, .bias = true};
+    const cnn_conv2d_params col = {.out_channels = 18, .kernel_h = 7, .kernel_w = 1, .padding = 0, .pad_top = 3, .pad_bottom = 3, .bias = false};
+    cnn_node *a = cnn_conv2d_ex(g, s, "a", &row);
+    cnn_node *b = cnn_conv2d_ex(g, a, "b", &col);
+    cnn_plan *p = NULL;
+    int rc = -1;
+    if (!b || cnn_graph_add_output(g, b, 0) || cnn_graph_init_params(g, 11) || !(p = cnn_plan_create(g, 1, 0))) goto done;
+    uint64_t state = 99;
+    cnn_tensor *in = cnn_plan_input(p, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = pseudo_random(&state);
+    if (cnn_plan_forward(p)) goto done;
+    const cnn_tensor *out = cnn_plan_output(p, 0);
+    *ny = cnn_tensor_numel(out);
+    if (!(*y = malloc((size_t)*ny * sizeof(float)))) goto done;
+    memcpy(*y, out->data, (size_t)*ny * sizeof(float));
+    rc = 0;
+done:
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return rc;
+}
+
+static int eval_batch1_same_bits(void *arg) {
+    (void)arg;
+    float *one = NULL, *two = NULL;
+    int64_t n1 = 0, n2 = 0;
+    int rc = eval_batch1_with_threads(1, &one, &n1);
+    if (!rc) rc = eval_batch1_with_threads(2, &two, &n2);
+    cnn_set_threads(0);
+    int result = -1;
+    if (rc)
+        harness_message(__FILE__, __LINE__, "run failed: %s", cnn_last_error());
+    else if (n1 != n2 || memcmp(one, two, (size_t)n1 * sizeof(float)) != 0)
+        harness_message(__FILE__, __LINE__, "batch 1 eval outputs differ between 1 and 2 threads");
+    else
+        result = 0;
+    free(one), free(two);
+    return result;
+}
+
 /* ---- conv3d ---- */
 
 typedef struct refusal3d {
@@ -502,6 +551,7 @@ int main(int argc, char **argv) {
     harness_case("conv2d: bitwise identical forward and backward with 1 and 2 threads", same_bits_for_1_and_2_threads, NULL);
     harness_case("conv2d: small planes, samples side by side in the backward: bitwise identical with 1 and 2 threads",
                  same_bits_for_1_and_2_threads, "small");
+    harness_case("conv2d: eval at batch 1 (threads share each product): bitwise identical with 1 and 2 threads", eval_batch1_same_bits, NULL);
     for (size_t i = 0; i < sizeof refusals3d / sizeof refusals3d[0]; i++) {
         char label[160];
         snprintf(label, sizeof label, "conv3d refuses: %s", refusals3d[i].label);

@@ -230,14 +230,22 @@ static conv_gemm gemm_view(const cnn_node *n, const cnn_conv_geometry *geo) {
  * values as im2col + packing and the GEMM sums in the same order: the same bits. (Measured with
  * cnn bench --profile at 1 thread: googlenet's conv1, 7x7/2 over 3 channels; inception_v3's 5x5
  * layers at 35x35, 5.9 MB of columns, 2.6 -> 2.2 ms; its 1x7 layers at 17x17, 1.5 MB, 5% slower.) */
+/* When the threads share one sample (batch below the thread count: inference at batch 1), each
+ * fills the panels of its own run of columns, as the product then uses them: im2col's rows split by
+ * channel would leave half of every thread's panels to be read from the other core's cache, which
+ * on this host costs the most when its cores sit apart (inception_v3 b1 at 2 threads 70.7 -> 63.5
+ * ms there, 51.7 -> 52.0 ms when they do not; cnn bench, alternating processes). Each thread's
+ * block of panels fits in its share of the column scratch: rows * block <= rows * cols rounded up
+ * to whole panels, which the packed copy of B alone takes. */
 #define PANELS_MAX_CHANNELS 4
 #define PANELS_MIN_COLUMN_FLOATS (512 * 1024) /* 2 MB */
 #define PANEL_BLOCK_FLOATS 65536 /* a block's panels: 256 KB */
-static bool unfold_into_panels(const cnn_node *n) {
+static bool unfold_into_panels(const cnn_node *n, bool shared) {
     const conv_attrs *a = n->attrs;
     const cnn_conv_geometry geo = group_geometry(n);
     return a->groups == 1 && !columns_are_input(a) &&
-           (n->inputs[0]->shape.dims[1] <= PANELS_MAX_CHANNELS || column_elements(&geo) >= PANELS_MIN_COLUMN_FLOATS) && cnn_gemm_fast();
+           (shared || n->inputs[0]->shape.dims[1] <= PANELS_MAX_CHANNELS || column_elements(&geo) >= PANELS_MIN_COLUMN_FLOATS) &&
+           cnn_gemm_fast();
 }
 
 /* Small planes at batch > 1 (the forward, also in training): the product runs over the samples' columns side by side,
@@ -310,7 +318,7 @@ static void forward_panels(const cnn_op_ctx *c, const cnn_conv_geometry *geo, in
 /* y_b = conv(x_b) for one sample b, using col as scratch. */
 static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
     const cnn_conv_geometry geo = group_geometry(c->node);
-    if (unfold_into_panels(c->node)) {
+    if (unfold_into_panels(c->node, !omp_in_parallel() && conv_call_threads(c) > 1)) {
         forward_panels(c, &geo, b, 1, col);
         return;
     }

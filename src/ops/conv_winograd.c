@@ -178,7 +178,12 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, copy, u, p);
-        for (int64_t r = tid; r < batch * g.xp_h; r += nt)
+        /* Contiguous runs of rows and of blocks per thread (they were dealt out in turn): a
+         * thread's blocks read the rows it padded and write output rows near each other, which the
+         * next layer's threads, splitting the plane the same way, mostly read back from their own
+         * core's cache (see conv.c's unfold_into_panels). inception_v3 b1 at 2 threads, when the
+         * host's two cores sit apart: 63.5 -> 61.0 ms; otherwise unchanged (51.3 ms). */
+        for (int64_t r = batch * g.xp_h * tid / nt; r < batch * g.xp_h * (tid + 1) / nt; r++)
             cnn_winograd_pad_row(x->data + r / g.xp_h * x->stride[0], g.c, g.h, g.w, g.pad_top, g.pad_left, xps + r / g.xp_h * xp_size, g.xp_w,
                                   r % g.xp_h);
 #pragma omp barrier
@@ -188,7 +193,8 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
                             r0, batch * g.tiles - r0 < super ? batch * g.tiles - r0 : super, tid, nt);
         } else {
             float *v = blocks + (whole ? tid : 0) * per_thread, *m = v + WINO_XI * ldv * g.c;
-            for (int64_t item = whole ? tid : 0; item < items; item += whole ? nt : 1) {
+            const int64_t item_end = whole ? items * (tid + 1) / nt : items;
+            for (int64_t item = whole ? items * tid / nt : 0; item < item_end; item++) {
                 /* samples [b0, b1), their tiles [first, first + count) each, the block's rows in turn */
                 const int64_t b0 = g.samples > 1 ? item * g.samples : item / g.blocks;
                 const int64_t b1 = g.samples > 1 ? (b0 + g.samples < batch ? b0 + g.samples : batch) : b0 + 1;
