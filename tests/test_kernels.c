@@ -80,9 +80,12 @@ typedef struct wino_case {
     bool bias, bn_relu;
     bool refresh; /* a forward with one kernel element changed first: the plan's kept U must follow the change back */
     int kernel, stride; /* 0: 3 and 1 (Winograd's); others, with at most 4 input channels, unfold straight into panels */
+    int kh, kw;         /* when set: a kh x kw kernel (1x7 and 7x1: F(2, 7), conv_winograd7.c) */
 } wino_case;
 
 static int case_kernel(const wino_case *t) { return t->kernel ? t->kernel : 3; }
+static int case_kh(const wino_case *t) { return t->kh ? t->kh : case_kernel(t); }
+static int case_kw(const wino_case *t) { return t->kw ? t->kw : case_kernel(t); }
 static int case_stride(const wino_case *t) { return t->stride ? t->stride : 1; }
 
 /* One forward of x -> conv2d (-> batchnorm -> relu) in an eval plan at the given thread count; the
@@ -90,8 +93,8 @@ static int case_stride(const wino_case *t) { return t->stride ? t->stride : 1; }
 static int wino_forward(const wino_case *t, int threads, float *y, double *want) {
     cnn_graph *g = cnn_graph_create();
     CHECK(g, "out of memory");
-    const int ks = case_kernel(t), st = case_stride(t);
-    cnn_conv2d_params p = {.out_channels = t->k, .kernel_h = ks, .kernel_w = ks, .stride_h = st, .stride_w = st, .bias = t->bias,
+    const int kh = case_kh(t), kw = case_kw(t), st = case_stride(t);
+    cnn_conv2d_params p = {.out_channels = t->k, .kernel_h = kh, .kernel_w = kw, .stride_h = st, .stride_w = st, .bias = t->bias,
                            .pad_top = t->pads[0], .pad_bottom = t->pads[1], .pad_left = t->pads[2], .pad_right = t->pads[3]};
     cnn_node *x = cnn_input(g, "x", t->c, t->h, t->w), *conv = cnn_conv2d_ex(g, x, "conv", &p), *out = conv;
     if (t->bn_relu) out = cnn_relu(g, cnn_batchnorm(g, conv, "bn", 1e-5f, 0.1f), "relu");
@@ -131,12 +134,12 @@ static int wino_forward(const wino_case *t, int threads, float *y, double *want)
                     for (int64_t j = 0; j < ow; j++) {
                         double sum = t->bias ? b.data[k] : 0.0, bound = fabs(sum);
                         for (int64_t c = 0; c < t->c; c++)
-                            for (int di = 0; di < ks; di++)
-                                for (int dj = 0; dj < ks; dj++) {
+                            for (int di = 0; di < kh; di++)
+                                for (int dj = 0; dj < kw; dj++) {
                                     const int64_t yy = i * st + di - t->pads[0], xx = j * st + dj - t->pads[2];
                                     if (yy < 0 || yy >= t->h || xx < 0 || xx >= t->w) continue;
                                     const double prod = (double)in->data[((n * t->c + c) * t->h + yy) * t->w + xx] *
-                                                        (double)w.data[((k * t->c + c) * ks + di) * ks + dj];
+                                                        (double)w.data[((k * t->c + c) * kh + di) * kw + dj];
                                     sum += prod, bound += fabs(prod);
                                 }
                         if (t->bn_relu) {
@@ -154,8 +157,8 @@ static int wino_forward(const wino_case *t, int threads, float *y, double *want)
 
 static int check_winograd(void *arg) {
     const wino_case *t = arg;
-    const int ks = case_kernel(t), st = case_stride(t);
-    const int64_t oh = (t->h + t->pads[0] + t->pads[1] - ks) / st + 1, ow = (t->w + t->pads[2] + t->pads[3] - ks) / st + 1;
+    const int kh = case_kh(t), kw = case_kw(t), st = case_stride(t);
+    const int64_t oh = (t->h + t->pads[0] + t->pads[1] - kh) / st + 1, ow = (t->w + t->pads[2] + t->pads[3] - kw) / st + 1;
     const int64_t ny = t->batch * t->k * oh * ow;
     float *y1 = malloc((size_t)ny * sizeof(float)), *y2 = malloc((size_t)ny * sizeof(float));
     double *want = malloc((size_t)ny * 2 * sizeof(double));
@@ -324,24 +327,30 @@ int main(void) {
         harness_case(name, check_gemm, (void *)t);
     }
     static const wino_case wcases[] = {
-        {1, 16, 16, 8, 8, {1, 1, 1, 1}, false, false, false, 0, 0},  {1, 19, 33, 13, 11, {1, 1, 1, 1}, true, false, true, 0, 0},
-        {3, 32, 20, 7, 7, {1, 1, 1, 1}, true, true, false, 0, 0},    {2, 17, 48, 10, 9, {0, 0, 0, 0}, false, true, true, 0, 0},
-        {1, 24, 16, 9, 14, {2, 0, 1, 2}, true, false, false, 0, 0},  {5, 16, 17, 6, 5, {0, 2, 2, 0}, true, true, false, 0, 0},
-        {1, 64, 64, 40, 36, {1, 1, 1, 1}, true, true, true, 0, 0},   {9, 20, 36, 12, 12, {1, 1, 1, 1}, false, false, false, 0, 0},
-        {2, 3, 5, 5, 6, {1, 1, 1, 1}, true, true, true, 0, 0},       {1, 1, 1, 3, 3, {0, 0, 0, 0}, true, false, false, 0, 0},
+        {1, 16, 16, 8, 8, {1, 1, 1, 1}, false, false, false, 0, 0, 0, 0},  {1, 19, 33, 13, 11, {1, 1, 1, 1}, true, false, true, 0, 0, 0, 0},
+        {3, 32, 20, 7, 7, {1, 1, 1, 1}, true, true, false, 0, 0, 0, 0},    {2, 17, 48, 10, 9, {0, 0, 0, 0}, false, true, true, 0, 0, 0, 0},
+        {1, 24, 16, 9, 14, {2, 0, 1, 2}, true, false, false, 0, 0, 0, 0},  {5, 16, 17, 6, 5, {0, 2, 2, 0}, true, true, false, 0, 0, 0, 0},
+        {1, 64, 64, 40, 36, {1, 1, 1, 1}, true, true, true, 0, 0, 0, 0},   {9, 20, 36, 12, 12, {1, 1, 1, 1}, false, false, false, 0, 0, 0, 0},
+        {2, 3, 5, 5, 6, {1, 1, 1, 1}, true, true, true, 0, 0, 0, 0},       {1, 1, 1, 3, 3, {0, 0, 0, 0}, true, false, false, 0, 0, 0, 0},
         /* first layers: windows straight into the GEMM's panels, rows moved 16 at a time at strides 1 and 2 */
-        {1, 3, 64, 75, 69, {3, 3, 3, 3}, false, true, false, 7, 2}, {2, 3, 20, 45, 70, {1, 2, 0, 1}, true, false, false, 5, 1},
-        {1, 1, 8, 50, 49, {1, 1, 1, 1}, true, false, false, 3, 3},  {3, 4, 33, 40, 41, {2, 2, 2, 2}, true, true, false, 5, 2},
+        {1, 3, 64, 75, 69, {3, 3, 3, 3}, false, true, false, 7, 2, 0, 0}, {2, 3, 20, 45, 70, {1, 2, 0, 1}, true, false, false, 5, 1, 0, 0},
+        {1, 1, 8, 50, 49, {1, 1, 1, 1}, true, false, false, 3, 3, 0, 0},  {3, 4, 33, 40, 41, {2, 2, 2, 2}, true, true, false, 5, 2, 0, 0},
         /* U of 4 MB or more: super-blocks of the batch's tiles (64: the second case runs three) */
-        {3, 176, 176, 9, 9, {1, 1, 1, 1}, true, false, false, 0, 0}, {15, 176, 180, 12, 11, {1, 1, 0, 2}, true, true, false, 0, 0},
+        {3, 176, 176, 9, 9, {1, 1, 1, 1}, true, false, false, 0, 0, 0, 0}, {15, 176, 180, 12, 11, {1, 1, 0, 2}, true, true, false, 0, 0, 0, 0},
         /* column matrices of 2 MB or more: straight into the panels too */
-        {1, 32, 24, 48, 48, {2, 2, 2, 2}, true, true, false, 5, 1}, {1, 40, 16, 99, 99, {1, 1, 1, 1}, false, true, false, 3, 2},
+        {1, 32, 24, 48, 48, {2, 2, 2, 2}, true, true, false, 5, 1, 0, 0}, {1, 40, 16, 99, 99, {1, 1, 1, 1}, false, true, false, 3, 2, 0, 0},
+        /* 1x7 and 7x1 by F(2, 7): inception_v3's 17x17 (blocks of 48 and 49 tiles, 2 panels of output channels), odd
+         * output widths and heights (a tile's second output past the plane), batches, a residual-free epilogue */
+        {1, 64, 48, 17, 17, {0, 0, 3, 3}, true, true, false, 0, 0, 1, 7}, {2, 48, 64, 17, 17, {3, 3, 0, 0}, true, false, false, 0, 0, 7, 1},
+        {1, 16, 16, 9, 13, {0, 0, 2, 4}, false, false, true, 0, 0, 1, 7}, {3, 19, 33, 10, 6, {1, 2, 0, 0}, true, true, false, 0, 0, 7, 1},
+        {2, 3, 5, 4, 7, {0, 0, 0, 0}, true, false, false, 0, 0, 1, 7},  {1, 5, 3, 7, 3, {0, 0, 1, 1}, false, false, false, 0, 0, 7, 1},
+        {1, 20, 36, 40, 35, {0, 0, 3, 3}, true, true, false, 0, 0, 1, 7},
     };
     for (size_t i = 0; i < sizeof wcases / sizeof *wcases; i++) {
         char name[200];
         const wino_case *t = &wcases[i];
         snprintf(name, sizeof name, "conv2d %dx%d/%d %s N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s%s%s vs double, 1 and 2 threads the same bits",
-                 case_kernel(t), case_kernel(t), case_stride(t), t->kernel ? "panels" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
+                 case_kh(t), case_kw(t), case_stride(t), t->kernel ? "panels" : t->kh ? "F(2,7)" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
                  t->pads[3], t->bias ? " bias" : "", t->bn_relu ? " bn relu" : "", t->refresh ? " after a kernel change" : "");
         harness_case(name, check_winograd, (void *)t);
     }
