@@ -339,18 +339,22 @@ int main(void) {
         {3, 176, 176, 9, 9, {1, 1, 1, 1}, true, false, false, 0, 0, 0, 0}, {15, 176, 180, 12, 11, {1, 1, 0, 2}, true, true, false, 0, 0, 0, 0},
         /* column matrices of 2 MB or more: straight into the panels too */
         {1, 32, 24, 48, 48, {2, 2, 2, 2}, true, true, false, 5, 1, 0, 0}, {1, 40, 16, 99, 99, {1, 1, 1, 1}, false, true, false, 3, 2, 0, 0},
-        /* 1x7 and 7x1 by F(2, 7): inception_v3's 17x17 (blocks of 48 and 49 tiles, 2 panels of output channels), odd
+        /* 1x7 and 7x1 by F(2, 7) (conv_winograd1d.c): inception_v3's 17x17 (blocks of 48 and 49 tiles, 2 panels of output channels), odd
          * output widths and heights (a tile's second output past the plane), batches, a residual-free epilogue */
         {1, 64, 48, 17, 17, {0, 0, 3, 3}, true, true, false, 0, 0, 1, 7}, {2, 48, 64, 17, 17, {3, 3, 0, 0}, true, false, false, 0, 0, 7, 1},
         {1, 16, 16, 9, 13, {0, 0, 2, 4}, false, false, true, 0, 0, 1, 7}, {3, 19, 33, 10, 6, {1, 2, 0, 0}, true, true, false, 0, 0, 7, 1},
         {2, 3, 5, 4, 7, {0, 0, 0, 0}, true, false, false, 0, 0, 1, 7},  {1, 5, 3, 7, 3, {0, 0, 1, 1}, false, false, false, 0, 0, 7, 1},
         {1, 20, 36, 40, 35, {0, 0, 3, 3}, true, true, false, 0, 0, 1, 7},
+        /* 1x3 and 3x1 by F(4, 3): inception_v3's 8x8 (one block, shared by the threads), widths and heights not a multiple of 4 */
+        {1, 64, 48, 8, 8, {0, 0, 1, 1}, true, true, false, 0, 0, 1, 3},   {1, 48, 64, 8, 8, {1, 1, 0, 0}, true, false, false, 0, 0, 3, 1},
+        {2, 17, 40, 11, 10, {0, 0, 2, 0}, false, false, true, 0, 0, 1, 3}, {3, 16, 17, 9, 7, {2, 1, 0, 0}, true, true, false, 0, 0, 3, 1},
+        {1, 3, 5, 5, 3, {0, 0, 0, 0}, true, false, false, 0, 0, 1, 3},    {1, 24, 80, 30, 21, {1, 1, 0, 0}, true, true, false, 0, 0, 3, 1},
     };
     for (size_t i = 0; i < sizeof wcases / sizeof *wcases; i++) {
         char name[200];
         const wino_case *t = &wcases[i];
         snprintf(name, sizeof name, "conv2d %dx%d/%d %s N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s%s%s vs double, 1 and 2 threads the same bits",
-                 case_kh(t), case_kw(t), case_stride(t), t->kernel ? "panels" : t->kh ? "F(2,7)" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
+                 case_kh(t), case_kw(t), case_stride(t), t->kernel ? "panels" : t->kh == 7 || t->kw == 7 ? "F(2,7)" : t->kh ? "F(4,3)" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
                  t->pads[3], t->bias ? " bias" : "", t->bn_relu ? " bn relu" : "", t->refresh ? " after a kernel change" : "");
         harness_case(name, check_winograd, (void *)t);
     }

@@ -48,41 +48,43 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
 
-/* ---- F(2, 7) along one axis, for 1x7 and 7x1 kernels in eval plans (winograd7_avx512.c) ----
- * An 8-input tile along the kernel's axis gives 2 outputs: 8 GEMMs per block instead of 7 products
- * per output, 4 per output. Layouts as above: xp channels-last, V[xi] (tiles x C), U[xi] (C x K
- * packed), M[xi] (tiles x K), xi = 0..7. */
-#define WINO7_M 2 /* outputs per tile */
-#define WINO7_A 8 /* inputs per tile: WINO7_M + 7 - 1 */
+/* ---- along one axis, for 1x7 / 7x1 kernels by F(2, 7) and 1x3 / 3x1 ones by F(4, 3), in eval plans
+ * (winograd1d_avx512.c) ----
+ * A tile of a inputs along the kernel's axis gives m outputs: F(2, 7) 8 products per 2 outputs
+ * instead of 14, F(4, 3) 6 per 4 instead of 12. Layouts as above: xp channels-last, V[xi] (tiles x C),
+ * U[xi] (C x K packed), M[xi] (tiles x K), xi < a. */
+#define WINO1D_A_MAX 8
 
-/* Where a sample's tiles are: tile t is tile t % per_row of row t / per_row of tiles; its inputs start
- * at xp position (t / per_row) * row_pitch + (t % per_row) * tile_pitch and are step positions apart
- * (positions of c floats: xp[r][s] at r * xp_w + s). 1x7: a row of tiles per output row, tiles 2
- * positions apart, step 1; 7x1 (vertical): a row of tiles per 2 output rows, a tile per column, step
- * xp_w. Outputs: k planes of out_h x out_w. */
-typedef struct cnn_wino7_layout {
+/* A convolution's tiles: taps 7 (m 2, a 8) or 3 (m 4, a 6); tile t is tile t % per_row of row
+ * t / per_row of tiles, its inputs start at xp position (t / per_row) * row_pitch + (t % per_row) *
+ * tile_pitch and are step positions apart (positions of c floats: xp[r][s] at r * xp_w + s). 1xr: a
+ * row of tiles per output row, tiles m positions apart, step 1; rx1 (vertical): a row of tiles per m
+ * output rows, a tile per column, step xp_w. Outputs: k planes of out_h x out_w. */
+typedef struct cnn_wino1d_layout {
+    int taps, m, a;
     int64_t c, k, per_row, row_pitch, tile_pitch, step, out_h, out_w;
     bool vertical;
-} cnn_wino7_layout;
+} cnn_wino1d_layout;
 
-/* Floats of U: 8 packed (C x K) matrices; -1 on overflow. */
-static inline int64_t cnn_winograd7_weights_size(int64_t k, int64_t c) {
-    const int64_t kp = cnn_gemm_round_nr(k);
-    return c > 0 && kp > INT64_MAX / WINO7_A / c ? -1 : WINO7_A * c * kp;
+/* Floats of U: a packed (C x K) matrices; -1 on overflow. */
+static inline int64_t cnn_winograd1d_weights_size(const cnn_wino1d_layout *l) {
+    const int64_t kp = cnn_gemm_round_nr(l->k);
+    return l->c > 0 && kp > INT64_MAX / WINO1D_A_MAX / l->c ? -1 : l->a * l->c * kp;
 }
 
-/* U[xi] = (G g)[xi] for the kernels w (K, C, 7 taps: 1x7 or 7x1) of output channels [k_first,
- * k_first + k_count) (k_first a multiple of GEMM_NR; columns past K are zeros). */
-void cnn_winograd7_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count);
+/* U[xi] = (G g)[xi] for the kernels w (K, C, taps) of output channels [k_first, k_first + k_count)
+ * (k_first a multiple of GEMM_NR; columns past K are zeros). */
+void cnn_winograd1d_weights(const cnn_wino1d_layout *l, const float *w, float *u, int64_t k_first, int64_t k_count);
 
 /* V[xi][t][0..C) = (B^T d)[xi] for the tiles first .. first + count - 1 (rows t - first of V[xi],
  * ldv rows each). */
-void cnn_winograd7_input(const cnn_wino7_layout *l, const float *xp, int64_t first, int64_t count, float *v, int64_t ldv);
+void cnn_winograd1d_input(const cnn_wino1d_layout *l, const float *xp, int64_t first, int64_t count, float *v, int64_t ldv);
 
-/* The outputs of tiles first .. first + count - 1 from M (M[xi] with ldm rows of K), A^T m, then the
- * epilogue e (may be NULL; as cnn_winograd_output's), stored into y where inside the planes. */
-void cnn_winograd7_output(const cnn_wino7_layout *l, const float *m, int64_t ldm, int64_t first, int64_t count, const cnn_gemm_epilogue *e,
-                          float *y);
+/* Channels [k_first, k_first + k_count) (k_first a multiple of 16) of the outputs of tiles first ..
+ * first + count - 1 from M (M[xi] with ldm rows of K), A^T m, then the epilogue e (may be NULL; as
+ * cnn_winograd_output's), stored into y where inside the planes. */
+void cnn_winograd1d_output(const cnn_wino1d_layout *l, const float *m, int64_t ldm, int64_t first, int64_t count, int64_t k_first,
+                           int64_t k_count, const cnn_gemm_epilogue *e, float *y);
 
 /* ---- F(2x2, 3x3), for training plans (winograd2_avx512.c) ----
  * A 4x4 input tile gives a 2x2 output tile; its transforms' coefficients are 0, +-1 and 1/2, so it

@@ -13,43 +13,6 @@
 #include "winograd_tiles.h"
 
 
-/* G (6x3) times z (3): the kernel transform along one axis. */
-static inline void g_apply(const __m512 z[3], __m512 u[6]) {
-    const __m512 q = _mm512_set1_ps(0.25f), s = _mm512_set1_ps(1.0f / 6.0f), h = _mm512_set1_ps(1.0f / 12.0f),
-                 w = _mm512_set1_ps(1.0f / 24.0f);
-    const __m512 even = _mm512_add_ps(z[0], z[2]);
-    u[0] = _mm512_mul_ps(z[0], q);
-    u[1] = _mm512_mul_ps(_mm512_add_ps(even, z[1]), _mm512_set1_ps(-1.0f / 6.0f));
-    u[2] = _mm512_mul_ps(_mm512_sub_ps(even, z[1]), _mm512_set1_ps(-1.0f / 6.0f));
-    const __m512 a = _mm512_add_ps(_mm512_mul_ps(z[0], w), _mm512_mul_ps(z[2], s)), b = _mm512_mul_ps(z[1], h);
-    u[3] = _mm512_add_ps(a, b);
-    u[4] = _mm512_sub_ps(a, b);
-    u[5] = z[2];
-}
-
-/* B^T (6x6) times z (6): the input transform along one axis. */
-static inline void bt_apply(const __m512 z[6], __m512 t[6]) {
-    const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f), two = _mm512_set1_ps(2.0f);
-    t[0] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(z[0], four), _mm512_mul_ps(z[2], five)), z[4]);
-    const __m512 a = _mm512_sub_ps(z[4], _mm512_mul_ps(z[2], four)), b = _mm512_sub_ps(z[3], _mm512_mul_ps(z[1], four));
-    t[1] = _mm512_add_ps(a, b);
-    t[2] = _mm512_sub_ps(a, b);
-    const __m512 c = _mm512_sub_ps(z[4], z[2]), d = _mm512_mul_ps(_mm512_sub_ps(z[3], z[1]), two);
-    t[3] = _mm512_add_ps(c, d);
-    t[4] = _mm512_sub_ps(c, d);
-    t[5] = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(z[1], four), _mm512_mul_ps(z[3], five)), z[5]);
-}
-
-/* A^T (4x6) times z (6): the output transform along one axis. */
-static inline void at_apply(const __m512 z[6], __m512 o[4]) {
-    const __m512 p12 = _mm512_add_ps(z[1], z[2]), m12 = _mm512_sub_ps(z[1], z[2]);
-    const __m512 p34 = _mm512_add_ps(z[3], z[4]), m34 = _mm512_sub_ps(z[3], z[4]);
-    o[0] = _mm512_add_ps(_mm512_add_ps(z[0], p12), p34);
-    o[1] = _mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(2.0f)));
-    o[2] = _mm512_add_ps(p12, _mm512_mul_ps(p34, _mm512_set1_ps(4.0f)));
-    o[3] = _mm512_add_ps(_mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(8.0f))), z[5]);
-}
-
 void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
                           int64_t r) {
     float *row = xp + r * xp_w * c;

@@ -173,7 +173,7 @@ static int64_t stacked_block_floats(const cnn_node *n, int64_t batch);
  * OC/G*KH*KW)) as the op's own part. stack_samples: one block of panels per thread. */
 static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
     if (conv_winograd_fits(n, batch, training)) return conv_winograd_bytes(n, batch);
-    if (conv_winograd7_fits(n, batch, training)) return conv_winograd7_bytes(n, batch);
+    if (conv_winograd1d_fits(n, batch, training)) return conv_winograd1d_bytes(n, batch);
     if (conv_winograd2_fits(n, batch, training)) return conv_winograd2_bytes(n, batch);
     const size_t stacked = stack_samples(n, batch, training) ? conv_float_bytes(cnn_mul_i64(stacked_block_floats(n, batch), conv_plan_threads())) : 0;
     if (stacked && !training) return stacked;
@@ -185,7 +185,7 @@ static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training
 /* Eval plans running conv_winograd_forward keep its transformed kernels. */
 static size_t conv_state_bytes(const cnn_node *n, int64_t batch, bool training) {
     return conv_winograd_fits(n, batch, training) ? conv_winograd_state_bytes(n)
-           : conv_winograd7_fits(n, batch, training) ? conv_winograd7_state_bytes(n)
+           : conv_winograd1d_fits(n, batch, training) ? conv_winograd1d_state_bytes(n)
                                                       : 0;
 }
 
@@ -261,7 +261,7 @@ static bool stack_samples(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
     const int64_t cols = n->shape.dims[2] * n->shape.dims[3];
     return batch > 1 && a->groups == 1 && cols >= GEMM_NR && cols <= STACK_MAX_PLANE && cols % GEMM_NR != 0 &&
-           !conv_winograd_fits(n, batch, training) && !conv_winograd2_fits(n, batch, training) && !conv_winograd7_fits(n, batch, training) &&
+           !conv_winograd_fits(n, batch, training) && !conv_winograd2_fits(n, batch, training) && !conv_winograd1d_fits(n, batch, training) &&
            cnn_gemm_fast();
 }
 
@@ -334,7 +334,7 @@ static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
  * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
 static int conv_forward(const cnn_op_ctx *c) {
     if (conv_winograd_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd_forward(c);
-    if (conv_winograd7_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd7_forward(c);
+    if (conv_winograd1d_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd1d_forward(c);
     if (conv_winograd2_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd2_forward(c);
     if (stack_samples(c->node, c->in[0]->shape[0], c->training)) {
         const cnn_conv_geometry geo = group_geometry(c->node);

@@ -31,21 +31,22 @@ size_t conv_winograd_state_bytes(const cnn_node *n);
 /* y = conv(x) (+ bias), then the epilogue (cnn_op_ctx's epi_*), for the whole batch. */
 int conv_winograd_forward(const cnn_op_ctx *c);
 
-/* ---- eval plans, 1x7 and 7x1 kernels: F(2, 7) along the kernel's axis (conv_winograd7.c) ---- */
+/* ---- eval plans, 1x7 / 7x1 and 1x3 / 3x1 kernels: F(2, 7) and F(4, 3) along the kernel's axis
+ * (conv_winograd1d.c) ---- */
 
-/* The node's forward goes through conv_winograd7_forward: an eval plan, a 1x7 or 7x1 kernel with
- * stride 1, dilation 1 and one group, the CPU has the GEMM, at least 16 input and output channels
- * (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". It rounds to ~2.5 times the direct
- * product's error (test_kernels). */
-bool conv_winograd7_fits(const cnn_node *n, int64_t batch, bool training);
+/* The node's forward goes through conv_winograd1d_forward: an eval plan, a 1x7, 7x1, 1x3 or 3x1
+ * kernel with stride 1, dilation 1 and one group, the CPU has the GEMM, at least 16 input and output
+ * channels (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". It rounds to ~0.5e-6 of the terms'
+ * magnitudes (test_kernels). */
+bool conv_winograd1d_fits(const cnn_node *n, int64_t batch, bool training);
 
 /* Bytes of scratch for a batch, and of state kept between calls (zeroed by the plan); SIZE_MAX on
  * overflow. */
-size_t conv_winograd7_bytes(const cnn_node *n, int64_t batch);
-size_t conv_winograd7_state_bytes(const cnn_node *n);
+size_t conv_winograd1d_bytes(const cnn_node *n, int64_t batch);
+size_t conv_winograd1d_state_bytes(const cnn_node *n);
 
 /* y = conv(x) (+ bias), then the epilogue, for the whole batch. */
-int conv_winograd7_forward(const cnn_op_ctx *c);
+int conv_winograd1d_forward(const cnn_op_ctx *c);
 
 /* ---- training plans: F(2x2, 3x3) (conv_winograd_train.c) ---- */
 
