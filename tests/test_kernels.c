@@ -80,7 +80,7 @@ typedef struct wino_case {
     bool bias, bn_relu;
     bool refresh; /* a forward with one kernel element changed first: the plan's kept U must follow the change back */
     int kernel, stride; /* 0: 3 and 1 (Winograd's); others, with at most 4 input channels, unfold straight into panels */
-    int kh, kw;         /* when set: a kh x kw kernel (1x7 and 7x1: F(2, 7), conv_winograd7.c) */
+    int kh, kw;         /* when set: a kh x kw kernel (1x7, 7x1, 1x3, 3x1: conv_winograd1d.c) */
 } wino_case;
 
 static int case_kernel(const wino_case *t) { return t->kernel ? t->kernel : 3; }
