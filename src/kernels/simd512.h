@@ -1,5 +1,5 @@
-/* simd512.h — small AVX-512 helpers shared by the kernels built with -mavx512f (sgemm_avx512.c,
- * winograd_avx512.c, winograd2_avx512.c). Include only inside their AVX-512 sections. */
+/* simd512.h — small AVX-512 helpers shared by the kernels built with -mavx512f (sgemm_avx512.c and
+ * the Winograd files through winograd_tiles.h). Include only inside their AVX-512 sections. */
 #ifndef CNN_KERNELS_SIMD512_H
 #define CNN_KERNELS_SIMD512_H
 

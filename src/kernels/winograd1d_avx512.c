@@ -94,7 +94,7 @@ static inline const float *tile_base(const cnn_wino1d_layout *l, const float *xp
     return xp + (t / l->per_row * l->row_pitch + t % l->per_row * l->tile_pitch) * l->c;
 }
 
-/* The input transform of a tiles of side inputs (8: F(2, 7), 6: F(4, 3)); inlined into each caller. */
+/* The input transform of tiles of side inputs (8: F(2, 7), 6: F(4, 3)); inlined into each caller. */
 static inline __attribute__((always_inline)) void input_tiles(const cnn_wino1d_layout *l, const float *xp, int64_t first, int64_t count,
                                                               float *v, int64_t ldv, int side) {
     const int64_t c = l->c, per_xi = ldv * c, step = l->step * c;
@@ -127,25 +127,16 @@ void cnn_winograd1d_input(const cnn_wino1d_layout *l, const float *xp, int64_t f
  * and stored as channels k0 .. k0 + nk - 1's runs of np positions at y + (k0 + j) * plane, at in each. */
 static inline void store_segment(__m512 out[16], int np, int64_t nk, int64_t k0, int64_t at, const cnn_gemm_epilogue *e, float *y,
                                  int64_t plane) {
-    const __mmask16 kmask = lanes(nk), pmask = lanes(np);
-    if (e) {
-        const __m512 b = e->bias ? _mm512_maskz_loadu_ps(kmask, e->bias + k0) : _mm512_setzero_ps();
-        const __m512 sc = e->scale ? _mm512_maskz_loadu_ps(kmask, e->scale + k0) : b, sh = e->scale ? _mm512_maskz_loadu_ps(kmask, e->shift + k0) : b;
-        __m512 res[16];
-        if (e->residual) { /* channel j's run as vector j, then transposed to position-major */
-            for (int64_t j = 0; j < 16; j++)
-                res[j] = j < nk ? _mm512_maskz_loadu_ps(pmask, e->residual + (k0 + j) * plane + at) : _mm512_setzero_ps();
-            transpose16(res);
-        }
-#pragma GCC unroll 16
-        for (int p = 0; p < 16; p++) {
-            __m512 val = e->bias ? _mm512_add_ps(out[p], b) : out[p];
-            if (e->scale) val = _mm512_add_ps(_mm512_mul_ps(val, sc), sh);
-            if (e->residual) val = _mm512_add_ps(val, res[p]);
-            if (e->relu) val = _mm512_mask_mov_ps(val, _mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps());
-            out[p] = val;
-        }
+    const __mmask16 pmask = lanes(np);
+    const winograd_epi ep = winograd_epi_load(e, k0, lanes(nk));
+    const bool residual = e && e->residual;
+    __m512 res[16];
+    if (residual) { /* channel j's run as vector j, then transposed to position-major */
+        for (int64_t j = 0; j < 16; j++) res[j] = j < nk ? _mm512_maskz_loadu_ps(pmask, e->residual + (k0 + j) * plane + at) : _mm512_setzero_ps();
+        transpose16(res);
     }
+#pragma GCC unroll 16
+    for (int p = 0; p < 16; p++) out[p] = winograd_epi_apply(&ep, out[p], residual ? &res[p] : NULL);
     transpose16(out);
     for (int64_t j = 0; j < nk; j++) _mm512_mask_storeu_ps(y + (k0 + j) * plane + at, pmask, out[j]);
 }
@@ -161,14 +152,14 @@ void cnn_winograd1d_output(const cnn_wino1d_layout *l, const float *m, int64_t l
         const int64_t left = l->per_row - in_row < first + count - t0 ? l->per_row - in_row : first + count - t0;
         const int64_t n = left < chunk ? left : chunk;
         const float *mt = m + (t0 - first) * k;
-        /* the chunk's outputs: rows oh (and oh + 1 for 7x1), positions ow .. ow + np - 1 */
+        /* the chunk's outputs: row oh (1xr) or rows oh .. oh + m - 1 (rx1), positions ow .. ow + np - 1 */
         const int64_t oh = l->vertical ? tm * row : row, ow = l->vertical ? in_row : tm * in_row;
         const int64_t last = l->vertical ? ow + n : tm * (in_row + n) < l->out_w ? tm * (in_row + n) : l->out_w;
         const int np = (int)(last - ow);
         for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
             const int64_t nk = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
             const __mmask16 mask = lanes(nk);
-            __m512 seg[4][16]; /* seg[r]: output row oh + r (rx1), or seg[0] the row's 16 positions (1xr) */
+            __m512 seg[4][16]; /* seg[r]: output row oh + r (rx1), or seg[0] the row's 16 positions (1xr); zeros past the chunk */
 #pragma GCC unroll 16
             for (int q = 0; q < 16; q++) seg[0][q] = seg[1][q] = seg[2][q] = seg[3][q] = _mm512_setzero_ps();
             for (int64_t i = 0; i < n; i++) {

@@ -80,9 +80,7 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
     const int64_t per_xi = ldm * k, plane = out_h * out_w;
-    const float *bias = e ? e->bias : NULL, *scale = e ? e->scale : NULL, *shift = e ? e->shift : NULL;
     const float *residual = e ? e->residual : NULL;
-    const bool relu = e && e->relu;
     for (int64_t t = 0; t < count; t++) {
         const int64_t tile = first + t, oy = tile / tiles_w * WINO_M, ox = tile % tiles_w * WINO_M;
         const int rows = (int)(out_h - oy < WINO_M ? out_h - oy : WINO_M), cols = (int)(out_w - ox < WINO_M ? out_w - ox : WINO_M);
@@ -120,21 +118,14 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
                 }
                 for (int q = 0; q < WINO_M * WINO_M; q++) res[q] = _mm512_loadu_ps(part[q]);
             }
-            const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + k0) : _mm512_setzero_ps();
-            const __m512 sc = scale ? _mm512_maskz_loadu_ps(mask, scale + k0) : b, sh = scale ? _mm512_maskz_loadu_ps(mask, shift + k0) : b;
+            const winograd_epi ep = winograd_epi_load(e, k0, mask);
             __m512 out[WINO_M * WINO_M];
 #pragma GCC unroll 4
             for (int r = 0; r < 4; r++) { /* (A^T m) A: row by row, then the epilogue */
                 __m512 o[4];
                 at_apply(s[r], o);
 #pragma GCC unroll 4
-                for (int col = 0; col < 4; col++) {
-                    __m512 val = bias ? _mm512_add_ps(o[col], b) : o[col];
-                    if (scale) val = _mm512_add_ps(_mm512_mul_ps(val, sc), sh);
-                    if (residual) val = _mm512_add_ps(val, res[r * 4 + col]);
-                    if (relu) val = _mm512_mask_mov_ps(val, _mm512_cmp_ps_mask(val, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps());
-                    out[r * 4 + col] = val;
-                }
+                for (int col = 0; col < 4; col++) out[r * 4 + col] = winograd_epi_apply(&ep, o[col], residual ? &res[r * 4 + col] : NULL);
             }
             if (full) { /* transposed: vector j holds channel k0 + j's tile, a row of 4 per 128 bits */
                 transpose16(out);

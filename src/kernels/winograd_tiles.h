@@ -5,6 +5,7 @@
 #ifndef CNN_KERNELS_WINOGRAD_TILES_H
 #define CNN_KERNELS_WINOGRAD_TILES_H
 
+#include "gemm.h"
 #include "simd512.h"
 
 #include <stdint.h>
@@ -83,6 +84,29 @@ static inline __attribute__((always_inline)) void at_apply(const __m512 z[6], __
     o[1] = _mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(2.0f)));
     o[2] = _mm512_add_ps(p12, _mm512_mul_ps(p34, _mm512_set1_ps(4.0f)));
     o[3] = _mm512_add_ps(_mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(8.0f))), z[5]);
+}
+
+/* gemm.h's epilogue for the output transforms, 16 output channels from k0 to a vector: their bias,
+ * scale and shift loaded once (mask: the channels present), then applied to each output vector. */
+typedef struct winograd_epi {
+    __m512 b, sc, sh;
+    bool bias, scale, relu;
+} winograd_epi;
+
+static inline __attribute__((always_inline)) winograd_epi winograd_epi_load(const cnn_gemm_epilogue *e, int64_t k0, __mmask16 mask) {
+    winograd_epi p = {.b = _mm512_setzero_ps(), .bias = e && e->bias, .scale = e && e->scale, .relu = e && e->relu};
+    if (p.bias) p.b = _mm512_maskz_loadu_ps(mask, e->bias + k0);
+    p.sc = p.scale ? _mm512_maskz_loadu_ps(mask, e->scale + k0) : p.b, p.sh = p.scale ? _mm512_maskz_loadu_ps(mask, e->shift + k0) : p.b;
+    return p;
+}
+
+/* v + bias, then * scale + shift, then + *res (res NULL: none), then ReLU (y <= 0 ? 0 : y, NaN kept). */
+static inline __attribute__((always_inline)) __m512 winograd_epi_apply(const winograd_epi *p, __m512 v, const __m512 *res) {
+    if (p->bias) v = _mm512_add_ps(v, p->b);
+    if (p->scale) v = _mm512_add_ps(_mm512_mul_ps(v, p->sc), p->sh);
+    if (res) v = _mm512_add_ps(v, *res);
+    if (p->relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LE_OQ), _mm512_setzero_ps());
+    return v;
 }
 
 #endif /* CNN_KERNELS_WINOGRAD_TILES_H */

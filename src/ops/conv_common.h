@@ -148,6 +148,19 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
 /* The first 64-byte boundary at or after p: where floats sized by conv_float_bytes start. */
 static inline float *conv_aligned(void *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
+/* For the eval Winograd paths, which keep their transformed kernels in the plan: whether output
+ * channels [p * GEMM_NR, (p + 1) * GEMM_NR) of the k kernels (per floats each) differ bit for bit
+ * from copy, the kernels the transform was last made from; when they do, copy takes them (the plan's
+ * state starts zeroed, and the transform of zero kernels is zero). Comparing reads a fraction of what
+ * making the transform writes. */
+static inline bool conv_kernels_changed(const float *weight, float *copy, int64_t k, int64_t per, int64_t p) {
+    const int64_t first = p * GEMM_NR * per, last = (p + 1) * GEMM_NR * per, end = k * per;
+    const size_t bytes = (size_t)((last < end ? last : end) - first) * sizeof(float);
+    if (memcmp(copy + first, weight + first, bytes) == 0) return false;
+    memcpy(copy + first, weight + first, bytes);
+    return true;
+}
+
 /* dW += dy_b * col_b^T for one sample b with our GEMM (into dweight: a full gradient, or a chunk's
  * partial held transposed when m->dw_transposed), col as the column matrix, B packed at panels. */
 static inline void conv_dw_sample_fast(const cnn_op_ctx *c, const conv_gemm *m, int64_t b, float *col, float *panels, float *dweight) {

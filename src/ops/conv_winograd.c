@@ -39,7 +39,7 @@
 #define WINO_SUPER 64
 
 typedef struct wino_geo {
-    int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
+    int64_t c, k, out_h, out_w, pad_top, pad_left;
     int64_t tiles_w, tiles, blocks, block; /* tiles per sample, blocks per sample, tiles per block */
     int64_t samples;                       /* samples per block: 1, or more when a sample has at most WINO_BLOCK / 2 tiles */
     int64_t xp_h, xp_w;                    /* the padded copy: rows, positions per row */
@@ -49,7 +49,6 @@ static wino_geo geometry(const cnn_node *n) {
     const conv_attrs *a = n->attrs;
     wino_geo g = {
         .c = n->inputs[0]->shape.dims[1], .k = a->out_channels,
-        .h = n->inputs[0]->shape.dims[2], .w = n->inputs[0]->shape.dims[3],
         .out_h = n->shape.dims[2], .out_w = n->shape.dims[3],
         .pad_top = a->pads[0], .pad_left = a->pads[2],
     };
@@ -148,15 +147,16 @@ static void super_block(const cnn_op_ctx *c, const wino_geo *g, const float *xps
 #pragma omp barrier /* V and M are the next super-block's */
 }
 
-/* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels differ
- * from the copy it was made from (bit for bit: the plan's state starts zeroed, and U of zero
- * kernels is zero). Comparing reads a ninth of what making U writes. */
+/* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels changed. */
 static void update_panel(const wino_geo *g, const float *weight, float *copy, float *u, int64_t p) {
-    const int64_t first = p * GEMM_NR * g->c * 9, last = (p + 1) * GEMM_NR * g->c * 9, end = g->k * g->c * 9;
-    const size_t bytes = (size_t)((last < end ? last : end) - first) * sizeof(float);
-    if (memcmp(copy + first, weight + first, bytes) == 0) return;
-    memcpy(copy + first, weight + first, bytes);
-    cnn_winograd_weights(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
+    if (conv_kernels_changed(weight, copy, g->k, g->c * 9, p)) cnn_winograd_weights(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
+}
+
+void conv_winograd_pad_batch(const cnn_tensor *x, int64_t pad_top, int64_t pad_left, float *xps, int64_t xp_h, int64_t xp_w, int tid, int nt) {
+    const int64_t batch = x->shape[0], c = x->shape[1], xp_size = xp_h * xp_w * c;
+    for (int64_t r = batch * xp_h * tid / nt; r < batch * xp_h * (tid + 1) / nt; r++)
+        cnn_winograd_pad_row(x->data + r / xp_h * x->stride[0], c, x->shape[2], x->shape[3], pad_top, pad_left, xps + r / xp_h * xp_size, xp_w,
+                             r % xp_h);
 }
 
 int conv_winograd_forward(const cnn_op_ctx *c) {
@@ -178,14 +178,8 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, copy, u, p);
-        /* Contiguous runs of rows and of blocks per thread (they were dealt out in turn): a
-         * thread's blocks read the rows it padded and write output rows near each other, which the
-         * next layer's threads, splitting the plane the same way, mostly read back from their own
-         * core's cache (see conv.c's unfold_into_panels). inception_v3 b1 at 2 threads, when the
-         * host's two cores sit apart: 63.5 -> 61.0 ms; otherwise unchanged (51.3 ms). */
-        for (int64_t r = batch * g.xp_h * tid / nt; r < batch * g.xp_h * (tid + 1) / nt; r++)
-            cnn_winograd_pad_row(x->data + r / g.xp_h * x->stride[0], g.c, g.h, g.w, g.pad_top, g.pad_left, xps + r / g.xp_h * xp_size, g.xp_w,
-                                  r % g.xp_h);
+        /* contiguous runs of padded rows and of blocks per thread (conv_winograd_pad_batch) */
+        conv_winograd_pad_batch(x, g.pad_top, g.pad_left, xps, g.xp_h, g.xp_w, tid, nt);
 #pragma omp barrier
         if (super) {
             for (int64_t r0 = 0; r0 < batch * g.tiles; r0 += super)

@@ -20,21 +20,20 @@
 #include "../kernels/winograd.h"
 
 #include <omp.h>
-#include <string.h>
 
 #define WINO1D_BLOCK 48        /* tiles per block at most: the rows of its products (inception_v3's 1x7: 48 faster than 24 or 80) */
 #define WINO1D_MIN_CHANNELS 16 /* in and out, below which the transforms do not pay (unless CNN_WINOGRAD=all) */
 
 typedef struct w1_geo {
     cnn_wino1d_layout l;
-    int64_t h, w, pad_top, pad_left, xp_h, xp_w; /* the input, its pads, and its padded copy's rows and positions per row */
+    int64_t pad_top, pad_left, xp_h, xp_w;        /* the input's pads, its padded copy's rows and positions per row */
     int64_t tiles, blocks, block;                 /* tiles per sample, blocks per sample, tiles per block */
 } w1_geo;
 
 static w1_geo geometry(const cnn_node *n) {
     const conv_attrs *a = n->attrs;
     const cnn_shape *in = &n->inputs[0]->shape;
-    w1_geo g = {.h = in->dims[2], .w = in->dims[3], .pad_top = a->pads[0], .pad_left = a->pads[2]};
+    w1_geo g = {.pad_top = a->pads[0], .pad_left = a->pads[2]};
     cnn_wino1d_layout *l = &g.l;
     l->vertical = a->kernel_w == 1;
     l->taps = l->vertical ? a->kernel_h : a->kernel_w;
@@ -84,14 +83,9 @@ size_t conv_winograd1d_bytes(const cnn_node *n, int64_t batch) {
     return conv_float_bytes(cnn_add_i64(cnn_mul_i64(xp_floats(&g), batch), cnn_mul_i64(block_floats(&g), conv_plan_threads())));
 }
 
-/* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels differ
- * from the copy it was made from (the plan's state starts zeroed, and U of zero kernels is zero). */
+/* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels changed. */
 static void update_panel(const w1_geo *g, const float *weight, float *copy, float *u, int64_t p) {
-    const int64_t per = g->l.c * g->l.taps, first = p * GEMM_NR * per, last = (p + 1) * GEMM_NR * per, end = g->l.k * per;
-    const size_t bytes = (size_t)((last < end ? last : end) - first) * sizeof(float);
-    if (memcmp(copy + first, weight + first, bytes) == 0) return;
-    memcpy(copy + first, weight + first, bytes);
-    cnn_winograd1d_weights(&g->l, weight, u, p * GEMM_NR, GEMM_NR);
+    if (conv_kernels_changed(weight, copy, g->l.k, g->l.c * g->l.taps, p)) cnn_winograd1d_weights(&g->l, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
 int conv_winograd1d_forward(const cnn_op_ctx *c) {
@@ -109,10 +103,8 @@ int conv_winograd1d_forward(const cnn_op_ctx *c) {
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
         for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, copy, u, p);
-        /* contiguous runs of rows and of blocks per thread (conv_winograd.c's reason) */
-        for (int64_t r = batch * g.xp_h * tid / nt; r < batch * g.xp_h * (tid + 1) / nt; r++)
-            cnn_winograd_pad_row(x->data + r / g.xp_h * x->stride[0], cc, g.h, g.w, g.pad_top, g.pad_left, xps + r / g.xp_h * xp_size, g.xp_w,
-                                 r % g.xp_h);
+        /* contiguous runs of padded rows and of blocks per thread (conv_winograd_pad_batch) */
+        conv_winograd_pad_batch(x, g.pad_top, g.pad_left, xps, g.xp_h, g.xp_w, tid, nt);
 #pragma omp barrier
         float *v = blocks + (whole ? tid : 0) * block_floats(&g), *m = v + g.l.a * ld * cc;
         const int64_t end = whole ? items * (tid + 1) / nt : items;
