@@ -247,6 +247,93 @@ static int eval_fusion_matches_unfused(void *arg) {
     return 0;
 }
 
+/* inception's branch_pool, an average pool (3x3, stride 1, "same") into a 1x1 conv: pool-first
+ * (a) or conv-first (b) with the same parameters. Graph b takes the layers the eval plan of graph a
+ * should swap in the order it runs them: p1 -> c1 (-> batch norm -> ReLU) and p2 (pads not
+ * counted) -> c2 (no epilogue); p3 -> c3 (bias), p4 -> c4 (more channels out than in) and p5 ->
+ * c5 (stride 2: a smaller plane) stay as they are. */
+static cnn_graph *branch_pools(bool conv_first, int64_t width, cnn_node **pools) {
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", 20, 9, width);
+    const cnn_pool2d_params uncounted = {.kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .pad_top = 1, .pad_bottom = 1,
+                                         .pad_left = 1, .pad_right = 1};
+    cnn_node *r1, *y2;
+    if (conv_first) {
+        cnn_node *c1 = cnn_conv2d(g, x, "c1", 6, 1, 1, 1, 0, false);
+        r1 = cnn_relu(g, cnn_batchnorm(g, cnn_avgpool2d(g, c1, "p1", 3, 1, 1, false, true), "b1", 1e-3f, 0.1f), "r1");
+        y2 = cnn_avgpool2d_ex(g, cnn_conv2d(g, x, "c2", 5, 1, 1, 1, 0, false), "p2", &uncounted);
+    } else {
+        pools[0] = cnn_avgpool2d(g, x, "p1", 3, 1, 1, false, true), pools[1] = cnn_avgpool2d_ex(g, x, "p2", &uncounted);
+        r1 = cnn_relu(g, cnn_batchnorm(g, cnn_conv2d(g, pools[0], "c1", 6, 1, 1, 1, 0, false), "b1", 1e-3f, 0.1f), "r1");
+        y2 = cnn_conv2d(g, pools[1], "c2", 5, 1, 1, 1, 0, false);
+    }
+    cnn_node *c3 = cnn_conv2d(g, cnn_avgpool2d(g, x, "p3", 3, 1, 1, false, true), "c3", 6, 1, 1, 1, 0, true);
+    cnn_node *c4 = cnn_conv2d(g, cnn_avgpool2d(g, x, "p4", 3, 1, 1, false, true), "c4", 24, 1, 1, 1, 0, false);
+    cnn_node *c5 = cnn_conv2d(g, cnn_avgpool2d(g, x, "p5", 3, 2, 1, false, true), "c5", 4, 1, 1, 1, 0, false);
+    cnn_node *cat_in[4] = {r1, y2, c3, c4}, *cat = cnn_concat(g, 4, cat_in, "cat");
+    if (!cat || !c5) {
+        cnn_graph_free(g);
+        return NULL;
+    }
+    cnn_graph_add_output(g, cat, 0);
+    cnn_graph_add_output(g, c5, 0);
+    return g;
+}
+
+/* Eval plans run a 1x1 conv (no bias, fewer channels out) before the "same" average pool that
+ * feeds it (plan.c, plan_pointwise_first), the pool then applying the conv's folded batch norm and
+ * ReLU: bitwise the layers in that order one by one (graph b unfused), at 1 and 2 threads and
+ * batches 1 and 3; the layers it must not swap stay bitwise pool-first; the pool's value hidden.
+ * Planes 9x11 and 9x2 (pool.c's whole-plane and row-by-row paths). */
+static int pointwise_conv_runs_before_pool(void *arg) {
+    const int64_t width = *(const int64_t *)arg;
+    cnn_node *moved[2];
+    cnn_graph *a = branch_pools(false, width, moved), *b = branch_pools(true, width, NULL);
+    CHECK(a && b, "%s", cnn_last_error());
+    CHECK(cnn_graph_init_params(a, 3) == 0, "%s", cnn_last_error());
+    stats_off_defaults(a);
+    cnn_param mean; /* means about the pooled values' (stats_off_defaults' would leave the ReLU little but zeros) */
+    CHECK(cnn_param_find(a, "b1.running_mean", &mean) == 0, "%s", cnn_last_error());
+    for (int64_t j = 0; j < mean.numel; j++) mean.data[j] = 0.02f * (float)(j % 3) - 0.02f;
+    for (int64_t i = 0; i < cnn_param_count(a); i++) {
+        cnn_param pa, pb;
+        CHECK(cnn_param_get(a, i, &pa) == 0 && cnn_param_find(b, pa.name, &pb) == 0 && pa.numel == pb.numel, "parameter %lld",
+              (long long)i);
+        memcpy(pb.data, pa.data, (size_t)pa.numel * sizeof(float));
+    }
+    const int saved = cnn_get_threads();
+    int rc = 0;
+    for (int run = 0; run < 4 && rc == 0; run++) {
+        const int threads = 1 + run % 2, batch = run < 2 ? 1 : 3;
+        cnn_set_threads(threads);
+        cnn_plan *fused = cnn_plan_create(a, batch, 0), *order = cnn_plan_create(b, batch, CNN_PLAN_UNFUSED);
+        rc = fused && order && cnn_plan_forward(fused) == 0 ? 0 : -1;
+        if (rc == 0) {
+            fill_inputs(fused, order);
+            rc = cnn_plan_forward(fused) || cnn_plan_forward(order) ? -1 : 0;
+        }
+        for (int o = 0; o < 2 && rc == 0; o++) {
+            const cnn_tensor *y = cnn_plan_output(fused, o), *want = cnn_plan_output(order, o);
+            if (memcmp(y->data, want->data, (size_t)cnn_tensor_numel(y) * sizeof(float)) != 0) {
+                harness_message(__FILE__, __LINE__, "%d thread(s), batch %d: output %d differs from the layers in swapped order",
+                                threads, batch, o);
+                rc = -1;
+            }
+        }
+        if (rc == 0 && (cnn_plan_value(fused, moved[0]) || cnn_plan_value(fused, moved[1]))) {
+            harness_message(__FILE__, __LINE__, "a moved pool's value is visible");
+            rc = -1;
+        }
+        if (rc && !fused) harness_message(__FILE__, __LINE__, "%s", cnn_last_error());
+        cnn_plan_free(fused);
+        cnn_plan_free(order);
+    }
+    cnn_set_threads(saved);
+    cnn_graph_free(a);
+    cnn_graph_free(b);
+    return rc;
+}
+
 /* Training plans fold a batch norm's one ReLU into it (forward, and its backward through the ReLU's
  * derivative): outputs, every parameter's gradient, the running statistics and the input gradient
  * bitwise as the layers one by one (CNN_PLAN_UNFUSED), branches into a concatenation included; a
@@ -612,6 +699,9 @@ int main(int argc, char **argv) {
     harness_case("plan: gradients summed over a node's consumers", gradients_sum_over_consumers, NULL);
     harness_case("plan: concat inputs computed in place (zero-copy), outputs excluded", concat_inputs_are_slices, NULL);
     harness_case("plan: eval fusion of conv + batch norm + ReLU, bitwise as unfused", eval_fusion_matches_unfused, NULL);
+    static const int64_t pool_widths[2] = {11, 2};
+    harness_case("plan: a 1x1 conv runs before the average pool feeding it, 9x11", pointwise_conv_runs_before_pool, (void *)&pool_widths[0]);
+    harness_case("plan: a 1x1 conv runs before the average pool feeding it, 9x2", pointwise_conv_runs_before_pool, (void *)&pool_widths[1]);
     harness_case("plan: training fusion of batch norm + ReLU, bitwise as unfused", train_fusion_matches_unfused, NULL);
     harness_case("plan: eval fusion of residual adds into the conv before them, bitwise as unfused", residual_fusion_matches_unfused, NULL);
     harness_case("plan: small planes stacked over the batch, each sample bitwise as alone", stacked_samples_match_alone, NULL);

@@ -70,6 +70,7 @@ typedef struct cnn_op {
     int (*backward)(const cnn_op_ctx *c);  /* NULL: the op has no gradient (graph inputs) */
     int64_t (*macs)(const cnn_node *node); /* per sample; may be NULL (0) */
     unsigned caps;                         /* CNN_CAP_*: what the graph and the planner may do with it */
+    unsigned (*node_caps)(const cnn_node *node); /* may be NULL: CNN_CAP_* that hold for this node's attributes only */
 } cnn_op;
 
 /* An op's capabilities: the planner and the graph ask for these, never for op names, so the ops of
@@ -85,6 +86,13 @@ enum {
     CNN_CAP_TRAIN_RELU = 1u << 7,     /* in training, with epi_relu: applies a following ReLU to its output, and its backward
                                          takes that ReLU's output gradient (dout) through the ReLU's derivative (read
                                          through its own output, as the ReLU's backward does) */
+    /* Per node (cnn_op.node_caps): */
+    CNN_CAP_POINTWISE = 1u << 8,      /* y[:, i, j] = W x[:, i, j] at every position: linear across channels alone, no
+                                         bias (a 1x1 convolution, stride 1, no padding, one group) */
+    CNN_CAP_PLANE_LINEAR = 1u << 9,   /* eval: y[k] = L(x[k]) for each channel plane k, one linear map L for all planes that
+                                         keeps the plane's size (an average pool, stride 1, "same" padding), and the op
+                                         applies cnn_op_ctx's epilogue (epi_scale/epi_shift/epi_relu) to its output: a
+                                         pointwise layer after it may run before it instead (plan.c) */
 };
 
 /* Eval-mode batch norm as y = x * scale[c] + shift[c], exactly as its eval forward computes it

@@ -18,6 +18,8 @@ typedef struct node_run {
     int64_t fuse_bn, fuse_add, fuse_relu; /* a conv (a batch norm in training: fuse_relu only): the layers folded into it,
                                              -1 if none */
     int64_t residual;            /* a conv with fuse_add: the add's other input (computed before the conv) */
+    int64_t pre_pool;            /* a pointwise conv: the plane-linear layer before it that runs after it instead
+                                    (plan_pointwise_first); that layer's fused_by is the conv; -1 if none */
     float *epi;                  /* a conv with a folded batch norm: scale[C], shift[C] */
     bool hidden;                 /* fused away: its own value is never materialised */
     bool reused;                 /* eval: its buffer is shared with layers that run later */
@@ -169,12 +171,43 @@ static void plan_train_fusion(cnn_plan *p, const int64_t *uses, const int64_t *c
     }
 }
 
+static unsigned node_caps(const cnn_node *n) { return n->op->caps | (n->op->node_caps ? n->op->node_caps(n) : 0u); }
+
+/* Eval: a plane-linear layer (CNN_CAP_PLANE_LINEAR: inception's 3x3 average pool, stride 1, "same"
+ * padding) whose one consumer is a pointwise layer with fewer output channels than it has (a 1x1
+ * convolution without bias: CNN_CAP_POINTWISE) swaps places with it. Both are linear, one across
+ * planes and one across channels, so they commute: the conv maps the pool's input into the pool's
+ * buffer (only as many channels as the conv's output: inception_v3's branch_pool 768 -> 192, 2048
+ * -> 192), and the pool then averages those fewer planes into the conv's output and applies the
+ * conv's epilogue (its folded batch norm and ReLU). The same sums in another order: not the same
+ * bits as the layers in graph order (within a few units in the last place of the values' scale),
+ * but the same for every thread count. A conv that folds a residual add is left alone. */
+static void plan_pointwise_first(cnn_plan *p, const int64_t *uses, const int64_t *consumer) {
+    cnn_graph *g = p->g;
+    if (training(p) || (p->flags & CNN_PLAN_UNFUSED)) return;
+    for (int64_t i = 0; i < g->n_nodes; i++) {
+        node_run *r = &p->runs[i];
+        const cnn_node *pool = g->nodes[i];
+        if (!r->active || r->is_output || uses[i] != 1 || r->fused_by >= 0 || r->concat_id >= 0 || pool->n_inputs != 1 ||
+            pool->input_index >= 0 || !(node_caps(pool) & CNN_CAP_PLANE_LINEAR))
+            continue;
+        const int64_t j = consumer[i];
+        node_run *cr = &p->runs[j];
+        const cnn_node *conv = g->nodes[j];
+        if (!cr->active || conv->n_inputs != 1 || !(node_caps(conv) & CNN_CAP_POINTWISE) || cr->fuse_add >= 0 ||
+            conv->shape.dims[1] >= pool->shape.dims[1])
+            continue;
+        cr->pre_pool = i;
+        r->fused_by = j;
+    }
+}
+
 /* Zero-copy concatenation and eval fusion, from who uses whom. */
 static void plan_sharing(cnn_plan *p) {
     cnn_graph *g = p->g;
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
-        r->concat_id = r->fused_by = r->fuse_bn = r->fuse_add = r->fuse_relu = r->residual = -1;
+        r->concat_id = r->fused_by = r->fuse_bn = r->fuse_add = r->fuse_relu = r->residual = r->pre_pool = -1;
     }
     int64_t *uses = calloc((size_t)g->n_nodes * 2, sizeof *uses);
     if (!uses) return; /* nothing shared: every node keeps its own buffer */
@@ -187,6 +220,7 @@ static void plan_sharing(cnn_plan *p) {
             }
     plan_concat_slices(p, uses);
     plan_eval_fusion(p, uses, consumer);
+    plan_pointwise_first(p, uses, consumer);
     plan_train_fusion(p, uses, consumer);
     free(uses);
 }
@@ -254,6 +288,12 @@ static size_t plan_value_pool(cnn_plan *p) {
         }
         if (r->residual >= 0) { /* a fused conv reads the residual add's other input */
             int64_t src = buffer_owner(p, r->residual);
+            if (i > last[src]) last[src] = i;
+        }
+        if (r->pre_pool >= 0) { /* the conv reads its moved layer's input and writes that layer's buffer */
+            int64_t mid = buffer_owner(p, r->pre_pool), src = buffer_owner(p, g->nodes[r->pre_pool]->inputs[0]->id);
+            if (i < first[mid]) first[mid] = i;
+            if (i > last[mid]) last[mid] = i;
             if (i > last[src]) last[src] = i;
         }
     }
@@ -532,6 +572,8 @@ bool cnn_plan_computes(const cnn_plan *p, const cnn_node *x) {
 
 const cnn_tensor *cnn_plan_value(const cnn_plan *p, const cnn_node *x) {
     if (!cnn_plan_computes(p, x) || p->runs[x->id].hidden || p->runs[x->id].reused) return NULL;
+    const int64_t by = p->runs[x->id].fused_by;
+    if (by >= 0 && p->runs[by].pre_pool == x->id) return NULL; /* its buffer held the conv's output before the pool */
     return &p->runs[x->id].value;
 }
 
@@ -589,6 +631,27 @@ static void zero_floats(float *d, int64_t n) {
     for (int64_t k = 0; k < chunks; k++) memset(d + k * chunk, 0, (size_t)(n - k * chunk < chunk ? n - k * chunk : chunk) * sizeof(float));
 }
 
+/* Conv i with its plane-linear layer moved after it (plan_pointwise_first): the conv, without its
+ * epilogue, from the layer's input into the layer's buffer; the layer from there into the conv's
+ * output, with the conv's epilogue (c: the conv's context). */
+static int forward_pointwise_first(cnn_plan *p, int64_t i, const cnn_op_ctx *c) {
+    cnn_graph *g = p->g;
+    const int64_t q = p->runs[i].pre_pool;
+    const cnn_tensor mid = cnn_tensor_make(p->runs[q].value.data, &g->nodes[i]->shape, p->batch);
+    const cnn_tensor *mid_in[1] = {&mid};
+    cnn_op_ctx conv = *c, pool = make_ctx(p, q);
+    conv.in = p->runs[q].in, conv.out = &mid;
+    conv.epi_scale = conv.epi_shift = NULL, conv.epi_relu = false;
+    pool.in = mid_in, pool.out = c->out;
+    pool.epi_scale = c->epi_scale, pool.epi_shift = c->epi_shift, pool.epi_relu = c->epi_relu;
+    double t0 = p->seconds ? omp_get_wtime() : 0;
+    if (g->nodes[i]->op->forward(&conv)) return -1;
+    double t1 = p->seconds ? omp_get_wtime() : 0;
+    if (g->nodes[q]->op->forward(&pool)) return -1;
+    if (p->seconds) p->seconds[2 * i] += t1 - t0, p->seconds[2 * q] += omp_get_wtime() - t1;
+    return 0;
+}
+
 int cnn_plan_forward(cnn_plan *p) {
     if (check_graph_unchanged(p)) return -1;
     cnn_graph *g = p->g;
@@ -602,6 +665,10 @@ int cnn_plan_forward(cnn_plan *p) {
         }
         c.epi_relu = r->fuse_relu >= 0;
         c.epi_residual = r->residual >= 0 ? &p->runs[r->residual].value : NULL;
+        if (r->pre_pool >= 0) {
+            if (forward_pointwise_first(p, i, &c)) return -1;
+            continue;
+        }
         double t0 = p->seconds ? omp_get_wtime() : 0;
         if (g->nodes[i]->op->forward(&c)) return -1;
         if (p->seconds) p->seconds[2 * i] += omp_get_wtime() - t0;

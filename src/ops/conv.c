@@ -477,9 +477,16 @@ static int64_t conv_macs(const cnn_node *n) {
     return cnn_mul_i64(a->out_channels, column_elements(&geo));
 }
 
+/* A 1x1 kernel at stride 1 without padding, one group and no bias: a linear map across channels at each position. */
+static unsigned conv_node_caps(const cnn_node *n) {
+    const conv_attrs *a = n->attrs;
+    return columns_are_input(a) && a->groups == 1 && !a->bias ? CNN_CAP_POINTWISE : 0;
+}
+
 static const cnn_op conv2d_op = {
     .name = "conv2d",
     .caps = CNN_CAP_EPILOGUE | CNN_CAP_EPILOGUE_ADD,
+    .node_caps = conv_node_caps,
     .shape = conv_shape,
     .state_bytes = conv_state_bytes,
     .work_bytes = conv_work_bytes_of,

@@ -312,6 +312,28 @@ CNN_CLONES static void avgpool_plane_flat(const pool_attrs *a, const plane_geom 
     }
 }
 
+/* The epilogue the planner gives an average pool that a 1x1 convolution was moved before
+ * (CNN_CAP_PLANE_LINEAR): y = y * epi_scale[k] + epi_shift[k] (each when given), then ReLU (NaN
+ * kept, as gemm.h's), over channel k's plane of n outputs. Max pools are never given one. */
+CNN_CLONES static void plane_epilogue(const cnn_op_ctx *c, int64_t k, float *y, int64_t n) {
+    if (c->epi_scale) {
+        const float s = c->epi_scale[k];
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) y[e] = y[e] * s;
+    }
+    if (c->epi_shift) {
+        const float t = c->epi_shift[k];
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) y[e] = y[e] + t;
+    }
+    if (c->epi_relu) {
+#pragma omp simd
+        for (int64_t e = 0; e < n; e++) y[e] = y[e] <= 0.0f ? 0.0f : y[e];
+    }
+}
+
+static bool has_epilogue(const cnn_op_ctx *c) { return c->epi_scale || c->epi_shift || c->epi_relu; }
+
 /* Every (N,C) plane of x through plane(), each thread with its own `bytes` of c->work (threads =
  * OpenMP's count when the plan sized it, at most). */
 typedef void pool_plane_fn(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh,
@@ -327,8 +349,11 @@ static void pool_planes(const cnn_op_ctx *c, const plane_geom *g, size_t bytes, 
         void *buf = (char *)c->work + (size_t)omp_get_thread_num() * bytes;
 #pragma omp for collapse(2) schedule(static)
         for (int64_t b = 0; b < n; b++)
-            for (int64_t k = 0; k < ch; k++)
-                plane(c->attrs, g, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h, w, oh, ow, buf);
+            for (int64_t k = 0; k < ch; k++) {
+                float *yp = y->data + b * y->stride[0] + k * oh * ow;
+                plane(c->attrs, g, x->data + b * x->stride[0] + k * h * w, yp, h, w, oh, ow, buf);
+                if (has_epilogue(c)) plane_epilogue(c, k, yp, oh * ow);
+            }
     }
 }
 
@@ -670,8 +695,11 @@ static int avgpool_forward(const cnn_op_ctx *c) {
             avgpool_scratch *s = scratch + omp_get_thread_num();
 #pragma omp for collapse(2) schedule(static)
             for (int64_t b = 0; b < n; b++)
-                for (int64_t k = 0; k < ch; k++)
-                    avgpool_plane(a, x->data + b * x->stride[0] + k * h * w, y->data + b * y->stride[0] + k * oh * ow, h, w, oh, ow, s);
+                for (int64_t k = 0; k < ch; k++) {
+                    float *yp = y->data + b * y->stride[0] + k * oh * ow;
+                    avgpool_plane(a, x->data + b * x->stride[0] + k * h * w, yp, h, w, oh, ow, s);
+                    if (has_epilogue(c)) plane_epilogue(c, k, yp, oh * ow);
+                }
         }
         return 0;
     }
@@ -689,6 +717,7 @@ static int avgpool_forward(const cnn_op_ctx *c) {
                         for (int64_t q = cs.lo; q < cs.hi; q++) sum += xp[r * w + q];
                     yp[i * ow + j] = (float)sum / window_divisor(a, rs, cs);
                 }
+            if (has_epilogue(c)) plane_epilogue(c, k, yp, oh * ow);
         }
     return 0;
 }
@@ -723,8 +752,15 @@ static int avgpool_backward(const cnn_op_ctx *c) {
 static const cnn_op maxpool_op = {.name = "maxpool2d", .shape = window_pool_shape, .state_bytes = pool_argmax_bytes,
                                   .work_bytes = maxpool_work_bytes,
                                   .forward = maxpool_forward, .backward = maxpool_backward, .macs = window_pool_macs};
+/* A window average keeping the plane's size (stride 1, "same" padding) is one linear map of each
+ * plane, and avgpool_forward applies a planner's epilogue. */
+static unsigned avgpool_node_caps(const cnn_node *n) {
+    const cnn_shape *in = &n->inputs[0]->shape;
+    return n->shape.dims[2] == in->dims[2] && n->shape.dims[3] == in->dims[3] ? CNN_CAP_PLANE_LINEAR : 0;
+}
+
 static const cnn_op avgpool_op = {.name = "avgpool2d", .shape = window_pool_shape, .work_bytes = avgpool_work_bytes, .forward = avgpool_forward,
-                                  .backward = avgpool_backward, .macs = window_pool_macs};
+                                  .backward = avgpool_backward, .macs = window_pool_macs, .node_caps = avgpool_node_caps};
 static const cnn_op global_avgpool_op = {.name = "global_avgpool", .shape = adaptive_pool_shape, .forward = avgpool_forward,
                                          .backward = avgpool_backward, .macs = adaptive_pool_macs};
 static const cnn_op adaptive_avgpool_op = {.name = "adaptive_avgpool", .shape = adaptive_pool_shape,
