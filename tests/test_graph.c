@@ -424,10 +424,13 @@ static int residual_fusion_matches_unfused(void *arg) {
     /* a 1x7 (F(2, 7): conv_winograd1d.c) -> add, the add an output */
     const cnn_conv2d_params row = {.out_channels = 24, .kernel_h = 1, .kernel_w = 7, .pad_left = 3, .pad_right = 3, .bias = true};
     cnn_node *c5 = cnn_conv2d_ex(g, r2, "c5", &row), *a5 = cnn_add(g, c5, r2, "a5");
-    CHECK(a3 && a4 && a5, "%s", cnn_last_error());
+    /* a 5x5 (F(2x2, 5x5): conv_winograd.c) -> add, the add an output */
+    cnn_node *c6 = cnn_conv2d(g, r2, "c6", 24, 5, 5, 1, 2, true), *a6 = cnn_add(g, c6, r2, "a6");
+    CHECK(a3 && a4 && a5 && a6, "%s", cnn_last_error());
     cnn_graph_add_output(g, a3, 0);
     cnn_graph_add_output(g, a4, 0);
     cnn_graph_add_output(g, a5, 0);
+    cnn_graph_add_output(g, a6, 0);
     CHECK(cnn_graph_init_params(g, 11) == 0, "%s", cnn_last_error());
     stats_off_defaults(g);
     for (int batch = 1; batch <= 3; batch += 2) {
@@ -435,14 +438,14 @@ static int residual_fusion_matches_unfused(void *arg) {
         CHECK(fused && plain, "%s", cnn_last_error());
         fill_inputs(fused, plain);
         CHECK(cnn_plan_forward(fused) == 0 && cnn_plan_forward(fused) == 0 && cnn_plan_forward(plain) == 0, "%s", cnn_last_error());
-        for (int o = 0; o < 3; o++) {
+        for (int o = 0; o < 4; o++) {
             const cnn_tensor *a = cnn_plan_output(fused, o), *b = cnn_plan_output(plain, o);
             CHECK(memcmp(a->data, b->data, (size_t)cnn_tensor_numel(a) * sizeof(float)) == 0, "batch %d: output %d differs from unfused",
                   batch, o);
         }
-        /* folded: b1, a1 into c1; e2, a2, r2 into d2 (b2 kept: d2 reads it); c3 into a3; c5 into a5 */
+        /* folded: b1, a1 into c1; e2, a2, r2 into d2 (b2 kept: d2 reads it); c3 into a3; c5 into a5; c6 into a6 */
         CHECK(!cnn_plan_value(fused, b1) && !cnn_plan_value(fused, a1) && !cnn_plan_value(fused, e2) && !cnn_plan_value(fused, a2) &&
-                  !cnn_plan_value(fused, c3) && !cnn_plan_value(fused, c5),
+                  !cnn_plan_value(fused, c3) && !cnn_plan_value(fused, c5) && !cnn_plan_value(fused, c6),
               "batch %d: fused layers' values visible", batch);
         CHECK(cnn_plan_value(fused, a3) && cnn_plan_value(fused, a4), "batch %d: outputs not kept", batch);
         CHECK(cnn_plan_memory(fused) < cnn_plan_memory(plain), "fused plan not smaller");

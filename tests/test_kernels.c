@@ -333,12 +333,17 @@ int main(void) {
         {1, 64, 64, 40, 36, {1, 1, 1, 1}, true, true, true, 0, 0, 0, 0},   {9, 20, 36, 12, 12, {1, 1, 1, 1}, false, false, false, 0, 0, 0, 0},
         {2, 3, 5, 5, 6, {1, 1, 1, 1}, true, true, true, 0, 0, 0, 0},       {1, 1, 1, 3, 3, {0, 0, 0, 0}, true, false, false, 0, 0, 0, 0},
         /* first layers: windows straight into the GEMM's panels, rows moved 16 at a time at strides 1 and 2 */
-        {1, 3, 64, 75, 69, {3, 3, 3, 3}, false, true, false, 7, 2, 0, 0}, {2, 3, 20, 45, 70, {1, 2, 0, 1}, true, false, false, 5, 1, 0, 0},
+        {1, 3, 64, 75, 69, {3, 3, 3, 3}, false, true, false, 7, 2, 0, 0}, {2, 3, 20, 45, 70, {1, 2, 0, 1}, true, false, false, 6, 1, 0, 0},
         {1, 1, 8, 50, 49, {1, 1, 1, 1}, true, false, false, 3, 3, 0, 0},  {3, 4, 33, 40, 41, {2, 2, 2, 2}, true, true, false, 5, 2, 0, 0},
         /* U of 4 MB or more: super-blocks of the batch's tiles (64: the second case runs three) */
         {3, 176, 176, 9, 9, {1, 1, 1, 1}, true, false, false, 0, 0, 0, 0}, {15, 176, 180, 12, 11, {1, 1, 0, 2}, true, true, false, 0, 0, 0, 0},
-        /* column matrices of 2 MB or more: straight into the panels too */
-        {1, 32, 24, 48, 48, {2, 2, 2, 2}, true, true, false, 5, 1, 0, 0}, {1, 40, 16, 99, 99, {1, 1, 1, 1}, false, true, false, 3, 2, 0, 0},
+        /* column matrices of 2 MB or more: straight into the panels too (6x6: 5x5 at stride 1 is F(2x2, 5x5)'s) */
+        {1, 32, 24, 48, 48, {2, 2, 2, 2}, true, true, false, 6, 1, 0, 0}, {1, 40, 16, 99, 99, {1, 1, 1, 1}, false, true, false, 3, 2, 0, 0},
+        /* 5x5 by F(2x2, 5x5): inception_v3's 35x35 (48 -> 64), odd sizes after a kernel change, small planes (several samples a
+         * block), a U of 4 MB or more (super-blocks), a 1x1 output */
+        {1, 48, 64, 35, 35, {2, 2, 2, 2}, false, true, false, 5, 1, 0, 0}, {2, 19, 33, 13, 11, {2, 2, 2, 2}, true, false, true, 5, 1, 0, 0},
+        {3, 16, 17, 6, 5, {0, 1, 2, 0}, true, true, false, 5, 1, 0, 0},   {2, 176, 176, 9, 9, {2, 2, 2, 2}, true, false, false, 5, 1, 0, 0},
+        {1, 5, 3, 5, 5, {0, 0, 0, 0}, true, false, false, 5, 1, 0, 0},
         /* 1x7 and 7x1 by F(2, 7) (conv_winograd1d.c): inception_v3's 17x17 (blocks of 48 and 49 tiles, 2 panels of output channels), odd
          * output widths and heights (a tile's second output past the plane), batches, a residual-free epilogue */
         {1, 64, 48, 17, 17, {0, 0, 3, 3}, true, true, false, 0, 0, 1, 7}, {2, 48, 64, 17, 17, {3, 3, 0, 0}, true, false, false, 0, 0, 7, 1},
@@ -354,7 +359,7 @@ int main(void) {
         char name[200];
         const wino_case *t = &wcases[i];
         snprintf(name, sizeof name, "conv2d %dx%d/%d %s N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s%s%s vs double, 1 and 2 threads the same bits",
-                 case_kh(t), case_kw(t), case_stride(t), t->kernel ? "panels" : t->kh == 7 || t->kw == 7 ? "F(2,7)" : t->kh ? "F(4,3)" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
+                 case_kh(t), case_kw(t), case_stride(t), t->kernel == 5 && case_stride(t) == 1 ? "F(2x2,5x5)" : t->kernel ? "panels" : t->kh == 7 || t->kw == 7 ? "F(2,7)" : t->kh ? "F(4,3)" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
                  t->pads[3], t->bias ? " bias" : "", t->bn_relu ? " bn relu" : "", t->refresh ? " after a kernel change" : "");
         harness_case(name, check_winograd, (void *)t);
     }

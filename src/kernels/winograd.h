@@ -48,6 +48,22 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
 
+/* ---- F(2x2, 5x5), for 5x5 kernels in eval plans (winograd_avx512.c) ----
+ * The same 6x6 input tiles, B^T and U layout as F(4x4, 3x3) (points 0, +-1, +-2, inf), the tiles
+ * 2 apart: 36 products per 2x2 output tile and channel pair instead of 100. */
+#define WINO5_M 2 /* output tile side */
+
+/* As cnn_winograd_weights, for kernels w (K, C, 5, 5). */
+void cnn_winograd5_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count);
+
+/* As cnn_winograd_input: tile t's 6x6 window at xp[2 * ty][2 * tx]. */
+void cnn_winograd5_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                         int64_t ldv);
+
+/* As cnn_winograd_output, for 2x2 output tiles. */
+void cnn_winograd5_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
+                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
+
 /* ---- along one axis, for 1x7 / 7x1 kernels by F(2, 7) and 1x3 / 3x1 ones by F(4, 3), in eval plans
  * (winograd1d_avx512.c) ----
  * A tile of a inputs along the kernel's axis gives m outputs: F(2, 7) 8 products per 2 outputs

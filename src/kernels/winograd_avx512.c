@@ -1,4 +1,4 @@
-/* winograd_avx512.c — the F(4x4, 3x3) transforms of winograd.h, 16 channels to a vector. Built with
+/* winograd_avx512.c — the F(4x4, 3x3) and F(2x2, 5x5) transforms of winograd.h, 16 channels to a vector. Built with
  * -mavx512f -mfma (Makefile) like sgemm_avx512.c and called only when cnn_gemm_avx512_available().
  * Each transform is a fixed sequence of vector operations per tile: the result does not depend on
  * which thread computes which tile. */
@@ -47,34 +47,123 @@ void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64
     }
 }
 
-void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
+/* U[xi] = (G g G^T)[xi] for kernels of r x r taps, G (6 x r) along one axis by gt (on r vectors of 16
+ * output channels). Inlined into each caller with its constants. */
+static inline __attribute__((always_inline)) void winograd_weights_taps(int64_t k, int64_t c, const float *w, float *u, int64_t k_first,
+                                                                        int64_t k_count, int r, void (*gt)(const __m512 *z, __m512 *u)) {
     const int64_t kp = cnn_gemm_round_nr(k), per_xi = c * kp;
     for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
         const int64_t n = k - k0 < 16 ? (k - k0 < 0 ? 0 : k - k0) : 16;
         float *panel = u + k0 / GEMM_NR * GEMM_NR * c + k0 % GEMM_NR;
         for (int64_t ci = 0; ci < c; ci++) {
-            float g[9][16] = {{0}};
+            float g[25][16] = {{0}};
             for (int64_t j = 0; j < n; j++)
-                for (int e = 0; e < 9; e++) g[e][j] = w[((k0 + j) * c + ci) * 9 + e];
-            __m512 t[6][3]; /* G g: column by column */
-            for (int col = 0; col < 3; col++) {
-                const __m512 z[3] = {_mm512_loadu_ps(g[col]), _mm512_loadu_ps(g[3 + col]), _mm512_loadu_ps(g[6 + col])};
-                __m512 o[6];
-                g_apply(z, o);
-                for (int r = 0; r < 6; r++) t[r][col] = o[r];
+                for (int e = 0; e < r * r; e++) g[e][j] = w[((k0 + j) * c + ci) * r * r + e];
+            __m512 t[6][5]; /* G g: column by column */
+            for (int col = 0; col < r; col++) {
+                __m512 z[5], o[6];
+                for (int q = 0; q < r; q++) z[q] = _mm512_loadu_ps(g[q * r + col]);
+                gt(z, o);
+                for (int q = 0; q < 6; q++) t[q][col] = o[q];
             }
-            for (int r = 0; r < 6; r++) { /* (G g) G^T: row by row */
+            for (int q = 0; q < 6; q++) { /* (G g) G^T: row by row */
                 __m512 o[6];
-                g_apply(t[r], o);
-                for (int col = 0; col < 6; col++) _mm512_storeu_ps(panel + (r * 6 + col) * per_xi + ci * GEMM_NR, o[col]);
+                gt(t[q], o);
+                for (int col = 0; col < 6; col++) _mm512_storeu_ps(panel + (q * 6 + col) * per_xi + ci * GEMM_NR, o[col]);
             }
         }
     }
 }
 
+void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
+    winograd_weights_taps(k, c, w, u, k_first, k_count, 3, g_apply);
+}
+
 void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
                         int64_t ldv) {
     winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO_M, WINO_A, bt_apply);
+}
+
+/* ---- F(2x2, 5x5): bt_apply's B^T; G (6x5) and A^T (2x6) for the same points 0, 1, -1, 2, -2, inf,
+ * G's rows scaled as g_apply's (1/4, -1/6, -1/6, 1/24, 1/24, 1) to match that B^T. ---- */
+
+/* G (6x5) times z (5). */
+static inline __attribute__((always_inline)) void g5_apply(const __m512 z[5], __m512 u[6]) {
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), w = _mm512_set1_ps(1.0f / 24.0f);
+    const __m512 even = _mm512_add_ps(_mm512_add_ps(z[0], z[2]), z[4]), odd = _mm512_add_ps(z[1], z[3]);
+    u[0] = _mm512_mul_ps(z[0], _mm512_set1_ps(0.25f));
+    u[1] = _mm512_mul_ps(_mm512_add_ps(even, odd), _mm512_set1_ps(-1.0f / 6.0f));
+    u[2] = _mm512_mul_ps(_mm512_sub_ps(even, odd), _mm512_set1_ps(-1.0f / 6.0f));
+    /* z0 + 4 z2 + 16 z4 and 2 z1 + 8 z3, Horner's way */
+    const __m512 e2 = _mm512_add_ps(z[0], _mm512_mul_ps(_mm512_add_ps(z[2], _mm512_mul_ps(z[4], four)), four));
+    const __m512 o2 = _mm512_mul_ps(_mm512_add_ps(z[1], _mm512_mul_ps(z[3], four)), two);
+    u[3] = _mm512_mul_ps(_mm512_add_ps(e2, o2), w);
+    u[4] = _mm512_mul_ps(_mm512_sub_ps(e2, o2), w);
+    u[5] = z[4];
+}
+
+/* A^T (2x6) times z (6). */
+static inline __attribute__((always_inline)) void at2_apply(const __m512 z[6], __m512 o[2]) {
+    const __m512 p12 = _mm512_add_ps(z[1], z[2]), m12 = _mm512_sub_ps(z[1], z[2]);
+    o[0] = _mm512_add_ps(_mm512_add_ps(z[0], p12), _mm512_add_ps(z[3], z[4]));
+    o[1] = _mm512_add_ps(_mm512_add_ps(m12, _mm512_mul_ps(_mm512_sub_ps(z[3], z[4]), _mm512_set1_ps(2.0f))), z[5]);
+}
+
+void cnn_winograd5_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
+    winograd_weights_taps(k, c, w, u, k_first, k_count, 5, g5_apply);
+}
+
+void cnn_winograd5_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                         int64_t ldv) {
+    winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO5_M, WINO_A, bt_apply);
+}
+
+void cnn_winograd5_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
+                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
+    const int64_t per_xi = ldm * k, plane = out_h * out_w;
+    const float *residual = e ? e->residual : NULL;
+    for (int64_t t = 0; t < count; t++) {
+        const int64_t tile = first + t, oy = tile / tiles_w * WINO5_M, ox = tile % tiles_w * WINO5_M;
+        const int rows = (int)(out_h - oy < WINO5_M ? out_h - oy : WINO5_M), cols = (int)(out_w - ox < WINO5_M ? out_w - ox : WINO5_M);
+        const float *mt = m + t * k;
+        for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
+            const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
+            const __mmask16 mask = lanes(n);
+            __m512 s[2][6]; /* A^T m: column by column */
+#pragma GCC unroll 6
+            for (int col = 0; col < 6; col++) {
+                __m512 z[6], o[2];
+#pragma GCC unroll 6
+                for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 6 + col) * per_xi + k0);
+                at2_apply(z, o);
+                s[0][col] = o[0], s[1][col] = o[1];
+            }
+            /* the tile's positions present, position-major, lanes the channels */
+            float res[WINO5_M * WINO5_M][16] = {{0}}, part[WINO5_M * WINO5_M][16];
+            if (residual)
+                for (int64_t j = 0; j < n; j++) {
+                    const float *rk = residual + (k0 + j) * plane + oy * out_w + ox;
+                    for (int r = 0; r < rows; r++)
+                        for (int col = 0; col < cols; col++) res[r * WINO5_M + col][j] = rk[r * out_w + col];
+                }
+            const winograd_epi ep = winograd_epi_load(e, k0, mask);
+#pragma GCC unroll 2
+            for (int r = 0; r < WINO5_M; r++) { /* (A^T m) A: row by row, then the epilogue */
+                __m512 o[2];
+                at2_apply(s[r], o);
+#pragma GCC unroll 2
+                for (int col = 0; col < WINO5_M; col++) {
+                    const __m512 rv = _mm512_loadu_ps(res[r * WINO5_M + col]);
+                    _mm512_storeu_ps(part[r * WINO5_M + col], winograd_epi_apply(&ep, o[col], residual ? &rv : NULL));
+                }
+            }
+            for (int64_t j = 0; j < n; j++) {
+                float *yk = y + (k0 + j) * plane + oy * out_w + ox;
+                for (int r = 0; r < rows; r++)
+                    for (int col = 0; col < cols; col++) yk[r * out_w + col] = part[r * WINO5_M + col][j];
+            }
+        }
+    }
 }
 
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
@@ -167,6 +256,21 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
+    (void)m, (void)ldm, (void)k, (void)k_first, (void)k_count, (void)tiles_w, (void)first, (void)count, (void)e, (void)y, (void)out_h,
+        (void)out_w;
+}
+
+void cnn_winograd5_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
+    (void)k, (void)c, (void)w, (void)u, (void)k_first, (void)k_count;
+}
+
+void cnn_winograd5_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                         int64_t ldv) {
+    (void)xp, (void)xp_w, (void)c, (void)tiles_w, (void)first, (void)count, (void)v, (void)ldv;
+}
+
+void cnn_winograd5_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
+                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
     (void)m, (void)ldm, (void)k, (void)k_first, (void)k_count, (void)tiles_w, (void)first, (void)count, (void)e, (void)y, (void)out_h,
         (void)out_w;
 }

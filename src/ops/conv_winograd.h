@@ -1,7 +1,7 @@
 /* conv_winograd.h — conv2d by Winograd's minimal filtering (kernels/winograd.h) for 3x3 kernels with
  * stride 1, dilation 1 and one group, where our packed GEMM runs: the forward of eval plans by
- * F(4x4, 3x3) (conv_winograd.c), the forward and backward of training plans by F(2x2, 3x3)
- * (conv_winograd_train.c). */
+ * F(4x4, 3x3) (conv_winograd.c; 5x5 kernels there too, by F(2x2, 5x5)), the forward and backward of
+ * training plans by F(2x2, 3x3) (conv_winograd_train.c). */
 #ifndef CNN_CONV_WINOGRAD_H
 #define CNN_CONV_WINOGRAD_H
 
@@ -15,7 +15,8 @@ int conv_winograd_mode(void);
 bool conv_winograd_shape(const cnn_node *n);
 
 /* The node's forward at this batch goes through conv_winograd_forward: an eval plan (not training),
- * the kernel shape fits, the CPU has the GEMM, the channels and output tiles are enough for it to
+ * the kernel shape fits (or is 5x5 with stride 1, dilation 1 and one group: F(2x2, 5x5), which
+ * rounds to ~0.7e-6 of the terms' magnitudes in test_kernels), the CPU has the GEMM, the channels and output tiles are enough for it to
  * pay (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". Training plans do not use F(4x4,
  * 3x3): it rounds to ~3e-6 of the sum of the terms' magnitudes (the direct product to below 1e-6),
  * and batch statistics, max-pool choices and gradients magnify that past PyTorch's own sensitivity
