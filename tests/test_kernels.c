@@ -8,6 +8,7 @@
 #include "harness.h"
 #include "../src/core/internal.h"
 #include "../src/kernels/gemm.h"
+#include "../src/kernels/winograd.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -186,6 +187,108 @@ static int check_winograd(void *arg) {
 }
 
 
+/* ---- the eval Winograd paths' change check (cnn_kernel_stamp, ops/conv_common.h) ---- */
+
+static bool stamp_equal(const float *w, int64_t n, const uint64_t *want) {
+    uint64_t h[CNN_STAMP_LANES];
+    cnn_kernel_stamp(w, n, h);
+    return memcmp(h, want, sizeof h) == 0;
+}
+
+/* Every float of arrays of 1 to 70 (whole vectors, a pair of them, masked tails), changed in its
+ * lowest bit, its sign or its exponent, changes the stamp; so does every pair of sign flips (a
+ * multiply-only chain would keep the top bit's difference and miss those) and every swap of two
+ * unequal floats in a 70-float array; the same floats give the same stamp. */
+static int stamp_sees_changes(void *arg) {
+    (void)arg;
+    float w[70];
+    uint64_t h[CNN_STAMP_LANES], again[CNN_STAMP_LANES];
+    for (int64_t n = 1; n <= 70; n++) {
+        for (int64_t i = 0; i < n; i++) w[i] = value((uint64_t)i, (uint64_t)n);
+        cnn_kernel_stamp(w, n, h);
+        cnn_kernel_stamp(w, n, again);
+        CHECK(memcmp(h, again, sizeof h) == 0, "n %lld: the same floats, another stamp", (long long)n);
+        for (int64_t i = 0; i < n; i++) {
+            const uint32_t flips[3] = {1u, 0x80000000u, 0x00800000u};
+            for (int f = 0; f < 3; f++) {
+                const float kept = w[i];
+                uint32_t bits;
+                memcpy(&bits, &w[i], sizeof bits);
+                bits ^= flips[f];
+                memcpy(&w[i], &bits, sizeof bits);
+                CHECK(!stamp_equal(w, n, h), "n %lld: float %lld with bits %08x flipped, the same stamp", (long long)n, (long long)i, flips[f]);
+                w[i] = kept;
+            }
+        }
+    }
+    const int64_t n = 70;
+    for (int64_t i = 0; i < n; i++) w[i] = value((uint64_t)i, 99);
+    cnn_kernel_stamp(w, n, h);
+    for (int64_t i = 0; i < n; i++)
+        for (int64_t j = i + 1; j < n; j++) {
+            w[i] = -w[i], w[j] = -w[j];
+            CHECK(!stamp_equal(w, n, h), "floats %lld and %lld negated, the same stamp", (long long)i, (long long)j);
+            w[i] = -w[i], w[j] = -w[j];
+            float t = w[i];
+            w[i] = w[j], w[j] = t;
+            CHECK(w[i] == w[j] || !stamp_equal(w, n, h), "floats %lld and %lld swapped, the same stamp", (long long)i, (long long)j);
+            t = w[i], w[i] = w[j], w[j] = t;
+        }
+    return 0;
+}
+
+/* An eval plan kept across changes of its conv's kernels (3x3: F(4x4, 3x3); 5x5: F(2x2, 5x5); 1x7:
+ * F(2, 7)), two panels of output channels, gives bitwise what a new plan gives after each: one float
+ * a unit in the last place up, two floats negated, two swapped, all zero, back to the start. */
+static int plans_follow_kernel_changes(void *arg) {
+    const int *kernel = arg; /* kh, kw */
+    cnn_graph *g = cnn_graph_create();
+    const cnn_conv2d_params p = {.out_channels = 40, .kernel_h = kernel[0], .kernel_w = kernel[1], .pad_top = kernel[0] / 2,
+                                 .pad_bottom = kernel[0] / 2, .pad_left = kernel[1] / 2, .pad_right = kernel[1] / 2};
+    cnn_node *out = cnn_conv2d_ex(g, cnn_input(g, "x", 17, 11, 10), "conv", &p);
+    CHECK(out && cnn_graph_add_output(g, out, 0) == 0 && cnn_graph_init_params(g, 5) == 0, "graph: %s", cnn_last_error());
+    cnn_param w;
+    CHECK(cnn_param_find(g, "conv.weight", &w) == 0, "no conv.weight");
+    float *start = malloc((size_t)w.numel * sizeof(float));
+    CHECK(start, "out of memory");
+    memcpy(start, w.data, (size_t)w.numel * sizeof(float));
+    cnn_plan *kept = cnn_plan_create(g, 1, 0);
+    CHECK(kept, "plan: %s", cnn_last_error());
+    cnn_tensor *in = cnn_plan_input(kept, 0);
+    for (int64_t i = 0; i < cnn_tensor_numel(in); i++) in->data[i] = value((uint64_t)i, 3);
+    int rc = cnn_plan_forward(kept);
+    bool told = false;
+    const int64_t a = w.numel - 7, b = w.numel / 3; /* in panel 1 (channels 32..39), in panel 0 */
+    for (int change = 0; change < 5 && rc == 0; change++) {
+        if (change == 0) w.data[a] = nextafterf(w.data[a], INFINITY);
+        if (change == 1) w.data[a] = -w.data[a], w.data[b] = -w.data[b];
+        if (change == 2) {
+            const float t = w.data[a];
+            w.data[a] = w.data[b], w.data[b] = t;
+        }
+        if (change == 3) memset(w.data, 0, (size_t)w.numel * sizeof(float));
+        if (change == 4) memcpy(w.data, start, (size_t)w.numel * sizeof(float));
+        cnn_plan *fresh = cnn_plan_create(g, 1, 0);
+        if (!fresh) {
+            rc = -1;
+            break;
+        }
+        memcpy(cnn_plan_input(fresh, 0)->data, in->data, (size_t)cnn_tensor_numel(in) * sizeof(float));
+        rc = cnn_plan_forward(kept) || cnn_plan_forward(fresh) ? -1 : 0;
+        const cnn_tensor *y = cnn_plan_output(kept, 0), *want = cnn_plan_output(fresh, 0);
+        if (rc == 0 && memcmp(y->data, want->data, (size_t)cnn_tensor_numel(y) * sizeof(float)) != 0) {
+            harness_message(__FILE__, __LINE__, "%dx%d, change %d: the kept plan differs from a new one", kernel[0], kernel[1], change);
+            rc = -1, told = true;
+        }
+        cnn_plan_free(fresh);
+    }
+    if (rc && !told) harness_message(__FILE__, __LINE__, "%s", cnn_last_error());
+    cnn_plan_free(kept);
+    free(start);
+    cnn_graph_free(g);
+    return rc;
+}
+
 /* ---- training plans: conv2d 3x3/1 forward, input and weight gradients by F(2x2, 3x3) ---- */
 
 typedef struct wino_train_case {
@@ -362,6 +465,14 @@ int main(void) {
                  case_kh(t), case_kw(t), case_stride(t), t->kernel == 5 && case_stride(t) == 1 ? "F(2x2,5x5)" : t->kernel ? "panels" : t->kh == 7 || t->kw == 7 ? "F(2,7)" : t->kh ? "F(4,3)" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
                  t->pads[3], t->bias ? " bias" : "", t->bn_relu ? " bn relu" : "", t->refresh ? " after a kernel change" : "");
         harness_case(name, check_winograd, (void *)t);
+    }
+    harness_case("kernel stamps: any changed float, negated or swapped pairs change them", stamp_sees_changes, NULL);
+    static const int stamp_kernels[3][2] = {{3, 3}, {5, 5}, {1, 7}};
+    for (int i = 0; i < 3; i++) {
+        char name[120];
+        snprintf(name, sizeof name, "eval Winograd %dx%d: a kept plan follows kernel changes, bitwise as a new plan", stamp_kernels[i][0],
+                 stamp_kernels[i][1]);
+        harness_case(name, plans_follow_kernel_changes, (void *)stamp_kernels[i]);
     }
     static const wino_train_case tcases[] = { /* at least 16 input channels: conv_winograd_train.c */
         {4, 16, 16, 8, 8, {1, 1, 1, 1}, true},    {3, 19, 33, 13, 11, {1, 1, 1, 1}, true}, {9, 17, 48, 10, 9, {0, 0, 0, 0}, false},

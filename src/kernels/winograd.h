@@ -48,6 +48,14 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
 void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
 
+/* The stamp of n floats of kernels (the eval paths' change check, ops/conv_common.h): the state
+ * h[0..CNN_STAMP_LANES) of as many hash chains, 64 bits each, the floats taken 16 at a time (8
+ * 64-bit words: two chains by turns, 8 lanes each; the last vector's missing floats read as 0), each
+ * step h = (h ^ word) * M, h ^= h >> 29: a bijection of h and of the word, so one changed word
+ * always changes its chain's state. */
+#define CNN_STAMP_LANES 16
+void cnn_kernel_stamp(const float *w, int64_t n, uint64_t h[CNN_STAMP_LANES]);
+
 /* ---- F(2x2, 5x5), for 5x5 kernels in eval plans (winograd_avx512.c) ----
  * The same 6x6 input tiles, B^T and U layout as F(4x4, 3x3) (points 0, +-1, +-2, inf), the tiles
  * 2 apart: 36 products per 2x2 output tile and channel pair instead of 100. */

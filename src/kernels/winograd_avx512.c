@@ -84,6 +84,29 @@ void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_
     winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO_M, WINO_A, bt_apply);
 }
 
+/* h = (h ^ x) * M mod 2^64 per 64-bit lane (no AVX-512DQ: from 32-bit halves), then h ^= h >> 29. */
+static inline __m512i stamp_step(__m512i h, __m512i x) {
+    const __m512i ml = _mm512_set1_epi64(0x1ce4e5b9), mh = _mm512_set1_epi64(0xbf58476d), t = _mm512_xor_si512(h, x);
+    const __m512i cross = _mm512_add_epi64(_mm512_mul_epu32(_mm512_srli_epi64(t, 32), ml), _mm512_mul_epu32(t, mh));
+    const __m512i r = _mm512_add_epi64(_mm512_mul_epu32(t, ml), _mm512_slli_epi64(cross, 32));
+    return _mm512_xor_si512(r, _mm512_srli_epi64(r, 29));
+}
+
+void cnn_kernel_stamp(const float *w, int64_t n, uint64_t h[CNN_STAMP_LANES]) {
+    uint64_t start[CNN_STAMP_LANES]; /* each chain from its own odd multiple of 2^64 / phi */
+    for (int l = 0; l < CNN_STAMP_LANES; l++) start[l] = 0x9e3779b97f4a7c15ull * (uint64_t)(2 * l + 1);
+    __m512i a = _mm512_loadu_si512(start), b = _mm512_loadu_si512(start + 8);
+    int64_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = stamp_step(a, _mm512_castps_si512(_mm512_loadu_ps(w + i)));
+        b = stamp_step(b, _mm512_castps_si512(_mm512_loadu_ps(w + i + 16)));
+    }
+    if (i + 16 <= n) a = stamp_step(a, _mm512_castps_si512(_mm512_loadu_ps(w + i))), i += 16;
+    if (i < n) b = stamp_step(b, _mm512_castps_si512(_mm512_maskz_loadu_ps(lanes(n - i), w + i)));
+    _mm512_storeu_si512(h, a);
+    _mm512_storeu_si512(h + 8, b);
+}
+
 /* ---- F(2x2, 5x5): bt_apply's B^T; G (6x5) and A^T (2x6) for the same points 0, 1, -1, 2, -2, inf,
  * G's rows scaled as g_apply's (1/4, -1/6, -1/6, 1/24, 1/24, 1) to match that B^T. ---- */
 
@@ -263,6 +286,8 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
 void cnn_winograd5_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
     (void)k, (void)c, (void)w, (void)u, (void)k_first, (void)k_count;
 }
+
+void cnn_kernel_stamp(const float *w, int64_t n, uint64_t h[CNN_STAMP_LANES]) { (void)w, (void)n, (void)h; }
 
 void cnn_winograd5_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
                          int64_t ldv) {

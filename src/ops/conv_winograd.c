@@ -101,11 +101,9 @@ bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
                            cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES);
 }
 
-/* State (kept by the plan between calls): a copy of the kernels U was made from, then U. */
-static int64_t kernel_floats(const wino_geo *g) {
-    const int64_t n = cnn_add_i64(cnn_mul_i64(cnn_mul_i64(g->k, g->c), g->r * g->r), 15);
-    return n < 0 ? -1 : n / 16 * 16;
-}
+/* State (kept by the plan between calls): the stamps of the kernels U was made from
+ * (conv_kernels_changed), then U. */
+static int64_t kernel_floats(const wino_geo *g) { return conv_stamp_floats(g->k); }
 static int64_t u_floats(const wino_geo *g) { return cnn_winograd_weights_size(g->k, g->c); }
 /* Scratch: the padded copies of the batch, then per thread one block's V and M. */
 static int64_t xp_floats(const wino_geo *g) { return cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->c); }
@@ -167,8 +165,8 @@ static void super_block(const cnn_op_ctx *c, const wino_geo *g, const float *xps
 }
 
 /* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels changed. */
-static void update_panel(const wino_geo *g, const float *weight, float *copy, float *u, int64_t p) {
-    if (conv_kernels_changed(weight, copy, g->k, g->c * g->r * g->r, p))
+static void update_panel(const wino_geo *g, const float *weight, float *stamps, float *u, int64_t p) {
+    if (conv_kernels_changed(weight, stamps, g->k, g->c * g->r * g->r, p))
         (g->r == 5 ? cnn_winograd5_weights : cnn_winograd_weights)(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
@@ -190,14 +188,14 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
     const int64_t k_panels = (g.k + GEMM_NR - 1) / GEMM_NR, ldv = g.block;
     const int threads = conv_call_threads(c);
     const int64_t super = super_tiles(&g, batch);
-    float *copy = conv_aligned(c->state), *u = copy + kernel_floats(&g);
+    float *stamps = conv_aligned(c->state), *u = stamps + kernel_floats(&g);
     float *xps = conv_aligned(c->work), *blocks = xps + xp_size * batch;
     /* Whole blocks to threads when each gets two or more; otherwise the threads share each block. */
     const bool whole = items >= 2 * (int64_t)threads;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, copy, u, p);
+        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, stamps, u, p);
         /* contiguous runs of padded rows and of blocks per thread (conv_winograd_pad_batch) */
         conv_winograd_pad_batch(x, g.pad_top, g.pad_left, xps, g.xp_h, g.xp_w, tid, nt);
 #pragma omp barrier

@@ -64,11 +64,8 @@ bool conv_winograd1d_fits(const cnn_node *n, int64_t batch, bool training) {
            a->groups == 1 && (mode == 2 || (n->inputs[0]->shape.dims[1] >= WINO1D_MIN_CHANNELS && a->out_channels >= WINO1D_MIN_CHANNELS));
 }
 
-/* State: a copy of the kernels U was made from, then U. */
-static int64_t kernel_floats(const w1_geo *g) {
-    const int64_t n = cnn_add_i64(cnn_mul_i64(cnn_mul_i64(g->l.k, g->l.c), g->l.taps), 15);
-    return n < 0 ? -1 : n / 16 * 16;
-}
+/* State: the stamps of the kernels U was made from (conv_kernels_changed), then U. */
+static int64_t kernel_floats(const w1_geo *g) { return conv_stamp_floats(g->l.k); }
 static int64_t xp_floats(const w1_geo *g) { return cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->l.c); }
 static int64_t block_floats(const w1_geo *g) { return cnn_mul_i64(g->l.a * g->block, cnn_add_i64(g->l.c, g->l.k)); }
 
@@ -84,8 +81,8 @@ size_t conv_winograd1d_bytes(const cnn_node *n, int64_t batch) {
 }
 
 /* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels changed. */
-static void update_panel(const w1_geo *g, const float *weight, float *copy, float *u, int64_t p) {
-    if (conv_kernels_changed(weight, copy, g->l.k, g->l.c * g->l.taps, p)) cnn_winograd1d_weights(&g->l, weight, u, p * GEMM_NR, GEMM_NR);
+static void update_panel(const w1_geo *g, const float *weight, float *stamps, float *u, int64_t p) {
+    if (conv_kernels_changed(weight, stamps, g->l.k, g->l.c * g->l.taps, p)) cnn_winograd1d_weights(&g->l, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
 int conv_winograd1d_forward(const cnn_op_ctx *c) {
@@ -97,12 +94,12 @@ int conv_winograd1d_forward(const cnn_op_ctx *c) {
     const int64_t cc = g.l.c, kk = g.l.k, ld = g.block;
     const int threads = conv_call_threads(c);
     const bool whole = items >= 2 * (int64_t)threads; /* whole blocks to threads, or the threads share each */
-    float *copy = conv_aligned(c->state), *u = copy + kernel_floats(&g);
+    float *stamps = conv_aligned(c->state), *u = stamps + kernel_floats(&g);
     float *xps = conv_aligned(c->work), *blocks = xps + xp_size * batch;
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, copy, u, p);
+        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, stamps, u, p);
         /* contiguous runs of padded rows and of blocks per thread (conv_winograd_pad_batch) */
         conv_winograd_pad_batch(x, g.pad_top, g.pad_left, xps, g.xp_h, g.xp_w, tid, nt);
 #pragma omp barrier
