@@ -417,9 +417,12 @@ int main(void) {
         {3, 100, 50, true, false, true, false, false},   {130, 67, 9, false, true, true, false, false},  {9, 512, 64, true, true, false, false, false},
         {21, 70, 40, false, false, false, true, false}, {16, 35, 33, true, false, false, false, false},
         {11, 64, 17, true, false, false, true, false},   {64, 288, 196, true, false, false, false, false},
+        /* edge panels of 1 and 12 columns (tile widths 8 and 16): 289 = 9 x 32 + 1, 300 = 9 x 32 + 12 */
+        {16, 289, 40, false, true, true, false, false},  {24, 300, 70, true, false, false, true, false},
         /* B given transposed: weight gradients dy * col^T */
         {32, 96, 1024, true, false, false, false, true}, {50, 500, 64, true, false, false, false, true},
         {7, 45, 19, false, false, false, false, true},  {80, 720, 225, true, false, false, false, true}, {1, 1, 1, false, false, false, false, true},
+        {32, 289, 64, false, false, false, false, true},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         char name[160];

@@ -27,12 +27,14 @@ typedef struct tile_dst {
 
 /* One GEMM_MR x GEMM_NR tile: A's rows read in place (element (r, p) at a[r * rs + p * cs], rows
  * past mr repeat the last), B from its panel; rows < mr stored to each of the nd destinations (ldc,
- * the residual's rows ldr apart). With half, only the panel's first 16 columns are computed (an edge
- * panel of at most 16: half the multiply-adds; each computed column the same chain, so the same
- * bits). Inlined into tile's four cases (cs 1: rows contiguous; rs 1: A transposed). */
+ * the residual's rows ldr apart). With width 16 or 8, only the panel's first 16 or 8 columns are
+ * computed (an edge panel of at most that many: inception_v3's 17x17 planes, 289 = 9 x 32 + 1
+ * columns, googlenet's 14x14, 196 = 6 x 32 + 4), by 512- or 256-bit multiply-adds (this CPU's
+ * 512-bit ones cost two 256-bit ones); each computed column is the same chain, so the same bits.
+ * Inlined into tile's six cases (cs 1: rows contiguous; rs 1: A transposed). */
 static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const float *restrict a, int64_t rs, int64_t cs,
                                                             const float *restrict b, const tile_dst *d, int nd, int64_t ldc, int mr,
-                                                            bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, const bool half) {
+                                                            bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, const int width) {
     const float *r0 = a, *r1 = a + (mr > 1 ? 1 : 0) * rs, *r2 = a + (mr > 2 ? 2 : mr - 1) * rs, *r3 = a + (mr > 3 ? 3 : mr - 1) * rs;
     const float *r4 = a + (mr > 4 ? 4 : mr - 1) * rs, *r5 = a + (mr > 5 ? 5 : mr - 1) * rs, *r6 = a + (mr > 6 ? 6 : mr - 1) * rs;
     const float *r7 = a + (mr > 7 ? 7 : mr - 1) * rs;
@@ -49,7 +51,20 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
         }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
-    if (half)
+    if (width == 8) {
+        __m256 q0 = _mm256_setzero_ps(), q1 = q0, q2 = q0, q3 = q0, q4 = q0, q5 = q0, q6 = q0, q7 = q0;
+        for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
+            const __m256 b0 = _mm256_loadu_ps(b);
+            q0 = _mm256_fmadd_ps(_mm256_set1_ps(r0[q]), b0, q0), q1 = _mm256_fmadd_ps(_mm256_set1_ps(r1[q]), b0, q1);
+            q2 = _mm256_fmadd_ps(_mm256_set1_ps(r2[q]), b0, q2), q3 = _mm256_fmadd_ps(_mm256_set1_ps(r3[q]), b0, q3);
+            q4 = _mm256_fmadd_ps(_mm256_set1_ps(r4[q]), b0, q4), q5 = _mm256_fmadd_ps(_mm256_set1_ps(r5[q]), b0, q5);
+            q6 = _mm256_fmadd_ps(_mm256_set1_ps(r6[q]), b0, q6), q7 = _mm256_fmadd_ps(_mm256_set1_ps(r7[q]), b0, q7);
+            b += GEMM_NR;
+        }
+        c00 = _mm512_zextps256_ps512(q0), c10 = _mm512_zextps256_ps512(q1), c20 = _mm512_zextps256_ps512(q2);
+        c30 = _mm512_zextps256_ps512(q3), c40 = _mm512_zextps256_ps512(q4), c50 = _mm512_zextps256_ps512(q5);
+        c60 = _mm512_zextps256_ps512(q6), c70 = _mm512_zextps256_ps512(q7);
+    } else if (width == 16)
         for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
             const __m512 b0 = _mm512_loadu_ps(b);
             c00 = _mm512_fmadd_ps(_mm512_set1_ps(r0[q]), b0, c00), c10 = _mm512_fmadd_ps(_mm512_set1_ps(r1[q]), b0, c10);
@@ -111,18 +126,22 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
     }
 }
 
-/* One tile, A row-major or stored transposed (trans_a), the whole panel or its first 16 columns
- * (half): tile_8x32 inlined four times, each with its strides and width as constants. */
-static void tile(bool trans_a, bool half, int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc,
+/* One tile, A row-major or stored transposed (trans_a), the panel's first width columns (32, 16 or
+ * 8): tile_8x32 inlined six times, each with its strides and width as constants. */
+static void tile(bool trans_a, int width, int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc,
                  int mr, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
-    if (trans_a && half)
-        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, true);
+    if (trans_a && width == 8)
+        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, 8);
+    else if (trans_a && width == 16)
+        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, 16);
     else if (trans_a)
-        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, false);
-    else if (half)
-        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, true);
+        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, 32);
+    else if (width == 8)
+        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, 8);
+    else if (width == 16)
+        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, 16);
     else
-        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, false);
+        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, 32);
 }
 
 /* Columns [lo, hi) of a tile (0 <= lo <= hi <= 32) as its two masks. */
@@ -170,10 +189,10 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
         const int rows = (int)(m - ip * GEMM_MR < GEMM_MR ? m - ip * GEMM_MR : GEMM_MR);
         tile_dst d[2];
         const int nd = tile_dsts(c, ldc, e, ip, jp * GEMM_NR, cols, d);
-        /* an edge panel of at most 16 columns (of the call: a tile across two samples has two
+        /* an edge panel of at most 16 or 8 columns (of the call: a tile across two samples has two
          * destinations and is never one) computes only those */
-        const bool half = cols <= 16 && nd == 1;
-        tile(trans_a, half, k, trans_a ? a + ip * GEMM_MR : a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate,
+        const int width = nd == 1 && cols <= 8 ? 8 : nd == 1 && cols <= 16 ? 16 : 32;
+        tile(trans_a, width, k, trans_a ? a + ip * GEMM_MR : a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate,
              e, ip * GEMM_MR);
     }
 }
