@@ -286,7 +286,7 @@ static int same_bits_for_1_and_2_threads(void *arg) {
 
 /* Eval at batch 1, where the threads share each convolution: a 3x3 over 40x40 by Winograd (each
  * thread a run of blocks), a 3x3/2, a 1x7 and a 7x1 with padding and fewer than 16 input channels
- * (not by F(2, 7): 1 thread im2col; 2 threads each filling its own panels straight from the input).
+ * (not by F(3, 7): 1 thread im2col; 2 threads each filling its own panels straight from the input).
  * The output, computed with 1 and with 2 threads. */
 static int eval_batch1_with_threads(int threads, float **y, int64_t *ny) {
     cnn_set_threads(threads);

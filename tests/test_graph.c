@@ -421,7 +421,7 @@ static int residual_fusion_matches_unfused(void *arg) {
     /* conv(bias) -> add, the add an output; and an add of a node to itself */
     cnn_node *c3 = cnn_conv2d(g, r2, "c3", 24, 3, 3, 1, 1, true), *a3 = cnn_add(g, c3, r2, "a3");
     cnn_node *c4 = cnn_conv2d(g, r2, "c4", 8, 1, 1, 1, 0, false), *a4 = cnn_add(g, c4, c4, "a4");
-    /* a 1x7 (F(2, 7): conv_winograd1d.c) -> add, the add an output */
+    /* a 1x7 (F(3, 7): conv_winograd1d.c) -> add, the add an output */
     const cnn_conv2d_params row = {.out_channels = 24, .kernel_h = 1, .kernel_w = 7, .pad_left = 3, .pad_right = 3, .bias = true};
     cnn_node *c5 = cnn_conv2d_ex(g, r2, "c5", &row), *a5 = cnn_add(g, c5, r2, "a5");
     /* a 5x5 (F(2x2, 5x5): conv_winograd.c) -> add, the add an output */

@@ -238,7 +238,7 @@ static int stamp_sees_changes(void *arg) {
 }
 
 /* An eval plan kept across changes of its conv's kernels (3x3: F(4x4, 3x3); 5x5: F(2x2, 5x5); 1x7:
- * F(2, 7)), two panels of output channels, gives bitwise what a new plan gives after each: one float
+ * F(3, 7)), two panels of output channels, gives bitwise what a new plan gives after each: one float
  * a unit in the last place up, two floats negated, two swapped, all zero, back to the start. */
 static int plans_follow_kernel_changes(void *arg) {
     const int *kernel = arg; /* kh, kw */
@@ -450,7 +450,7 @@ int main(void) {
         {1, 48, 64, 35, 35, {2, 2, 2, 2}, false, true, false, 5, 1, 0, 0}, {2, 19, 33, 13, 11, {2, 2, 2, 2}, true, false, true, 5, 1, 0, 0},
         {3, 16, 17, 6, 5, {0, 1, 2, 0}, true, true, false, 5, 1, 0, 0},   {2, 176, 176, 9, 9, {2, 2, 2, 2}, true, false, false, 5, 1, 0, 0},
         {1, 5, 3, 5, 5, {0, 0, 0, 0}, true, false, false, 5, 1, 0, 0},
-        /* 1x7 and 7x1 by F(2, 7) (conv_winograd1d.c): inception_v3's 17x17 (blocks of 48 and 49 tiles, 2 panels of output channels), odd
+        /* 1x7 and 7x1 by F(3, 7) (conv_winograd1d.c): inception_v3's 17x17 (4 blocks of 26 tiles at most, 2 panels of output channels), odd
          * output widths and heights (a tile's second output past the plane), batches, a residual-free epilogue */
         {1, 64, 48, 17, 17, {0, 0, 3, 3}, true, true, false, 0, 0, 1, 7}, {2, 48, 64, 17, 17, {3, 3, 0, 0}, true, false, false, 0, 0, 7, 1},
         {1, 16, 16, 9, 13, {0, 0, 2, 4}, false, false, true, 0, 0, 1, 7}, {3, 19, 33, 10, 6, {1, 2, 0, 0}, true, true, false, 0, 0, 7, 1},
@@ -465,7 +465,7 @@ int main(void) {
         char name[200];
         const wino_case *t = &wcases[i];
         snprintf(name, sizeof name, "conv2d %dx%d/%d %s N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s%s%s vs double, 1 and 2 threads the same bits",
-                 case_kh(t), case_kw(t), case_stride(t), t->kernel == 5 && case_stride(t) == 1 ? "F(2x2,5x5)" : t->kernel ? "panels" : t->kh == 7 || t->kw == 7 ? "F(2,7)" : t->kh ? "F(4,3)" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
+                 case_kh(t), case_kw(t), case_stride(t), t->kernel == 5 && case_stride(t) == 1 ? "F(2x2,5x5)" : t->kernel ? "panels" : t->kh == 7 || t->kw == 7 ? "F(3,7)" : t->kh ? "F(4,3)" : "Winograd", (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
                  t->pads[3], t->bias ? " bias" : "", t->bn_relu ? " bn relu" : "", t->refresh ? " after a kernel change" : "");
         harness_case(name, check_winograd, (void *)t);
     }

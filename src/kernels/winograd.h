@@ -72,14 +72,14 @@ void cnn_winograd5_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles
 void cnn_winograd5_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                           int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
 
-/* ---- along one axis, for 1x7 / 7x1 kernels by F(2, 7) and 1x3 / 3x1 ones by F(4, 3), in eval plans
+/* ---- along one axis, for 1x7 / 7x1 kernels by F(3, 7) and 1x3 / 3x1 ones by F(4, 3), in eval plans
  * (winograd1d_avx512.c) ----
- * A tile of a inputs along the kernel's axis gives m outputs: F(2, 7) 8 products per 2 outputs
- * instead of 14, F(4, 3) 6 per 4 instead of 12. Layouts as above: xp channels-last, V[xi] (tiles x C),
+ * A tile of a inputs along the kernel's axis gives m outputs: F(3, 7) 9 products per 3 outputs
+ * instead of 21, F(4, 3) 6 per 4 instead of 12. Layouts as above: xp channels-last, V[xi] (tiles x C),
  * U[xi] (C x K packed), M[xi] (tiles x K), xi < a. */
-#define WINO1D_A_MAX 8
+#define WINO1D_A_MAX 9
 
-/* A convolution's tiles: taps 7 (m 2, a 8) or 3 (m 4, a 6); tile t is tile t % per_row of row
+/* A convolution's tiles: taps 7 (m 3, a 9) or 3 (m 4, a 6); tile t is tile t % per_row of row
  * t / per_row of tiles, its inputs start at xp position (t / per_row) * row_pitch + (t % per_row) *
  * tile_pitch and are step positions apart (positions of c floats: xp[r][s] at r * xp_w + s). 1xr: a
  * row of tiles per output row, tiles m positions apart, step 1; rx1 (vertical): a row of tiles per m

@@ -1,9 +1,9 @@
-/* winograd1d_avx512.c — the one-axis transforms of winograd.h: F(2, 7) for 1x7 and 7x1 kernels,
+/* winograd1d_avx512.c — the one-axis transforms of winograd.h: F(3, 7) for 1x7 and 7x1 kernels,
  * F(4, 3) for 1x3 and 3x1 ones, 16 channels to a vector. Built with -mavx512f -mfma (Makefile) like
- * sgemm_avx512.c and called only when cnn_gemm_avx512_available(). F(2, 7) interpolates at 0, +-1,
- * +-2, +-1/2 and infinity (F(6, 3)'s points: B^T's coefficients at most 5.25), F(4, 3) at 0, +-1, +-2
- * and infinity (winograd_tiles.h's transforms, F(4x4, 3x3)'s along one axis); both round to ~0.5e-6
- * of the terms' magnitudes. Each transform is a fixed sequence of vector operations per tile: the
+ * sgemm_avx512.c and called only when cnn_gemm_avx512_available(). F(3, 7) interpolates at 0, +-1,
+ * +-2, +-1/2, 1/4 and infinity (B^T's coefficients at most 5.3125), F(4, 3) at 0, +-1, +-2 and
+ * infinity (winograd_tiles.h's transforms, F(4x4, 3x3)'s along one axis); they round to ~3e-6 and
+ * ~0.5e-6 of the terms' magnitudes (test_kernels). Each transform is a fixed sequence of vector operations per tile: the
  * result does not depend on which thread computes which tile. */
 #include "winograd.h"
 #include "gemm.h"
@@ -15,58 +15,54 @@
 
 #include "winograd_tiles.h"
 
-/* G (8x7) times the 7 taps z: U's eight values. Rows: p^k / prod_{l != j} (p - p_l) for the finite
- * points p = 0, 1, -1, 2, -2, 1/2, -1/2 (row 0 with its sign moved to B^T's row 0), then the last tap. */
-static inline void g7_apply(const __m512 z[7], __m512 u[8]) {
-    const __m512 even = _mm512_add_ps(_mm512_add_ps(z[0], z[2]), _mm512_add_ps(z[4], z[6]));
-    const __m512 odd = _mm512_add_ps(_mm512_add_ps(z[1], z[3]), z[5]);
-    const __m512 e2 = _mm512_add_ps(_mm512_add_ps(z[0], _mm512_mul_ps(z[2], _mm512_set1_ps(4.0f))),
-                                    _mm512_add_ps(_mm512_mul_ps(z[4], _mm512_set1_ps(16.0f)), _mm512_mul_ps(z[6], _mm512_set1_ps(64.0f))));
-    const __m512 o2 = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(z[1], _mm512_set1_ps(2.0f)), _mm512_mul_ps(z[3], _mm512_set1_ps(8.0f))),
-                                    _mm512_mul_ps(z[5], _mm512_set1_ps(32.0f)));
-    const __m512 eh = _mm512_add_ps(_mm512_add_ps(z[0], _mm512_mul_ps(z[2], _mm512_set1_ps(0.25f))),
-                                    _mm512_add_ps(_mm512_mul_ps(z[4], _mm512_set1_ps(0.0625f)), _mm512_mul_ps(z[6], _mm512_set1_ps(0.015625f))));
-    const __m512 oh = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(z[1], _mm512_set1_ps(0.5f)), _mm512_mul_ps(z[3], _mm512_set1_ps(0.125f))),
-                                    _mm512_mul_ps(z[5], _mm512_set1_ps(0.03125f)));
-    const __m512 n29 = _mm512_set1_ps(-2.0f / 9.0f), s90 = _mm512_set1_ps(1.0f / 90.0f), s45 = _mm512_set1_ps(32.0f / 45.0f);
-    u[0] = z[0];
-    u[1] = _mm512_mul_ps(_mm512_add_ps(even, odd), n29);
-    u[2] = _mm512_mul_ps(_mm512_sub_ps(even, odd), n29);
-    u[3] = _mm512_mul_ps(_mm512_add_ps(e2, o2), s90);
-    u[4] = _mm512_mul_ps(_mm512_sub_ps(e2, o2), s90);
-    u[5] = _mm512_mul_ps(_mm512_add_ps(eh, oh), s45);
-    u[6] = _mm512_mul_ps(_mm512_sub_ps(eh, oh), s45);
-    u[7] = z[6];
-}
+/* F(3, 7): the points 0, +-1, +-2, +-1/2 (F(6, 3)'s, which F(2, 7) took before) and 1/4 (the ninth
+ * point: 1/4 rounded best in a float simulation of 2,000 sums of 192 terms, 3e-7 of the terms'
+ * magnitudes at worst, against 4.6e-7 for 3 or -3 and 7e-7 for 1/3; F(2, 7) 0.9e-7). Derived exactly (A^T and G from the points, G's rows divided by the
+ * products of the differences to the other points, B^T solved from the correlation's identity), then
+ * rounded to floats: B^T and A^T are exact (dyadic), G is not. Applied as dense matrices, the zero
+ * coefficients left out (the loops unrolled over the constant tables). */
+static const float G37[9][7] = {
+    {4.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f},
+    {-0.296296299f, -0.296296299f, -0.296296299f, -0.296296299f, -0.296296299f, -0.296296299f, -0.296296299f},
+    {0.177777782f, -0.177777782f, 0.177777782f, -0.177777782f, 0.177777782f, -0.177777782f, 0.177777782f},
+    {0.00634920644f, 0.0126984129f, 0.0253968257f, 0.0507936515f, 0.101587303f, 0.203174606f, 0.406349212f},
+    {-0.00493827183f, 0.00987654366f, -0.0197530873f, 0.0395061746f, -0.0790123492f, 0.158024698f, -0.316049397f},
+    {2.84444451f, 1.42222226f, 0.711111128f, 0.355555564f, 0.177777782f, 0.088888891f, 0.0444444455f},
+    {-0.948148131f, 0.474074066f, -0.237037033f, 0.118518516f, -0.0592592582f, 0.0296296291f, -0.0148148146f},
+    {-5.77918863f, -1.44479716f, -0.36119929f, -0.0902998224f, -0.0225749556f, -0.0056437389f, -0.00141093472f},
+    {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 1.0f},
+};
+static const float BT39[9][9] = {
+    {0.25f, -1.0f, -1.3125f, 5.25f, 1.3125f, -5.25f, -0.25f, 1.0f, 0.0f},
+    {0.0f, -0.25f, 0.75f, 2.0625f, -3.1875f, -4.5f, 0.75f, 1.0f, 0.0f},
+    {0.0f, 0.25f, -1.25f, -0.0625f, 5.3125f, -4.0f, -1.25f, 1.0f, 0.0f},
+    {0.0f, -0.125f, 0.4375f, 0.875f, -2.1875f, -1.75f, 1.75f, 1.0f, 0.0f},
+    {0.0f, 0.125f, -0.5625f, -0.375f, 2.8125f, -0.75f, -2.25f, 1.0f, 0.0f},
+    {0.0f, -0.5f, 1.0f, 4.625f, -1.25f, -5.125f, 0.25f, 1.0f, 0.0f},
+    {0.0f, 0.5f, -3.0f, 3.375f, 3.75f, -4.875f, -0.75f, 1.0f, 0.0f},
+    {0.0f, -1.0f, 0.0f, 5.25f, 0.0f, -5.25f, 0.0f, 1.0f, 0.0f},
+    {0.0f, 0.25f, -1.0f, -1.3125f, 5.25f, 1.3125f, -5.25f, -0.25f, 1.0f},
+};
+static const float AT39[3][9] = {
+    {1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},
+    {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.5f, -0.5f, 0.25f, 0.0f},
+    {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 0.25f, 0.25f, 0.0625f, 1.0f},
+};
 
-/* B^T (8x8) times the 8 inputs d of a tile. */
-static inline void bt8_apply(const __m512 d[8], __m512 t[8]) {
-    const __m512 c525 = _mm512_set1_ps(5.25f), c425 = _mm512_set1_ps(4.25f), c25 = _mm512_set1_ps(2.5f), c125 = _mm512_set1_ps(1.25f);
-    t[0] = _mm512_add_ps(_mm512_sub_ps(d[0], d[6]), _mm512_mul_ps(_mm512_sub_ps(d[4], d[2]), c525));
-    t[7] = _mm512_add_ps(_mm512_sub_ps(d[7], d[1]), _mm512_mul_ps(_mm512_sub_ps(d[3], d[5]), c525));
-    const __m512 a1 = _mm512_sub_ps(_mm512_add_ps(d[1], d[5]), _mm512_mul_ps(d[3], c425));
-    const __m512 a2 = _mm512_sub_ps(_mm512_add_ps(d[2], d[6]), _mm512_mul_ps(d[4], c425));
-    t[1] = _mm512_add_ps(a2, a1);
-    t[2] = _mm512_sub_ps(a2, a1);
-    const __m512 b1 = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(d[1], _mm512_set1_ps(0.5f)), _mm512_mul_ps(d[3], c25)),
-                                    _mm512_mul_ps(d[5], _mm512_set1_ps(2.0f)));
-    const __m512 b2 = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(d[2], _mm512_set1_ps(0.25f)), _mm512_mul_ps(d[4], c125)), d[6]);
-    t[3] = _mm512_add_ps(b2, b1);
-    t[4] = _mm512_sub_ps(b2, b1);
-    const __m512 c1 = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(d[1], _mm512_set1_ps(2.0f)), _mm512_mul_ps(d[3], c25)),
-                                    _mm512_mul_ps(d[5], _mm512_set1_ps(0.5f)));
-    const __m512 c2 = _mm512_add_ps(_mm512_sub_ps(_mm512_mul_ps(d[2], _mm512_set1_ps(4.0f)), _mm512_mul_ps(d[4], _mm512_set1_ps(5.0f))), d[6]);
-    t[5] = _mm512_add_ps(c2, c1);
-    t[6] = _mm512_sub_ps(c2, c1);
-}
+/* out[i] = sum over j of m[i][j] * z[j] by multiply-adds in order of j, zero coefficients skipped. */
+#define DENSE_APPLY(m, rows, cols, z, out)                                                  \
+    do {                                                                                    \
+        _Pragma("GCC unroll 9") for (int i_ = 0; i_ < (rows); i_++) {                       \
+            __m512 s_ = _mm512_setzero_ps();                                                \
+            _Pragma("GCC unroll 9") for (int j_ = 0; j_ < (cols); j_++) if ((m)[i_][j_] != 0.0f) \
+                s_ = _mm512_fmadd_ps(_mm512_set1_ps((m)[i_][j_]), (z)[j_], s_);              \
+            (out)[i_] = s_;                                                                 \
+        }                                                                                   \
+    } while (0)
 
-/* A^T (2x8) times the 8 products m: a tile's two outputs. */
-static inline void at8_apply(const __m512 m[8], __m512 o[2]) {
-    const __m512 p1 = _mm512_add_ps(m[1], m[2]), p2 = _mm512_add_ps(m[3], m[4]), p3 = _mm512_add_ps(m[5], m[6]);
-    const __m512 q1 = _mm512_sub_ps(m[1], m[2]), q2 = _mm512_sub_ps(m[3], m[4]), q3 = _mm512_sub_ps(m[5], m[6]);
-    o[0] = _mm512_add_ps(_mm512_add_ps(m[0], p1), _mm512_add_ps(p2, p3));
-    o[1] = _mm512_add_ps(_mm512_add_ps(q1, _mm512_mul_ps(q2, _mm512_set1_ps(2.0f))), _mm512_add_ps(_mm512_mul_ps(q3, _mm512_set1_ps(0.5f)), m[7]));
-}
+static inline void g37_apply(const __m512 z[7], __m512 u[9]) { DENSE_APPLY(G37, 9, 7, z, u); }
+static inline void bt9_apply(const __m512 d[9], __m512 t[9]) { DENSE_APPLY(BT39, 9, 9, d, t); }
+static inline void at9_apply(const __m512 m[9], __m512 o[3]) { DENSE_APPLY(AT39, 3, 9, m, o); }
 
 void cnn_winograd1d_weights(const cnn_wino1d_layout *l, const float *w, float *u, int64_t k_first, int64_t k_count) {
     const int64_t k = l->k, c = l->c, kp = cnn_gemm_round_nr(k), per_xi = c * kp;
@@ -78,10 +74,10 @@ void cnn_winograd1d_weights(const cnn_wino1d_layout *l, const float *w, float *u
             float g[7][16] = {{0}};
             for (int64_t j = 0; j < n; j++)
                 for (int e = 0; e < taps; e++) g[e][j] = w[((k0 + j) * c + ci) * taps + e];
-            __m512 z[7], o[8];
+            __m512 z[7], o[9];
             for (int e = 0; e < taps; e++) z[e] = _mm512_loadu_ps(g[e]);
-            if (taps == 7)
-                g7_apply(z, o);
+            if (l->a == 9)
+                g37_apply(z, o);
             else
                 g_apply(z, o);
             for (int xi = 0; xi < l->a; xi++) _mm512_storeu_ps(panel + xi * per_xi + ci * GEMM_NR, o[xi]);
@@ -94,7 +90,7 @@ static inline const float *tile_base(const cnn_wino1d_layout *l, const float *xp
     return xp + (t / l->per_row * l->row_pitch + t % l->per_row * l->tile_pitch) * l->c;
 }
 
-/* The input transform of tiles of side inputs (8: F(2, 7), 6: F(4, 3)); inlined into each caller. */
+/* The input transform of tiles of side inputs (9: F(3, 7), 6: F(4, 3)); inlined into each caller. */
 static inline __attribute__((always_inline)) void input_tiles(const cnn_wino1d_layout *l, const float *xp, int64_t first, int64_t count,
                                                               float *v, int64_t ldv, int side) {
     const int64_t c = l->c, per_xi = ldv * c, step = l->step * c;
@@ -103,22 +99,22 @@ static inline __attribute__((always_inline)) void input_tiles(const cnn_wino1d_l
         float *vt = v + t * c;
         for (int64_t c0 = 0; c0 < c; c0 += 16) {
             const __mmask16 mask = lanes(c - c0);
-            __m512 d[8], o[8];
-#pragma GCC unroll 8
+            __m512 d[9], o[9];
+#pragma GCC unroll 9
             for (int i = 0; i < side; i++) d[i] = _mm512_maskz_loadu_ps(mask, base + i * step + c0);
-            if (side == 8)
-                bt8_apply(d, o);
+            if (side == 9)
+                bt9_apply(d, o);
             else
                 bt_apply(d, o);
-#pragma GCC unroll 8
+#pragma GCC unroll 9
             for (int xi = 0; xi < side; xi++) _mm512_mask_storeu_ps(vt + xi * per_xi + c0, mask, o[xi]);
         }
     }
 }
 
 void cnn_winograd1d_input(const cnn_wino1d_layout *l, const float *xp, int64_t first, int64_t count, float *v, int64_t ldv) {
-    if (l->a == 8)
-        input_tiles(l, xp, first, count, v, ldv, 8);
+    if (l->a == 9)
+        input_tiles(l, xp, first, count, v, ldv, 9);
     else
         input_tiles(l, xp, first, count, v, ldv, 6);
 }
@@ -163,11 +159,11 @@ void cnn_winograd1d_output(const cnn_wino1d_layout *l, const float *m, int64_t l
 #pragma GCC unroll 16
             for (int q = 0; q < 16; q++) seg[0][q] = seg[1][q] = seg[2][q] = seg[3][q] = _mm512_setzero_ps();
             for (int64_t i = 0; i < n; i++) {
-                __m512 z[8], o[4];
-                if (l->a == 8) {
-#pragma GCC unroll 8
-                    for (int xi = 0; xi < 8; xi++) z[xi] = _mm512_maskz_loadu_ps(mask, mt + i * k + xi * per_xi + k0);
-                    at8_apply(z, o);
+                __m512 z[9], o[4];
+                if (l->a == 9) {
+#pragma GCC unroll 9
+                    for (int xi = 0; xi < 9; xi++) z[xi] = _mm512_maskz_loadu_ps(mask, mt + i * k + xi * per_xi + k0);
+                    at9_apply(z, o);
                 } else {
 #pragma GCC unroll 6
                     for (int xi = 0; xi < 6; xi++) z[xi] = _mm512_maskz_loadu_ps(mask, mt + i * k + xi * per_xi + k0);

@@ -1,5 +1,5 @@
 /* winograd_tiles.h — what the Winograd kernel files (winograd_avx512.c: F(4x4, 3x3);
- * winograd2_avx512.c: F(2x2, 3x3); winograd1d_avx512.c: F(4, 3) and F(2, 7) along one axis) share:
+ * winograd2_avx512.c: F(2x2, 3x3); winograd1d_avx512.c: F(4, 3) and F(3, 7) along one axis) share:
  * the input transform's loop over tiles and channels, given the tile size and a one-axis transform,
  * and F(4, 3)'s one-axis transforms. Include only inside their AVX-512 sections. */
 #ifndef CNN_KERNELS_WINOGRAD_TILES_H

@@ -41,13 +41,13 @@ int conv_winograd_forward(const cnn_op_ctx *c);
  * apart: 63.5 -> 61.0 ms; otherwise unchanged (51.3 ms). */
 void conv_winograd_pad_batch(const cnn_tensor *x, int64_t pad_top, int64_t pad_left, float *xps, int64_t xp_h, int64_t xp_w, int tid, int nt);
 
-/* ---- eval plans, 1x7 / 7x1 and 1x3 / 3x1 kernels: F(2, 7) and F(4, 3) along the kernel's axis
+/* ---- eval plans, 1x7 / 7x1 and 1x3 / 3x1 kernels: F(3, 7) and F(4, 3) along the kernel's axis
  * (conv_winograd1d.c) ---- */
 
 /* The node's forward goes through conv_winograd1d_forward: an eval plan, a 1x7, 7x1, 1x3 or 3x1
  * kernel with stride 1, dilation 1 and one group, the CPU has the GEMM, at least 16 input and output
- * channels (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". It rounds to ~0.5e-6 of the terms'
- * magnitudes (test_kernels). */
+ * channels (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". It rounds to ~3e-6 (F(3, 7))
+ * and ~0.5e-6 (F(4, 3)) of the terms' magnitudes (test_kernels). */
 bool conv_winograd1d_fits(const cnn_node *n, int64_t batch, bool training);
 
 /* Bytes of scratch for a batch, and of state kept between calls (zeroed by the plan); SIZE_MAX on

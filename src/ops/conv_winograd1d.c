@@ -1,11 +1,13 @@
 /* conv_winograd1d.c — conv2d's forward in eval plans for 1x7, 7x1, 1x3 and 3x1 kernels (stride 1,
  * dilation 1, one group: the factorised convolutions of inception_v3, Inception-v4 and
  * Inception-ResNet) by Winograd's minimal filtering along the kernel's axis (kernels/winograd.h):
- * F(2, 7), 8 products per 2 outputs and channel pair instead of 14, and F(4, 3), 6 per 4 instead of 12.
+ * F(3, 7), 9 products per 3 outputs and channel pair instead of 21 (F(2, 7) before it: 8 per 2;
+ * inception_v3 b1 1 thread 79.1 -> 77.5 ms, 2 threads ~0.5 ms faster), and F(4, 3), 6 per 4 instead
+ * of 12.
  *
  * Per call: the kernels to U (a packed C x K matrices, kept in the plan's state and made again only
  * where the kernels changed) and every sample to a zero-padded channels-last copy xp, shared out to
- * the threads in contiguous runs of rows; then blocks of at most WINO1D_BLOCK tiles of one sample (of
+ * the threads in contiguous runs of rows; then blocks of at most WINO1D_BLOCK7 / WINO1D_BLOCK tiles of one sample (of
  * equal size, set by the plane alone): the block's inputs to V, the products M[xi] = V[xi] U[xi], M
  * back to outputs with bias and epilogue. With two blocks or more per thread each thread takes a
  * contiguous run of them; otherwise (inception_v3's 8x8 planes: one block) the threads share each
@@ -21,7 +23,11 @@
 
 #include <omp.h>
 
-#define WINO1D_BLOCK 48        /* tiles per block at most: the rows of its products (inception_v3's 1x7: 48 faster than 24 or 80) */
+#define WINO1D_BLOCK 48        /* tiles per block at most: the rows of its products (F(4, 3)) */
+/* F(3, 7)'s: 32 tiles, 96 outputs (as F(2, 7)'s 48 were: faster than 24 or 80). inception_v3's 17x17
+ * planes then make 4 blocks of 26 tiles (102 tiles), enough for 2 threads to take whole ones; with
+ * 48, 3 blocks shared by the threads: 2 threads 41.8 -> 42.7 ms, and 57 ms when the cores sit apart. */
+#define WINO1D_BLOCK7 32
 #define WINO1D_MIN_CHANNELS 16 /* in and out, below which the transforms do not pay (unless CNN_WINOGRAD=all) */
 
 typedef struct w1_geo {
@@ -37,7 +43,7 @@ static w1_geo geometry(const cnn_node *n) {
     cnn_wino1d_layout *l = &g.l;
     l->vertical = a->kernel_w == 1;
     l->taps = l->vertical ? a->kernel_h : a->kernel_w;
-    l->m = l->taps == 7 ? 2 : 4, l->a = l->m + l->taps - 1;
+    l->m = l->taps == 7 ? 3 : 4, l->a = l->m + l->taps - 1;
     l->c = in->dims[1], l->k = a->out_channels, l->out_h = n->shape.dims[2], l->out_w = n->shape.dims[3];
     if (l->vertical) { /* a tile per column and m output rows */
         const int64_t rows = (l->out_h + l->m - 1) / l->m;
@@ -50,7 +56,8 @@ static w1_geo geometry(const cnn_node *n) {
         l->per_row = per, l->row_pitch = g.xp_w, l->tile_pitch = l->m, l->step = 1;
         g.tiles = l->out_h * per;
     }
-    g.blocks = (g.tiles + WINO1D_BLOCK - 1) / WINO1D_BLOCK;
+    const int64_t most = l->m == 3 ? WINO1D_BLOCK7 : WINO1D_BLOCK;
+    g.blocks = (g.tiles + most - 1) / most;
     g.block = (g.tiles + g.blocks - 1) / g.blocks;
     return g;
 }
