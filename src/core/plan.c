@@ -114,7 +114,10 @@ static void plan_concat_slices(cnn_plan *p, const int64_t *uses) {
     }
 }
 
-static bool has_cap(const cnn_node *n, unsigned cap) { return (n->op->caps & cap) != 0; }
+/* What the planner may do with node n: its op's caps and those its attributes give (cnn_op.node_caps). */
+static bool has_cap(const cnn_node *n, unsigned cap) {
+    return ((n->op->caps | (n->op->node_caps ? n->op->node_caps(n) : 0u)) & cap) != 0;
+}
 
 /* The layer a fusion starting at conv may take after its layer t: t's one consumer, when t is the
  * conv itself (already checked) or neither a plan output nor used twice; -1 otherwise. */
@@ -171,8 +174,6 @@ static void plan_train_fusion(cnn_plan *p, const int64_t *uses, const int64_t *c
     }
 }
 
-static unsigned node_caps(const cnn_node *n) { return n->op->caps | (n->op->node_caps ? n->op->node_caps(n) : 0u); }
-
 /* Eval: a plane-linear layer (CNN_CAP_PLANE_LINEAR: inception's 3x3 average pool, stride 1, "same"
  * padding) whose one consumer is a pointwise layer with fewer output channels than it has (a 1x1
  * convolution without bias: CNN_CAP_POINTWISE) swaps places with it. Both are linear, one across
@@ -189,12 +190,12 @@ static void plan_pointwise_first(cnn_plan *p, const int64_t *uses, const int64_t
         node_run *r = &p->runs[i];
         const cnn_node *pool = g->nodes[i];
         if (!r->active || r->is_output || uses[i] != 1 || r->fused_by >= 0 || r->concat_id >= 0 || pool->n_inputs != 1 ||
-            pool->input_index >= 0 || !(node_caps(pool) & CNN_CAP_PLANE_LINEAR))
+            pool->input_index >= 0 || !has_cap(pool, CNN_CAP_PLANE_LINEAR))
             continue;
         const int64_t j = consumer[i];
         node_run *cr = &p->runs[j];
         const cnn_node *conv = g->nodes[j];
-        if (!cr->active || conv->n_inputs != 1 || !(node_caps(conv) & CNN_CAP_POINTWISE) || cr->fuse_add >= 0 ||
+        if (!cr->active || conv->n_inputs != 1 || !has_cap(conv, CNN_CAP_POINTWISE) || cr->fuse_add >= 0 ||
             conv->shape.dims[1] >= pool->shape.dims[1])
             continue;
         cr->pre_pool = i;

@@ -1,7 +1,9 @@
 /* winograd.h — the transforms of Winograd's minimal filtering F(4x4, 3x3) (Lavin & Gray, 2015) for
  * 3x3 stride-1 convolutions: a 6x6 input tile d and a 3x3 kernel g give the 4x4 output tile
  * Y = A^T [(G g G^T) . (B^T d B)] A, the 36 element-wise products summed over input channels as 36
- * GEMMs (our packed GEMM, gemm.h). Built with AVX-512F (winograd_avx512.c) and called only where
+ * GEMMs (our packed GEMM, gemm.h). F(2x2, 5x5), for 5x5 kernels in eval plans, takes the same 6x6
+ * tiles, B^T (points 0, +-1, +-2, inf) and layouts, its tiles 2 apart (WINO5_M), with its own G (6x5)
+ * and A^T (2x6): 36 products per 2x2 output tile and channel pair instead of 100. Built with AVX-512F (winograd_avx512.c) and called only where
  * cnn_gemm_avx512_available(): every transform works on 16 channels at once.
  *
  * Layouts: the input in padded channels-last form xp[row][col][C]; per element xi of the 6x6 tile,
@@ -16,6 +18,7 @@
 #include <stdint.h>
 
 #define WINO_M 4                  /* output tile side */
+#define WINO5_M 2                 /* F(2x2, 5x5)'s */
 #define WINO_A 6                  /* input tile side: WINO_M + 3 - 1 */
 #define WINO_XI (WINO_A * WINO_A) /* elements of a tile: GEMMs per block */
 
@@ -30,22 +33,22 @@ static inline int64_t cnn_winograd_weights_size(int64_t k, int64_t c) {
 void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
                           int64_t r);
 
-/* U[xi] = (G g G^T)[xi] for the kernels w (K, C, 3, 3) of output channels [k_first, k_first + k_count)
- * (k_first a multiple of GEMM_NR; columns past K are zeros). */
-void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count);
+/* U[xi] = (G g G^T)[xi] for the kernels w (K, C, r, r; r 3 or 5) of output channels [k_first,
+ * k_first + k_count) (k_first a multiple of GEMM_NR; columns past K are zeros). */
+void cnn_winograd_weights(int r, int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count);
 
 /* V[xi][t][0..C) = (B^T d B)[xi] for the tiles t = 0..count-1 of a block: tile t is tile first + t
- * of a plane of tiles_w tiles per row, its 6x6 window at xp[4 * ty][4 * tx] (xp: rows of xp_w
- * positions of C floats). V[xi] holds ldv rows. */
-void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+ * of a plane of tiles_w tiles per row, its 6x6 window at xp[tm * ty][tm * tx] (tm: WINO_M or
+ * WINO5_M; xp: rows of xp_w positions of C floats). V[xi] holds ldv rows. */
+void cnn_winograd_input(int tm, const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
                         int64_t ldv);
 
-/* Channels [k_first, k_first + k_count) (k_first a multiple of 16) of the output tiles first ..
- * first + count - 1 from M (M[xi] with ldm rows of K), each A^T m A, then the epilogue e (may be
- * NULL; gemm.h's bias, scale and shift, residual laid out as y, ReLU; its ldr and sample fields are
- * not used), stored into y (K planes of out_h x out_w, channel k at y + k * out_h * out_w) where
- * inside the plane. */
-void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
+/* Channels [k_first, k_first + k_count) (k_first a multiple of 16) of the tm x tm output tiles (tm:
+ * WINO_M or WINO5_M) first .. first + count - 1 from M (M[xi] with ldm rows of K), each A^T m A,
+ * then the epilogue e (may be NULL; gemm.h's bias, scale and shift, residual laid out as y, ReLU;
+ * its ldr and sample fields are not used), stored into y (K planes of out_h x out_w, channel k at
+ * y + k * out_h * out_w) where inside the plane. */
+void cnn_winograd_output(int tm, const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
 
 /* The stamp of n floats of kernels (the eval paths' change check, ops/conv_common.h): the state
@@ -55,22 +58,6 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
  * always changes its chain's state. */
 #define CNN_STAMP_LANES 16
 void cnn_kernel_stamp(const float *w, int64_t n, uint64_t h[CNN_STAMP_LANES]);
-
-/* ---- F(2x2, 5x5), for 5x5 kernels in eval plans (winograd_avx512.c) ----
- * The same 6x6 input tiles, B^T and U layout as F(4x4, 3x3) (points 0, +-1, +-2, inf), the tiles
- * 2 apart: 36 products per 2x2 output tile and channel pair instead of 100. */
-#define WINO5_M 2 /* output tile side */
-
-/* As cnn_winograd_weights, for kernels w (K, C, 5, 5). */
-void cnn_winograd5_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count);
-
-/* As cnn_winograd_input: tile t's 6x6 window at xp[2 * ty][2 * tx]. */
-void cnn_winograd5_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
-                         int64_t ldv);
-
-/* As cnn_winograd_output, for 2x2 output tiles. */
-void cnn_winograd5_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
-                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w);
 
 /* ---- along one axis, for 1x7 / 7x1 kernels by F(3, 7) and 1x3 / 3x1 ones by F(4, 3), in eval plans
  * (winograd1d_avx512.c) ----

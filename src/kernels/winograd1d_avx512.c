@@ -66,16 +66,11 @@ static inline void at9_apply(const __m512 m[9], __m512 o[3]) { DENSE_APPLY(AT39,
 
 void cnn_winograd1d_weights(const cnn_wino1d_layout *l, const float *w, float *u, int64_t k_first, int64_t k_count) {
     const int64_t k = l->k, c = l->c, kp = cnn_gemm_round_nr(k), per_xi = c * kp;
-    const int taps = l->taps;
     for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
-        const int64_t n = k - k0 < 16 ? (k - k0 < 0 ? 0 : k - k0) : 16;
         float *panel = u + k0 / GEMM_NR * GEMM_NR * c + k0 % GEMM_NR;
         for (int64_t ci = 0; ci < c; ci++) {
-            float g[7][16] = {{0}};
-            for (int64_t j = 0; j < n; j++)
-                for (int e = 0; e < taps; e++) g[e][j] = w[((k0 + j) * c + ci) * taps + e];
             __m512 z[7], o[9];
-            for (int e = 0; e < taps; e++) z[e] = _mm512_loadu_ps(g[e]);
+            winograd_kernel_taps(w, k, c, k0, ci, l->taps, z);
             if (l->a == 9)
                 g37_apply(z, o);
             else

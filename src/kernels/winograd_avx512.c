@@ -53,16 +53,13 @@ static inline __attribute__((always_inline)) void winograd_weights_taps(int64_t 
                                                                         int64_t k_count, int r, void (*gt)(const __m512 *z, __m512 *u)) {
     const int64_t kp = cnn_gemm_round_nr(k), per_xi = c * kp;
     for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
-        const int64_t n = k - k0 < 16 ? (k - k0 < 0 ? 0 : k - k0) : 16;
         float *panel = u + k0 / GEMM_NR * GEMM_NR * c + k0 % GEMM_NR;
         for (int64_t ci = 0; ci < c; ci++) {
-            float g[25][16] = {{0}};
-            for (int64_t j = 0; j < n; j++)
-                for (int e = 0; e < r * r; e++) g[e][j] = w[((k0 + j) * c + ci) * r * r + e];
-            __m512 t[6][5]; /* G g: column by column */
+            __m512 g[25], t[6][5]; /* the taps; G g: column by column */
+            winograd_kernel_taps(w, k, c, k0, ci, r * r, g);
             for (int col = 0; col < r; col++) {
                 __m512 z[5], o[6];
-                for (int q = 0; q < r; q++) z[q] = _mm512_loadu_ps(g[q * r + col]);
+                for (int q = 0; q < r; q++) z[q] = g[q * r + col];
                 gt(z, o);
                 for (int q = 0; q < 6; q++) t[q][col] = o[q];
             }
@@ -75,14 +72,6 @@ static inline __attribute__((always_inline)) void winograd_weights_taps(int64_t 
     }
 }
 
-void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
-    winograd_weights_taps(k, c, w, u, k_first, k_count, 3, g_apply);
-}
-
-void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
-                        int64_t ldv) {
-    winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO_M, WINO_A, bt_apply);
-}
 
 /* h = (h ^ x) * M mod 2^64 per 64-bit lane (no AVX-512DQ: from 32-bit halves), then h ^= h >> 29. */
 static inline __m512i stamp_step(__m512i h, __m512i x) {
@@ -132,85 +121,48 @@ static inline __attribute__((always_inline)) void at2_apply(const __m512 z[6], _
     o[1] = _mm512_add_ps(_mm512_add_ps(m12, _mm512_mul_ps(_mm512_sub_ps(z[3], z[4]), _mm512_set1_ps(2.0f))), z[5]);
 }
 
-void cnn_winograd5_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
-    winograd_weights_taps(k, c, w, u, k_first, k_count, 5, g5_apply);
+void cnn_winograd_weights(int r, int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
+    if (r == 5)
+        winograd_weights_taps(k, c, w, u, k_first, k_count, 5, g5_apply);
+    else
+        winograd_weights_taps(k, c, w, u, k_first, k_count, 3, g_apply);
 }
 
-void cnn_winograd5_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
-                         int64_t ldv) {
-    winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO5_M, WINO_A, bt_apply);
+void cnn_winograd_input(int tm, const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+                        int64_t ldv) {
+    if (tm == WINO5_M)
+        winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO5_M, WINO_A, bt_apply);
+    else
+        winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO_M, WINO_A, bt_apply);
 }
 
-void cnn_winograd5_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
-                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
+/* cnn_winograd_output for output tiles of side tm (4: F(4x4, 3x3), A^T by at_apply; 2: F(2x2, 5x5),
+ * by at2_apply), inlined into it once for each with its constants. */
+static inline __attribute__((always_inline)) void output_tiles(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count,
+                                                               int64_t tiles_w, int64_t first, int64_t count, const cnn_gemm_epilogue *e,
+                                                               float *y, int64_t out_h, int64_t out_w, int tm,
+                                                               void (*at)(const __m512 *z, __m512 *o)) {
     const int64_t per_xi = ldm * k, plane = out_h * out_w;
     const float *residual = e ? e->residual : NULL;
     for (int64_t t = 0; t < count; t++) {
-        const int64_t tile = first + t, oy = tile / tiles_w * WINO5_M, ox = tile % tiles_w * WINO5_M;
-        const int rows = (int)(out_h - oy < WINO5_M ? out_h - oy : WINO5_M), cols = (int)(out_w - ox < WINO5_M ? out_w - ox : WINO5_M);
+        const int64_t tile = first + t, oy = tile / tiles_w * tm, ox = tile % tiles_w * tm;
+        const int rows = (int)(out_h - oy < tm ? out_h - oy : tm), cols = (int)(out_w - ox < tm ? out_w - ox : tm);
         const float *mt = m + t * k;
         for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
             const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
             const __mmask16 mask = lanes(n);
-            __m512 s[2][6]; /* A^T m: column by column */
+            __m512 s[WINO_M][6]; /* A^T m: column by column (small loops unrolled: fewer vectors through the stack) */
 #pragma GCC unroll 6
             for (int col = 0; col < 6; col++) {
-                __m512 z[6], o[2];
+                __m512 z[6], o[WINO_M];
 #pragma GCC unroll 6
                 for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 6 + col) * per_xi + k0);
-                at2_apply(z, o);
-                s[0][col] = o[0], s[1][col] = o[1];
-            }
-            /* the tile's positions present, position-major, lanes the channels */
-            float res[WINO5_M * WINO5_M][16] = {{0}}, part[WINO5_M * WINO5_M][16];
-            if (residual)
-                for (int64_t j = 0; j < n; j++) {
-                    const float *rk = residual + (k0 + j) * plane + oy * out_w + ox;
-                    for (int r = 0; r < rows; r++)
-                        for (int col = 0; col < cols; col++) res[r * WINO5_M + col][j] = rk[r * out_w + col];
-                }
-            const winograd_epi ep = winograd_epi_load(e, k0, mask);
-#pragma GCC unroll 2
-            for (int r = 0; r < WINO5_M; r++) { /* (A^T m) A: row by row, then the epilogue */
-                __m512 o[2];
-                at2_apply(s[r], o);
-#pragma GCC unroll 2
-                for (int col = 0; col < WINO5_M; col++) {
-                    const __m512 rv = _mm512_loadu_ps(res[r * WINO5_M + col]);
-                    _mm512_storeu_ps(part[r * WINO5_M + col], winograd_epi_apply(&ep, o[col], residual ? &rv : NULL));
-                }
-            }
-            for (int64_t j = 0; j < n; j++) {
-                float *yk = y + (k0 + j) * plane + oy * out_w + ox;
-                for (int r = 0; r < rows; r++)
-                    for (int col = 0; col < cols; col++) yk[r * out_w + col] = part[r * WINO5_M + col][j];
-            }
-        }
-    }
-}
-
-void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
-                         int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
-    const int64_t per_xi = ldm * k, plane = out_h * out_w;
-    const float *residual = e ? e->residual : NULL;
-    for (int64_t t = 0; t < count; t++) {
-        const int64_t tile = first + t, oy = tile / tiles_w * WINO_M, ox = tile % tiles_w * WINO_M;
-        const int rows = (int)(out_h - oy < WINO_M ? out_h - oy : WINO_M), cols = (int)(out_w - ox < WINO_M ? out_w - ox : WINO_M);
-        const float *mt = m + t * k;
-        for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
-            const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
-            const __mmask16 mask = lanes(n);
-            __m512 s[4][6]; /* A^T m: column by column (small loops unrolled: fewer vectors through the stack) */
-#pragma GCC unroll 6
-            for (int col = 0; col < 6; col++) {
-                __m512 z[6], o[4];
-#pragma GCC unroll 6
-                for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 6 + col) * per_xi + k0);
-                at_apply(z, o);
+                at(z, o);
 #pragma GCC unroll 4
-                for (int r = 0; r < 4; r++) s[r][col] = o[r];
+                for (int r = 0; r < tm; r++) s[r][col] = o[r];
             }
-            const bool full = rows == WINO_M && cols == WINO_M; /* an inside tile: rows of 4 in and out by vectors */
+            /* an inside 4x4 tile: rows of 4 in and out by vectors; otherwise through part, position-major */
+            const bool full = tm == WINO_M && rows == WINO_M && cols == WINO_M;
             __m512 res[WINO_M * WINO_M];
             if (residual && full) { /* channel j's 4x4 residual as lane set j, then transposed to position-major */
                 for (int64_t j = 0; j < 16; j++) {
@@ -226,18 +178,18 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
                 for (int64_t j = 0; j < n; j++) {
                     const float *rk = residual + (k0 + j) * plane + oy * out_w + ox;
                     for (int r = 0; r < rows; r++)
-                        for (int col = 0; col < cols; col++) part[r * 4 + col][j] = rk[r * out_w + col];
+                        for (int col = 0; col < cols; col++) part[r * tm + col][j] = rk[r * out_w + col];
                 }
-                for (int q = 0; q < WINO_M * WINO_M; q++) res[q] = _mm512_loadu_ps(part[q]);
+                for (int q = 0; q < tm * tm; q++) res[q] = _mm512_loadu_ps(part[q]);
             }
             const winograd_epi ep = winograd_epi_load(e, k0, mask);
             __m512 out[WINO_M * WINO_M];
 #pragma GCC unroll 4
-            for (int r = 0; r < 4; r++) { /* (A^T m) A: row by row, then the epilogue */
-                __m512 o[4];
-                at_apply(s[r], o);
+            for (int r = 0; r < tm; r++) { /* (A^T m) A: row by row, then the epilogue */
+                __m512 o[WINO_M];
+                at(s[r], o);
 #pragma GCC unroll 4
-                for (int col = 0; col < 4; col++) out[r * 4 + col] = winograd_epi_apply(&ep, o[col], residual ? &res[r * 4 + col] : NULL);
+                for (int col = 0; col < tm; col++) out[r * tm + col] = winograd_epi_apply(&ep, o[col], residual ? &res[r * tm + col] : NULL);
             }
             if (full) { /* transposed: vector j holds channel k0 + j's tile, a row of 4 per 128 bits */
                 transpose16(out);
@@ -251,14 +203,22 @@ void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first
                 continue;
             }
             float part[WINO_M * WINO_M][16];
-            for (int q = 0; q < WINO_M * WINO_M; q++) _mm512_storeu_ps(part[q], out[q]);
+            for (int q = 0; q < tm * tm; q++) _mm512_storeu_ps(part[q], out[q]);
             for (int64_t j = 0; j < n; j++) {
                 float *yk = y + (k0 + j) * plane + oy * out_w + ox;
                 for (int r = 0; r < rows; r++)
-                    for (int col = 0; col < cols; col++) yk[r * out_w + col] = part[r * 4 + col][j];
+                    for (int col = 0; col < cols; col++) yk[r * out_w + col] = part[r * tm + col][j];
             }
         }
     }
+}
+
+void cnn_winograd_output(int tm, const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
+                         int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
+    if (tm == WINO5_M)
+        output_tiles(m, ldm, k, k_first, k_count, tiles_w, first, count, e, y, out_h, out_w, WINO5_M, at2_apply);
+    else
+        output_tiles(m, ldm, k, k_first, k_count, tiles_w, first, count, e, y, out_h, out_w, WINO_M, at_apply);
 }
 
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
@@ -268,36 +228,21 @@ void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64
     (void)x, (void)c, (void)h, (void)w, (void)pad_top, (void)pad_left, (void)xp, (void)xp_w, (void)r;
 }
 
-void cnn_winograd_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
-    (void)k, (void)c, (void)w, (void)u, (void)k_first, (void)k_count;
+void cnn_winograd_weights(int r, int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
+    (void)r, (void)k, (void)c, (void)w, (void)u, (void)k_first, (void)k_count;
 }
 
-void cnn_winograd_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
+void cnn_winograd_input(int tm, const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
                         int64_t ldv) {
-    (void)xp, (void)xp_w, (void)c, (void)tiles_w, (void)first, (void)count, (void)v, (void)ldv;
+    (void)tm, (void)xp, (void)xp_w, (void)c, (void)tiles_w, (void)first, (void)count, (void)v, (void)ldv;
 }
 
-void cnn_winograd_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
+void cnn_winograd_output(int tm, const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
-    (void)m, (void)ldm, (void)k, (void)k_first, (void)k_count, (void)tiles_w, (void)first, (void)count, (void)e, (void)y, (void)out_h,
-        (void)out_w;
-}
-
-void cnn_winograd5_weights(int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {
-    (void)k, (void)c, (void)w, (void)u, (void)k_first, (void)k_count;
+    (void)tm, (void)m, (void)ldm, (void)k, (void)k_first, (void)k_count, (void)tiles_w, (void)first, (void)count, (void)e, (void)y,
+        (void)out_h, (void)out_w;
 }
 
 void cnn_kernel_stamp(const float *w, int64_t n, uint64_t h[CNN_STAMP_LANES]) { (void)w, (void)n, (void)h; }
-
-void cnn_winograd5_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
-                         int64_t ldv) {
-    (void)xp, (void)xp_w, (void)c, (void)tiles_w, (void)first, (void)count, (void)v, (void)ldv;
-}
-
-void cnn_winograd5_output(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count, int64_t tiles_w, int64_t first,
-                          int64_t count, const cnn_gemm_epilogue *e, float *y, int64_t out_h, int64_t out_w) {
-    (void)m, (void)ldm, (void)k, (void)k_first, (void)k_count, (void)tiles_w, (void)first, (void)count, (void)e, (void)y, (void)out_h,
-        (void)out_w;
-}
 
 #endif

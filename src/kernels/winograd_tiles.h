@@ -46,6 +46,16 @@ static inline __attribute__((always_inline)) void winograd_input_tiles(const flo
     }
 }
 
+/* The kernel transforms' loads: tap e (< taps <= 25) of the kernels w (K, C, taps) of output channels
+ * k0 .. k0 + 15 from input channel ci as vector z[e], lane j output channel k0 + j (zero from k on). */
+static inline void winograd_kernel_taps(const float *w, int64_t k, int64_t c, int64_t k0, int64_t ci, int taps, __m512 *z) {
+    const int64_t n = k - k0 < 16 ? (k - k0 < 0 ? 0 : k - k0) : 16;
+    float g[25][16] = {{0}};
+    for (int64_t j = 0; j < n; j++)
+        for (int e = 0; e < taps; e++) g[e][j] = w[((k0 + j) * c + ci) * taps + e];
+    for (int e = 0; e < taps; e++) z[e] = _mm512_loadu_ps(g[e]);
+}
+
 /* F(4, 3) along one axis (points 0, +-1, +-2, inf): winograd_avx512.c applies each twice for F(4x4, 3x3),
  * winograd1d_avx512.c once for 1x3 and 3x1 kernels. */
 

@@ -80,22 +80,18 @@ int conv_winograd_mode(void) {
     return on;
 }
 
-bool conv_winograd_shape(const cnn_node *n) {
+/* A side x side kernel, stride 1, dilation 1, one group, and CNN_WINOGRAD not "0". */
+static bool square_kernel(const cnn_node *n, int side) {
     const conv_attrs *a = n->attrs;
-    return a->kernel_h == 3 && a->kernel_w == 3 && a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1 &&
+    return a->kernel_h == side && a->kernel_w == side && a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1 &&
            a->groups == 1 && conv_winograd_mode() != 0;
 }
 
-/* 5x5 kernels, stride 1, dilation 1, one group: F(2x2, 5x5), eval plans only. */
-static bool five_by_five(const cnn_node *n) {
-    const conv_attrs *a = n->attrs;
-    return a->kernel_h == 5 && a->kernel_w == 5 && a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1 &&
-           a->groups == 1 && conv_winograd_mode() != 0;
-}
+bool conv_winograd_shape(const cnn_node *n) { return square_kernel(n, 3); }
 
 bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
-    if (training || !(conv_winograd_shape(n) || five_by_five(n))) return false;
+    if (training || !(square_kernel(n, 3) || square_kernel(n, 5))) return false; /* 5x5: F(2x2, 5x5), eval plans only */
     const wino_geo g = geometry(n);
     return conv_winograd_mode() == 2 || (n->inputs[0]->shape.dims[1] >= WINO_MIN_IN && a->out_channels >= WINO_MIN_OUT &&
                            cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES);
@@ -127,15 +123,6 @@ size_t conv_winograd_bytes(const cnn_node *n, int64_t batch) {
     return conv_float_bytes(cnn_add_i64(cnn_mul_i64(xp_floats(&g), batch), blocks));
 }
 
-/* The variant's input and output transforms (kernels/winograd.h). */
-static void tiles_in(const wino_geo *g, const float *xp, int64_t first, int64_t count, float *v, int64_t ldv) {
-    (g->r == 5 ? cnn_winograd5_input : cnn_winograd_input)(xp, g->xp_w, g->c, g->tiles_w, first, count, v, ldv);
-}
-static void tiles_out(const wino_geo *g, const float *m, int64_t ldm, int64_t k0, int64_t k1, int64_t first, int64_t count,
-                      const cnn_gemm_epilogue *e, float *y) {
-    (g->r == 5 ? cnn_winograd5_output : cnn_winograd_output)(m, ldm, g->k, k0, k1 - k0, g->tiles_w, first, count, e, y, g->out_h, g->out_w);
-}
-
 /* The super-block path: rows [r0, r0 + rows) of the batch's tiles, V and M (36 x super rows each)
  * shared by the threads (inside the parallel region; thread tid of nt). */
 static void super_block(const cnn_op_ctx *c, const wino_geo *g, const float *xps, const float *u, float *v, float *m, int64_t super,
@@ -147,7 +134,7 @@ static void super_block(const cnn_op_ctx *c, const wino_geo *g, const float *xps
     for (int64_t at = lo, count; at < hi; at += count) {
         const int64_t b = at / g->tiles, t0 = at % g->tiles;
         count = g->tiles - t0 < hi - at ? g->tiles - t0 : hi - at;
-        tiles_in(g, xps + b * xp_size, t0, count, v + (at - r0) * g->c, super);
+        cnn_winograd_input(g->m, xps + b * xp_size, g->xp_w, g->c, g->tiles_w, t0, count, v + (at - r0) * g->c, super);
     }
 #pragma omp barrier
     for (int xi = tid; xi < WINO_XI; xi += nt)
@@ -159,15 +146,15 @@ static void super_block(const cnn_op_ctx *c, const wino_geo *g, const float *xps
         count = g->tiles - t0 < hi - at ? g->tiles - t0 : hi - at;
         const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
                                      .relu = c->epi_relu};
-        tiles_out(g, m + (at - r0) * g->k, super, 0, g->k, t0, count, &e, c->out->data + b * c->out->stride[0]);
+        cnn_winograd_output(g->m, m + (at - r0) * g->k, super, g->k, 0, g->k, g->tiles_w, t0, count, &e, c->out->data + b * c->out->stride[0],
+                            g->out_h, g->out_w);
     }
 #pragma omp barrier /* V and M are the next super-block's */
 }
 
 /* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels changed. */
 static void update_panel(const wino_geo *g, const float *weight, float *stamps, float *u, int64_t p) {
-    if (conv_kernels_changed(weight, stamps, g->k, g->c * g->r * g->r, p))
-        (g->r == 5 ? cnn_winograd5_weights : cnn_winograd_weights)(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
+    if (conv_kernels_changed(weight, stamps, g->k, g->c * g->r * g->r, p)) cnn_winograd_weights(g->r, g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
 void conv_winograd_pad_batch(const cnn_tensor *x, int64_t pad_top, int64_t pad_left, float *xps, int64_t xp_h, int64_t xp_w, int tid, int nt) {
@@ -221,7 +208,7 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
                 const int64_t k0 = p0 * GEMM_NR, k1 = p1 * GEMM_NR < g.k ? p1 * GEMM_NR : g.k;
                 for (int64_t b = b0; b < b1; b++) { /* rows [lo, hi) of [t0, t1) are sample b's */
                     const int64_t at = (b - b0) * count, lo = t0 > at ? t0 : at, hi = t1 < at + count ? t1 : at + count;
-                    if (hi > lo) tiles_in(&g, xps + b * xp_size, first + lo - at, hi - lo, v + lo * g.c, ldv);
+                    if (hi > lo) cnn_winograd_input(g.m, xps + b * xp_size, g.xp_w, g.c, g.tiles_w, first + lo - at, hi - lo, v + lo * g.c, ldv);
                 }
                 if (!whole) {
 #pragma omp barrier
@@ -233,7 +220,8 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
                     for (int64_t b = b0; b < b1; b++) {
                         const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
                                                      .relu = c->epi_relu};
-                        tiles_out(&g, m + (b - b0) * count * g.k, ldv, k0, k1, first, count, &e, y->data + b * y->stride[0]);
+                        cnn_winograd_output(g.m, m + (b - b0) * count * g.k, ldv, g.k, k0, k1 - k0, g.tiles_w, first, count, &e,
+                                            y->data + b * y->stride[0], g.out_h, g.out_w);
                     }
                 }
                 if (!whole) { /* V is the next block's */
