@@ -8,6 +8,7 @@
 #include "harness.h"
 #include "../src/core/internal.h"
 #include "../src/kernels/gemm.h"
+#include "../src/kernels/im2col.h"
 #include "../src/kernels/winograd.h"
 
 #include <math.h>
@@ -405,7 +406,72 @@ static int check_winograd_train(void *arg) {
     return rc;
 }
 
+/* ---- unfolding windows: cnn_im2col and cnn_col2im_add against plain loops ---- */
+
+typedef struct unfold_case {
+    int64_t channels, in_h, in_w, kh, kw, sh, sw, dh, dw, pads[4]; /* pads: top, left, bottom, right */
+} unfold_case;
+
+/* The input position window (oh, ow) tap (i, j) reads, or -1 in the padding. */
+static int64_t unfold_at(const cnn_conv_geometry *g, int64_t c, int64_t i, int64_t j, int64_t oh, int64_t ow) {
+    const int64_t ih = oh * g->stride_h - g->pad_top + i * g->dilation_h, iw = ow * g->stride_w - g->pad_left + j * g->dilation_w;
+    return ih < 0 || ih >= g->in_h || iw < 0 || iw >= g->in_w ? -1 : (c * g->in_h + ih) * g->in_w + iw;
+}
+
+/* The column matrix, and the fold of a column matrix onto an input holding values (-0.0 among
+ * them): bitwise what the loops below give, element by element, each fold summing its taps in the
+ * order (i, j) (the AVX-512 stride-1 paths: rows moved 16 at a time, an input row's taps summed in
+ * registers). */
+static int check_unfold(void *arg) {
+    const unfold_case *t = arg;
+    cnn_conv_geometry g = {.channels = t->channels, .in_h = t->in_h, .in_w = t->in_w, .kernel_h = t->kh, .kernel_w = t->kw,
+                           .stride_h = t->sh, .stride_w = t->sw, .dilation_h = t->dh, .dilation_w = t->dw,
+                           .pad_top = t->pads[0], .pad_left = t->pads[1]};
+    g.out_h = (t->in_h + t->pads[0] + t->pads[2] - t->dh * (t->kh - 1) - 1) / t->sh + 1;
+    g.out_w = (t->in_w + t->pads[1] + t->pads[3] - t->dw * (t->kw - 1) - 1) / t->sw + 1;
+    const int64_t taps = t->kh * t->kw, rows = t->channels * taps, cols = g.out_h * g.out_w, in = t->channels * t->in_h * t->in_w;
+    float *x = malloc((size_t)in * sizeof(float)), *col = malloc((size_t)(rows * cols) * sizeof(float));
+    float *fold = malloc((size_t)in * sizeof(float)), *want = malloc((size_t)in * sizeof(float));
+    CHECK(x && col && fold && want, "out of memory");
+    for (int64_t e = 0; e < in; e++) x[e] = value((uint64_t)e, 11), fold[e] = want[e] = e % 7 == 0 ? -0.0f : value((uint64_t)e, 12);
+    cnn_im2col(&g, x, col);
+    for (int64_t c = 0; c < t->channels; c++)
+        for (int64_t tap = 0; tap < taps; tap++)
+            for (int64_t p = 0; p < cols; p++) {
+                const int64_t at = unfold_at(&g, c, tap / t->kw, tap % t->kw, p / g.out_w, p % g.out_w), r = c * taps + tap;
+                const float v = at < 0 ? 0.0f : x[at];
+                CHECK(memcmp(&col[r * cols + p], &v, sizeof v) == 0, "im2col row %lld window %lld: %g, want %g", (long long)r, (long long)p,
+                      col[r * cols + p], v);
+            }
+    for (int64_t e = 0; e < rows * cols; e++) col[e] = e % 5 == 0 ? -0.0f : value((uint64_t)e, 13);
+    cnn_col2im_add(&g, col, fold);
+    for (int64_t c = 0; c < t->channels; c++)
+        for (int64_t tap = 0; tap < taps; tap++)
+            for (int64_t p = 0; p < cols; p++) {
+                const int64_t at = unfold_at(&g, c, tap / t->kw, tap % t->kw, p / g.out_w, p % g.out_w);
+                if (at >= 0) want[at] += col[(c * taps + tap) * cols + p];
+            }
+    for (int64_t e = 0; e < in; e++)
+        CHECK(memcmp(&fold[e], &want[e], sizeof *fold) == 0, "col2im element %lld: %g, want %g", (long long)e, fold[e], want[e]);
+    free(x), free(col), free(fold), free(want);
+    return 0;
+}
+
 int main(void) {
+    static const unfold_case ucases[] = {
+        {20, 12, 12, 5, 5, 1, 1, 1, 1, {0, 0, 0, 0}}, /* LeNet-5's conv2: rows of 8 windows */
+        {1, 28, 28, 5, 5, 1, 1, 1, 1, {0, 0, 0, 0}},  {3, 7, 9, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}},  {4, 9, 9, 3, 3, 1, 1, 2, 2, {2, 2, 2, 2}},
+        {2, 3, 3, 2, 2, 1, 1, 1, 1, {2, 2, 2, 2}},    {3, 11, 9, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}}, {5, 20, 37, 3, 2, 1, 1, 2, 3, {1, 2, 0, 1}},
+        {2, 17, 40, 1, 7, 1, 1, 1, 1, {0, 3, 0, 3}},  {3, 6, 35, 7, 1, 1, 1, 1, 1, {3, 0, 3, 0}}, {2, 8, 10, 3, 3, 3, 2, 1, 1, {0, 1, 2, 0}},
+    };
+    for (size_t i = 0; i < sizeof ucases / sizeof *ucases; i++) {
+        char name[200];
+        const unfold_case *t = &ucases[i];
+        snprintf(name, sizeof name, "im2col, col2im: C%lld %lldx%lld kernel %lldx%lld stride %lld,%lld dilation %lld,%lld pads %lld,%lld,%lld,%lld bitwise as plain loops",
+                 (long long)t->channels, (long long)t->in_h, (long long)t->in_w, (long long)t->kh, (long long)t->kw, (long long)t->sh, (long long)t->sw,
+                 (long long)t->dh, (long long)t->dw, (long long)t->pads[0], (long long)t->pads[1], (long long)t->pads[2], (long long)t->pads[3]);
+        harness_case(name, check_unfold, (void *)t);
+    }
     setenv("CNN_WINOGRAD", "all", 1); /* every case below through it, whatever its size */
     if (!cnn_gemm_fast()) {
         printf("skip our packed GEMM: this CPU has no AVX-512F (or CNN_GEMM=blas); OpenBLAS computes every product\n");

@@ -1,5 +1,6 @@
 /* im2col.c — im2col / vol2col and col2im / col2vol-accumulate with stride, dilation and asymmetric zero padding. */
 #include "im2col.h"
+#include "gemm.h"
 #include "../core/internal.h"
 
 #include <string.h>
@@ -19,7 +20,8 @@ static void valid_range(int64_t offset, int64_t stride, int64_t size, int64_t ou
     *hi = end;
 }
 
-/* dst[0, len) = src[0, len): rows are a few dozen floats, shorter than a memcpy call is worth. */
+/* dst[0, len) = src[0, len): rows are a few dozen floats, shorter than a memcpy call is worth (the
+ * callers keep GCC from making this loop one: NO_MEMCPY below). */
 static inline void copy_row(float *restrict dst, const float *restrict src, int64_t len) {
 #pragma omp simd
     for (int64_t k = 0; k < len; k++) dst[k] = src[k];
@@ -29,6 +31,21 @@ static inline void copy_row(float *restrict dst, const float *restrict src, int6
 static inline void add_row(float *restrict dst, const float *restrict src, int64_t len) {
 #pragma omp simd
     for (int64_t k = 0; k < len; k++) dst[k] += src[k];
+}
+
+/* GCC turns copy loops into memmove / memset calls (-ftree-loop-distribute-patterns, on at -O2):
+ * for im2col's rows of 8 to 30 floats the call costs more than the copy (LeNet-5's conv2, 8x8
+ * windows: 256K calls a training step, 6% of it at 1 thread). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define NO_MEMCPY __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define NO_MEMCPY
+#endif
+
+/* dst[0, n) = 0 without a call for the short runs of padding. */
+static inline void zero_row(float *dst, int64_t n) {
+#pragma omp simd
+    for (int64_t k = 0; k < n; k++) dst[k] = 0.0f;
 }
 
 /* One tap of one input plane over a 2-D grid of windows: which rows and columns read the input
@@ -50,10 +67,13 @@ static plane_tap make_plane_tap(int64_t in_h, int64_t in_w, int64_t out_h, int64
 
 /* dst (out_h, out_w) = the tap's input value of every window of plane xp (in_h, in_w), zero in the padding.
  * CNN_CLONES here (the callers hold OpenMP regions; copy_row goes inline into each version). Not on
- * scatter_plane_add: its rows of a few dozen adds measured slower with the AVX-512 version. */
-CNN_CLONES static void gather_plane(const plane_tap *t, const float *xp, float *dst) {
+ * scatter_plane_add: its rows of a few dozen adds measured slower with the AVX-512 version (the
+ * stride-1 fold now goes through cnn_col2im_s1_channel instead, which sums in registers). Rows at
+ * stride 1 go through cnn_gather_rows_s1 where AVX-512 is there: LeNet-5's conv2 (rows of 8
+ * windows) spent 15% of a training step at 1 thread here, with the loops below, 5% with it. */
+CNN_CLONES NO_MEMCPY static void gather_plane(const plane_tap *t, const float *xp, float *dst) {
     const int64_t out_w = t->out_w, sw = t->stride_w;
-    memset(dst, 0, (size_t)(t->oh_lo * out_w) * sizeof(float));
+    zero_row(dst, t->oh_lo * out_w);
     if (sw == 1 && t->stride_h == 1 && out_w == t->in_w && t->oh_lo < t->oh_hi && t->ow_lo < t->ow_hi) {
         /* A "same" grid at stride 1: dst and the plane have the same pitch, so the rows that read
          * the input are one copy (from the first to the last element read) and the padding
@@ -65,7 +85,13 @@ CNN_CLONES static void gather_plane(const plane_tap *t, const float *xp, float *
             for (int64_t ow = 0; ow < t->ow_lo; ow++) d[ow] = 0.0f;
             for (int64_t ow = t->ow_hi; ow < out_w; ow++) d[ow] = 0.0f;
         }
-        memset(dst + t->oh_hi * out_w, 0, (size_t)((t->out_h - t->oh_hi) * out_w) * sizeof(float));
+        zero_row(dst + t->oh_hi * out_w, (t->out_h - t->oh_hi) * out_w);
+        return;
+    }
+    if (sw == 1 && t->oh_lo < t->oh_hi && cnn_gemm_avx512_available()) { /* rows of 8 to 30 floats: one masked move each */
+        cnn_gather_rows_s1(dst + t->oh_lo * out_w, out_w, xp + (t->oh_lo * t->stride_h + t->off_h) * t->in_w + t->off_w, t->stride_h * t->in_w,
+                           t->oh_hi - t->oh_lo, t->ow_lo, t->ow_hi);
+        zero_row(dst + t->oh_hi * out_w, (t->out_h - t->oh_hi) * out_w);
         return;
     }
     for (int64_t oh = t->oh_lo; oh < t->oh_hi; oh++) {
@@ -83,7 +109,7 @@ CNN_CLONES static void gather_plane(const plane_tap *t, const float *xp, float *
         }
         for (int64_t ow = t->ow_hi; ow < out_w; ow++) d[ow] = 0.0f;
     }
-    memset(dst + t->oh_hi * out_w, 0, (size_t)((t->out_h - t->oh_hi) * out_w) * sizeof(float));
+    zero_row(dst + t->oh_hi * out_w, (t->out_h - t->oh_hi) * out_w);
 }
 
 /* The adjoint of gather_plane: xp (in_h, in_w) += src (out_h, out_w) at the tap's input positions,
@@ -103,16 +129,26 @@ static void scatter_plane_add(const plane_tap *t, const float *src, float *xp) {
     }
 }
 
+/* Tap t = (i, j) of the kernel over the grid of windows. */
+static plane_tap kernel_tap(const cnn_conv_geometry *geo, int64_t t) {
+    const int64_t i = t / geo->kernel_w, j = t % geo->kernel_w;
+    return make_plane_tap(geo->in_h, geo->in_w, geo->out_h, geo->out_w, geo->stride_h, geo->stride_w, i * geo->dilation_h - geo->pad_top,
+                          j * geo->dilation_w - geo->pad_left);
+}
+
+/* Kernels of up to this many taps have theirs worked out once per call, not once per channel. */
+#define KEPT_TAPS 64
+
 void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col) {
     const int64_t taps = geo->kernel_h * geo->kernel_w, rows = geo->channels * taps;
     const int64_t cols = geo->out_h * geo->out_w, plane = geo->in_h * geo->in_w;
+    plane_tap kept[KEPT_TAPS];
+    for (int64_t t = 0; t < taps && taps <= KEPT_TAPS; t++) kept[t] = kernel_tap(geo, t);
     /* Rows are disjoint, so any split over threads writes the same values. */
 #pragma omp parallel for schedule(static) if (rows * cols >= PARALLEL_MIN_ELEMENTS)
-    for (int64_t r = 0; r < rows; r++) { /* r = (c, i, j): channel c, kernel tap (i, j) */
-        const int64_t c = r / taps, i = r % taps / geo->kernel_w, j = r % geo->kernel_w;
-        const plane_tap t = make_plane_tap(geo->in_h, geo->in_w, geo->out_h, geo->out_w, geo->stride_h, geo->stride_w,
-                                           i * geo->dilation_h - geo->pad_top, j * geo->dilation_w - geo->pad_left);
-        gather_plane(&t, x + c * plane, col + r * cols);
+    for (int64_t r = 0; r < rows; r++) { /* r = (c, tap): channel c, kernel tap (i, j) */
+        const plane_tap t = taps <= KEPT_TAPS ? kept[r % taps] : kernel_tap(geo, r % taps);
+        gather_plane(&t, x + r / taps * plane, col + r * cols);
     }
 }
 
@@ -121,14 +157,20 @@ void cnn_col2im_add(const cnn_conv_geometry *geo, const float *col, float *x) {
     const int64_t cols = geo->out_h * geo->out_w, plane = geo->in_h * geo->in_w;
     /* One thread per channel plane: each input element is summed by one thread, always in the
      * order (i, j, oh, ow), so the result is the same for every thread count. */
+    plane_tap kept[KEPT_TAPS];
+    for (int64_t t = 0; t < taps && taps <= KEPT_TAPS; t++) kept[t] = kernel_tap(geo, t);
+    const bool s1 = geo->stride_h == 1 && geo->stride_w == 1 && cnn_gemm_avx512_available();
 #pragma omp parallel for schedule(static) if (channels * taps * cols >= PARALLEL_MIN_ELEMENTS)
-    for (int64_t c = 0; c < channels; c++)
-        for (int64_t i = 0; i < geo->kernel_h; i++)
-            for (int64_t j = 0; j < geo->kernel_w; j++) {
-                const plane_tap t = make_plane_tap(geo->in_h, geo->in_w, geo->out_h, geo->out_w, geo->stride_h, geo->stride_w,
-                                                   i * geo->dilation_h - geo->pad_top, j * geo->dilation_w - geo->pad_left);
-                scatter_plane_add(&t, col + ((c * geo->kernel_h + i) * geo->kernel_w + j) * cols, x + c * plane);
-            }
+    for (int64_t c = 0; c < channels; c++) {
+        if (s1) {
+            cnn_col2im_s1_channel(geo, col + c * taps * cols, x + c * plane);
+            continue;
+        }
+        for (int64_t tap = 0; tap < taps; tap++) { /* (i, j) in order */
+            const plane_tap t = taps <= KEPT_TAPS ? kept[tap] : kernel_tap(geo, tap);
+            scatter_plane_add(&t, col + (c * taps + tap) * cols, x + c * plane);
+        }
+    }
 }
 
 /* The plane geometry of tap (i, j) of a 3-D kernel, the same for every depth tap. */

@@ -28,6 +28,17 @@ void cnn_im2col(const cnn_conv_geometry *geo, const float *x, float *col);
  * x + s * x_stride. */
 void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_stride, int64_t first, int64_t count, float *bp);
 
+/* AVX-512 versions for stride 1 (unfold_avx512.c, called only when cnn_gemm_avx512_available).
+ * The rows of one tap of cnn_im2col, 16 floats at a time with masks: for rows k in [0, rows) and
+ * windows q in [0, out_w), dst[k * out_w + q] = q in [lo, hi) ? src[k * src_pitch + q] : 0; src is
+ * not read outside [lo, hi). */
+void cnn_gather_rows_s1(float *dst, int64_t out_w, const float *src, int64_t src_pitch, int64_t rows, int64_t lo, int64_t hi);
+
+/* cnn_col2im_add of one channel for stride 1 (both axes): x (in_h, in_w) += the fold of col (the
+ * channel's kernel_h * kernel_w rows of out_h * out_w), each input row 16 elements at a time in
+ * registers, summing its taps in the order (i, j) as the scalar loops do: the same bits. */
+void cnn_col2im_s1_channel(const cnn_conv_geometry *geo, const float *col, float *x);
+
 /* The adjoint of cnn_im2col: x += fold(col). Each input element sums its taps in a fixed order,
  * so the result does not depend on the thread count. */
 void cnn_col2im_add(const cnn_conv_geometry *geo, const float *col, float *x);

@@ -1,5 +1,6 @@
 /* unfold_avx512.c — cnn_im2col_panels (im2col.h): convolution windows straight into our GEMM's
- * panels. Built with -mavx512f -mfma (Makefile) like sgemm_avx512.c, and called only where our GEMM
+ * panels; and the stride-1 rows of cnn_im2col and cnn_col2im_add (cnn_gather_rows_s1,
+ * cnn_col2im_s1_channel). Built with -mavx512f -mfma (Makefile) like sgemm_avx512.c, and called only where our GEMM
  * runs (cnn_gemm_avx512_available): stride-1 and stride-2 rows are moved 16 floats at a time, the
  * last ones of a run masked. */
 #include "im2col.h"
@@ -108,7 +109,50 @@ void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_s
     }
 }
 
+/* The lanes [lo, hi) of 16 windows starting at q (lo, hi relative to the row). */
+static inline __mmask16 window_lanes(int64_t q, int64_t lo, int64_t hi) {
+    const int64_t a = lo - q < 0 ? 0 : lo - q, b = hi - q > 16 ? 16 : hi - q;
+    return b <= a ? 0 : (__mmask16)(((1u << b) - 1) & ~((1u << a) - 1));
+}
+
+void cnn_gather_rows_s1(float *dst, int64_t out_w, const float *src, int64_t src_pitch, int64_t rows, int64_t lo, int64_t hi) {
+    for (int64_t q = 0; q < out_w; q += 16) {
+        const __mmask16 read = window_lanes(q, lo, hi), store = (__mmask16)((1u << (out_w - q < 16 ? out_w - q : 16)) - 1);
+        for (int64_t k = 0; k < rows; k++)
+            _mm512_mask_storeu_ps(dst + k * out_w + q, store, _mm512_maskz_loadu_ps(read, src + k * src_pitch + q));
+    }
+}
+
+void cnn_col2im_s1_channel(const cnn_conv_geometry *geo, const float *col, float *x) {
+    const int64_t out_h = geo->out_h, out_w = geo->out_w, in_w = geo->in_w, kh = geo->kernel_h, kw = geo->kernel_w;
+    for (int64_t ih = 0; ih < geo->in_h; ih++)
+        for (int64_t q = 0; q < in_w; q += 16) {
+            const __mmask16 row = (__mmask16)((1u << (in_w - q < 16 ? in_w - q : 16)) - 1);
+            float *d = x + ih * in_w + q;
+            __m512 v = _mm512_maskz_loadu_ps(row, d);
+            for (int64_t i = 0; i < kh; i++) {
+                const int64_t oh = ih + geo->pad_top - i * geo->dilation_h;
+                if (oh < 0 || oh >= out_h) continue;
+                for (int64_t j = 0; j < kw; j++) {
+                    /* element q + e reads window ow = q + e + shift, those in [0, out_w) */
+                    const int64_t shift = geo->pad_left - j * geo->dilation_w;
+                    const __mmask16 m = row & window_lanes(q, -shift, out_w - shift);
+                    if (!m) continue;
+                    const float *s = col + (i * kw + j) * out_h * out_w + oh * out_w + shift;
+                    v = _mm512_mask_add_ps(v, m, v, _mm512_maskz_loadu_ps(m, s + q));
+                }
+            }
+            _mm512_mask_storeu_ps(d, row, v);
+        }
+}
+
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
+
+void cnn_gather_rows_s1(float *dst, int64_t out_w, const float *src, int64_t src_pitch, int64_t rows, int64_t lo, int64_t hi) {
+    (void)dst, (void)out_w, (void)src, (void)src_pitch, (void)rows, (void)lo, (void)hi;
+}
+
+void cnn_col2im_s1_channel(const cnn_conv_geometry *geo, const float *col, float *x) { (void)geo, (void)col, (void)x; }
 
 void cnn_im2col_panels(const cnn_conv_geometry *geo, const float *x, int64_t x_stride, int64_t first, int64_t count, float *bp) {
     (void)geo, (void)x, (void)x_stride, (void)first, (void)count, (void)bp;
