@@ -296,6 +296,7 @@ typedef struct wino_train_case {
     int64_t batch, c, k, h, w;
     int pads[4]; /* top, bottom, left, right */
     bool bias;
+    int r; /* kernel side: 3 (F(2x2, 3x3)) or 5 (F(2x2, 5x5)) */
 } wino_train_case;
 
 /* Two training steps of x -> conv2d at the given thread count, dy given: the second's y, dx, dW, db
@@ -303,17 +304,19 @@ typedef struct wino_train_case {
 static int wino_train_step(const wino_train_case *t, int threads, float *y, float *dx, float *dw, float *db, double *want) {
     cnn_graph *g = cnn_graph_create();
     CHECK(g, "out of memory");
-    cnn_conv2d_params p = {.out_channels = t->k, .kernel_h = 3, .kernel_w = 3, .stride_h = 1, .stride_w = 1, .bias = t->bias,
+    const int r = t->r;
+    cnn_conv2d_params p = {.out_channels = t->k, .kernel_h = r, .kernel_w = r, .stride_h = 1, .stride_w = 1, .bias = t->bias,
                            .pad_top = t->pads[0], .pad_bottom = t->pads[1], .pad_left = t->pads[2], .pad_right = t->pads[3]};
     cnn_node *x = cnn_input(g, "x", t->c, t->h, t->w), *conv = cnn_conv2d_ex(g, x, "conv", &p);
     CHECK(conv && cnn_graph_add_output(g, conv, 0) == 0 && cnn_graph_init_params(g, 9) == 0, "graph: %s", cnn_last_error());
     cnn_param w, b;
     CHECK(cnn_param_find(g, "conv.weight", &w) == 0 && (!t->bias || cnn_param_find(g, "conv.bias", &b) == 0), "no conv parameters");
     cnn_set_threads(threads);
-    cnn_plan *plan = cnn_plan_create(g, t->batch, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
+    /* one input plane: a first layer, without the input gradient (conv_direct.c's backward) */
+    cnn_plan *plan = cnn_plan_create(g, t->batch, CNN_PLAN_TRAIN | (t->c > 1 ? CNN_PLAN_INPUT_GRAD : 0));
     CHECK(plan, "plan: %s", cnn_last_error());
     cnn_tensor *in = cnn_plan_input(plan, 0);
-    const int64_t nx = t->batch * t->c * t->h * t->w, nw = t->k * t->c * 9;
+    const int64_t nx = t->batch * t->c * t->h * t->w, nw = t->k * t->c * r * r;
     const cnn_tensor *o = cnn_plan_output(plan, 0);
     const int64_t oh = o->shape[2], ow = o->shape[3], ny = t->batch * t->k * oh * ow;
     for (int step = 0; step < 2; step++) { /* the second with the first's partial sums left in the scratch */
@@ -328,7 +331,7 @@ static int wino_train_step(const wino_train_case *t, int threads, float *y, floa
     /* the gradients exist once a training plan is made */
     CHECK(cnn_param_find(g, "conv.weight", &w) == 0 && (!t->bias || cnn_param_find(g, "conv.bias", &b) == 0) && w.grad, "no gradients");
     memcpy(y, o->data, (size_t)ny * sizeof(float));
-    memcpy(dx, cnn_plan_input_grad(plan, 0)->data, (size_t)nx * sizeof(float));
+    if (t->c > 1) memcpy(dx, cnn_plan_input_grad(plan, 0)->data, (size_t)nx * sizeof(float));
     memcpy(dw, w.grad, (size_t)nw * sizeof(float));
     if (t->bias) memcpy(db, b.grad, (size_t)t->k * sizeof(float));
     if (want) { /* y at 0, dx after ny, dW after ny + nx: every product x * w or x * dy or w * dy of the sums */
@@ -342,11 +345,11 @@ static int wino_train_step(const wino_train_case *t, int threads, float *y, floa
                         const double d = gy->data[at];
                         if (t->bias) wy[2 * at] = b.data[k], wy[2 * at + 1] = fabs(b.data[k]);
                         for (int64_t c = 0; c < t->c; c++)
-                            for (int di = 0; di < 3; di++)
-                                for (int dj = 0; dj < 3; dj++) {
+                            for (int di = 0; di < r; di++)
+                                for (int dj = 0; dj < r; dj++) {
                                     const int64_t yy = i + di - t->pads[0], xx = j + dj - t->pads[2];
                                     if (yy < 0 || yy >= t->h || xx < 0 || xx >= t->w) continue;
-                                    const int64_t xi = ((n * t->c + c) * t->h + yy) * t->w + xx, wi = (k * t->c + c) * 9 + di * 3 + dj;
+                                    const int64_t xi = ((n * t->c + c) * t->h + yy) * t->w + xx, wi = (k * t->c + c) * r * r + di * r + dj;
                                     const double xv = in->data[xi], wv = w.data[wi];
                                     wy[2 * at] += xv * wv, wy[2 * at + 1] += fabs(xv * wv);
                                     wdx[2 * xi] += d * wv, wdx[2 * xi + 1] += fabs(d * wv);
@@ -359,14 +362,17 @@ static int wino_train_step(const wino_train_case *t, int threads, float *y, floa
     return 0;
 }
 
-/* got (n) against want's [value, bound] pairs, and the same bits as other. F(2x2, 3x3) rounds like
- * the direct product, to ~1e-7 of the sum of |terms| (F(4x4, 3x3): ~3e-6). */
-static int match(const char *what, const float *got, const float *other, const double *want, int64_t n) {
+/* F(2x2, 5x5)'s bound (B^T's and G's coefficients up to 5 and 1/24 scale the terms, as F(4x4, 3x3)'s). */
+#define WINO5_TRAIN_TOL 5e-6
+
+/* got (n) against want's [value, bound] pairs within tol of the bound, and the same bits as other.
+ * F(2x2, 3x3) rounds like the direct product, to ~1e-7 of the sum of |terms| (F(4x4, 3x3): ~3e-6). */
+static int match(const char *what, const float *got, const float *other, const double *want, int64_t n, double tol) {
     double worst = 0.0;
     for (int64_t i = 0; i < n; i++) {
         const double err = fabs(got[i] - want[2 * i]);
         if (err / (want[2 * i + 1] + 1e-30) > worst) worst = err / (want[2 * i + 1] + 1e-30);
-        CHECK(err <= 2e-6 * want[2 * i + 1] + 1e-6, "%s[%lld] = %.9g, want %.9g (sum of |terms| %.3g)", what, (long long)i, got[i],
+        CHECK(err <= tol * want[2 * i + 1] + 1e-6, "%s[%lld] = %.9g, want %.9g (sum of |terms| %.3g)", what, (long long)i, got[i],
               want[2 * i], want[2 * i + 1]);
         CHECK(memcmp(&got[i], &other[i], sizeof(float)) == 0, "%s[%lld] differs between 1 and 2 threads", what, (long long)i);
     }
@@ -376,8 +382,10 @@ static int match(const char *what, const float *got, const float *other, const d
 
 static int check_winograd_train(void *arg) {
     const wino_train_case *t = arg;
-    const int64_t oh = t->h + t->pads[0] + t->pads[1] - 2, ow = t->w + t->pads[2] + t->pads[3] - 2;
-    const int64_t ny = t->batch * t->k * oh * ow, nx = t->batch * t->c * t->h * t->w, nw = t->k * t->c * 9;
+    const int side = t->r;
+    const int64_t oh = t->h + t->pads[0] + t->pads[1] - (side - 1), ow = t->w + t->pads[2] + t->pads[3] - (side - 1);
+    const int64_t ny = t->batch * t->k * oh * ow, nx = t->batch * t->c * t->h * t->w, nw = t->k * t->c * side * side;
+    const double tol = side == 5 ? WINO5_TRAIN_TOL : 2e-6;
     float *f[2][4];
     double *want = malloc((size_t)(2 * (ny + nx + nw + t->k)) * sizeof(double));
     int rc = want ? 0 : -1;
@@ -387,8 +395,8 @@ static int check_winograd_train(void *arg) {
         if (!f[r][0] || !f[r][1] || !f[r][2] || !f[r][3]) rc = -1;
     }
     if (rc == 0) rc = wino_train_step(t, 1, f[0][0], f[0][1], f[0][2], f[0][3], want) || wino_train_step(t, 2, f[1][0], f[1][1], f[1][2], f[1][3], NULL);
-    if (rc == 0) rc = match("y", f[0][0], f[1][0], want, ny) || match("dx", f[0][1], f[1][1], want + 2 * ny, nx) ||
-                      match("dW", f[0][2], f[1][2], want + 2 * (ny + nx), nw);
+    if (rc == 0) rc = match("y", f[0][0], f[1][0], want, ny, tol) || (t->c > 1 && match("dx", f[0][1], f[1][1], want + 2 * ny, nx, tol)) ||
+                      match("dW", f[0][2], f[1][2], want + 2 * (ny + nx), nw, tol);
     if (rc == 0 && t->bias) { /* db: the sum of dy over the batch and positions */
         for (int64_t k = 0; k < t->k && rc == 0; k++) {
             double sum = 0.0, bound = 0.0;
@@ -399,7 +407,7 @@ static int check_winograd_train(void *arg) {
                 }
             want[2 * k] = sum, want[2 * k + 1] = bound;
         }
-        if (rc == 0) rc = match("db", f[0][3], f[1][3], want, t->k);
+        if (rc == 0) rc = match("db", f[0][3], f[1][3], want, t->k, tol);
     }
     for (int r = 0; r < 2; r++) free(f[r][0]), free(f[r][1]), free(f[r][2]), free(f[r][3]);
     free(want);
@@ -543,18 +551,27 @@ int main(void) {
                  stamp_kernels[i][1]);
         harness_case(name, plans_follow_kernel_changes, (void *)stamp_kernels[i]);
     }
-    static const wino_train_case tcases[] = { /* at least 16 input channels: conv_winograd_train.c */
-        {4, 16, 16, 8, 8, {1, 1, 1, 1}, true},    {3, 19, 33, 13, 11, {1, 1, 1, 1}, true}, {9, 17, 48, 10, 9, {0, 0, 0, 0}, false},
-        {2, 24, 16, 9, 14, {2, 0, 1, 2}, true},   {5, 16, 17, 6, 5, {0, 2, 2, 0}, true},   {3, 16, 96, 28, 28, {1, 1, 1, 1}, true},
-        {12, 33, 40, 7, 7, {1, 1, 1, 1}, false},  {2, 70, 36, 15, 15, {1, 1, 1, 1}, true}, {8, 16, 3, 5, 6, {2, 2, 2, 2}, true},
-        {1, 130, 5, 3, 3, {0, 0, 0, 0}, true},     {9, 16, 16, 50, 50, {1, 1, 1, 1}, false}, /* blocks of 512 tiles: flushed inside a sample */
+    static const wino_train_case tcases[] = { /* Winograd from 16 input channels (conv_winograd_train.c); one: direct */
+        {4, 16, 16, 8, 8, {1, 1, 1, 1}, true, 3},    {3, 19, 33, 13, 11, {1, 1, 1, 1}, true, 3}, {9, 17, 48, 10, 9, {0, 0, 0, 0}, false, 3},
+        {2, 24, 16, 9, 14, {2, 0, 1, 2}, true, 3},   {5, 16, 17, 6, 5, {0, 2, 2, 0}, true, 3},   {3, 16, 96, 28, 28, {1, 1, 1, 1}, true, 3},
+        {12, 33, 40, 7, 7, {1, 1, 1, 1}, false, 3},  {2, 70, 36, 15, 15, {1, 1, 1, 1}, true, 3}, {8, 16, 3, 5, 6, {2, 2, 2, 2}, true, 3},
+        {1, 130, 5, 3, 3, {0, 0, 0, 0}, true, 3},     {9, 16, 16, 50, 50, {1, 1, 1, 1}, false, 3}, /* blocks of 512 tiles: flushed inside a sample */
+        /* 5x5 by F(2x2, 5x5): LeNet-5's conv2, "same" pads, asymmetric ones, odd outputs, planes of several blocks, 40 input channels */
+        {8, 20, 50, 12, 12, {0, 0, 0, 0}, true, 5}, {3, 16, 32, 9, 11, {2, 2, 2, 2}, true, 5}, {5, 17, 33, 10, 7, {1, 3, 4, 0}, false, 5},
+        {2, 24, 16, 13, 9, {0, 1, 2, 2}, true, 5},  {2, 16, 20, 30, 30, {2, 2, 2, 2}, true, 5}, {9, 40, 17, 8, 8, {0, 0, 0, 0}, true, 5},
+        /* one input plane, no input gradient: computed directly (conv_direct.c): LeNet-5's conv1, 3x3 "same", 7x7 with uneven pads
+         * (taps a pass at a time), rows of 40 (three vectors, the last part empty) and 33 output channels (blocks of 8 and 1) */
+        {4, 1, 20, 28, 28, {0, 0, 0, 0}, true, 5}, {3, 1, 16, 9, 11, {1, 1, 1, 1}, true, 3}, {2, 1, 9, 13, 10, {3, 2, 1, 3}, false, 7},
+        {5, 1, 33, 6, 40, {2, 2, 2, 2}, true, 5},
     };
     for (size_t i = 0; i < sizeof tcases / sizeof *tcases; i++) {
         char name[200];
         const wino_train_case *t = &tcases[i];
-        snprintf(name, sizeof name, "conv2d 3x3/1 training (F(2x2,3x3)) N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s: y, dx, dW, db vs double, 1 and 2 threads the same bits",
-                 (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
-                 t->pads[3], t->bias ? " bias" : "");
+        char path[40];
+        snprintf(path, sizeof path, t->c == 1 ? "direct, no dx" : "F(2x2,%dx%d)", t->r, t->r);
+        snprintf(name, sizeof name, "conv2d %dx%d/1 training (%s) N%lld C%lld K%lld %lldx%lld pads %d,%d,%d,%d%s: y,%s dW, db vs double, 1 and 2 threads the same bits",
+                 t->r, t->r, path, (long long)t->batch, (long long)t->c, (long long)t->k, (long long)t->h, (long long)t->w, t->pads[0], t->pads[1], t->pads[2],
+                 t->pads[3], t->bias ? " bias" : "", t->c == 1 ? "" : " dx,");
         harness_case(name, check_winograd_train, (void *)t);
     }
     return harness_finish();

@@ -134,4 +134,37 @@ void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64
  * row-major) at du + xi * C * K: the kernel gradient from the gradient of U. */
 void cnn_winograd2_weights_grad(int64_t k, int64_t c, const float *du, float *dw, int64_t k_first, int64_t k_count);
 
+/* ---- F(2x2, 5x5), for training plans (winograd2_avx512.c) ----
+ * The forward and the weight gradient's V as in eval plans (cnn_winograd_weights with r 5,
+ * cnn_winograd_input and cnn_winograd_output with WINO5_M); 36 elements per tile. The input
+ * gradient runs the forward's transposed algorithm, dx = sum over tiles of B [U^T (A dy A^T)] B^T,
+ * each 6x6 window added where the forward read it (overlapping by 4): as many products as the
+ * forward (a convolution of dy padded by 4 with the turned kernels would need 36 output tiles on
+ * LeNet-5's 12x12 input gradient where the forward has 16). */
+
+/* U^T[xi] (rows K, cols C, packed as cnn_winograd2_weights' input-gradient matrices) = (G g G^T)[xi]
+ * of the kernels w (K, C, 5, 5) as they are (not turned), for the columns [j_first, j_first + j_count). */
+void cnn_winograd5_weights_t(int64_t k, int64_t c, const float *w, float *u, int64_t j_first, int64_t j_count);
+
+/* As cnn_winograd2_output_grad with 6x6 A dy A^T (A: 6x2), and when tr is not NULL the same values
+ * row-major: tr[xi] of ldt rows of k (tile t in row t), for the input gradient's products. */
+void cnn_winograd5_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm,
+                               int64_t row0, int64_t ldk, float *tr, int64_t ldt);
+
+/* For the output tiles first .. first + count - 1 (tiles_w per row): B m B^T of each (M[xi] with ldm
+ * rows of c, tile t in row t) added into its 6x6 window of dxp (channels-last, rows of dxp_w positions
+ * of c floats, laid out as the forward's padded input: the window of tile (ty, tx) at dxp[2 ty][2 tx]),
+ * tiles in order. */
+void cnn_winograd5_input_grad(const float *m, int64_t ldm, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *dxp,
+                              int64_t dxp_w);
+
+/* dw (K, C, 5, 5) += G^T dU G for output channels [k_first, k_first + k_count), dU[xi] (C x K,
+ * row-major) at du + xi * C * K. */
+void cnn_winograd5_weights_grad(int64_t k, int64_t c, const float *du, float *dw, int64_t k_first, int64_t k_count);
+
+/* The adjoint of cnn_winograd_pad_row for row y of x: x[ci][y][s] += xp[y + pad_top][s + pad_left][ci]
+ * for every channel and s < w. */
+void cnn_winograd_unpad_add_row(const float *xp, int64_t xp_w, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *x,
+                                int64_t y);
+
 #endif /* CNN_KERNELS_WINOGRAD_H */

@@ -13,6 +13,42 @@
 #include "winograd_tiles.h"
 
 
+/* Row y of a sample's c planes (h x w, at x) and w positions of a channels-last row (cl: c floats
+ * a position), 16 channels x 16 positions at a time through a transpose: the planes' row into cl
+ * (to_planes false), or cl's positions added into the planes' row. Inlined into each caller. */
+static inline __attribute__((always_inline)) void planes_row_blocks(float *x, int64_t c, int64_t h, int64_t w, int64_t y, float *cl,
+                                                                    bool to_planes) {
+    const int64_t plane = h * w;
+    for (int64_t c0 = 0; c0 < c; c0 += 16) {
+        const int64_t nc = c - c0 < 16 ? c - c0 : 16;
+        const __mmask16 cmask = lanes(nc);
+        for (int64_t s0 = 0; s0 < w; s0 += 16) {
+            const int64_t ns = w - s0 < 16 ? w - s0 : 16;
+            const __mmask16 smask = lanes(ns);
+            __m512 v[16];
+            if (to_planes) {
+#pragma GCC unroll 16
+                for (int s = 0; s < 16; s++) v[s] = s < ns ? _mm512_maskz_loadu_ps(cmask, cl + (s0 + s) * c + c0) : _mm512_setzero_ps();
+                transpose16(v);
+                for (int64_t j = 0; j < nc; j++) {
+                    float *d = x + (c0 + j) * plane + y * w + s0;
+                    _mm512_mask_storeu_ps(d, smask, _mm512_add_ps(_mm512_maskz_loadu_ps(smask, d), v[j]));
+                }
+                continue;
+            }
+#pragma GCC unroll 16
+            for (int j = 0; j < 16; j++) v[j] = j < nc ? _mm512_maskz_loadu_ps(smask, x + (c0 + j) * plane + y * w + s0) : _mm512_setzero_ps();
+            transpose16(v);
+            float *dst = cl + s0 * c + c0;
+#pragma GCC unroll 16
+            for (int s = 0; s < 16; s++) {
+                if (s == ns) break;
+                _mm512_mask_storeu_ps(dst + s * c, cmask, v[s]);
+            }
+        }
+    }
+}
+
 void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
                           int64_t r) {
     float *row = xp + r * xp_w * c;
@@ -22,29 +58,15 @@ void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64
         return;
     }
     /* zeros on each side: left pad_left positions, right xp_w - pad_left - w >= 0 */
-    const int64_t right = xp_w - pad_left - w, plane = h * w;
+    const int64_t right = xp_w - pad_left - w;
     memset(row, 0, (size_t)(pad_left * c) * sizeof(float));
     memset(row + (pad_left + w) * c, 0, (size_t)(right * c) * sizeof(float));
-    /* blocks of 16 channels x 16 positions: 16 loads of positions, a transpose, 16 stores of channels */
-    for (int64_t c0 = 0; c0 < c; c0 += 16) {
-        const int64_t nc = c - c0 < 16 ? c - c0 : 16;
-        const __mmask16 cmask = lanes(nc);
-        for (int64_t s0 = 0; s0 < w; s0 += 16) {
-            const int64_t ns = w - s0 < 16 ? w - s0 : 16;
-            const __mmask16 smask = lanes(ns);
-            __m512 v[16];
-#pragma GCC unroll 16
-            for (int j = 0; j < 16; j++)
-                v[j] = j < nc ? _mm512_maskz_loadu_ps(smask, x + (c0 + j) * plane + y * w + s0) : _mm512_setzero_ps();
-            transpose16(v);
-            float *dst = row + (pad_left + s0) * c + c0;
-#pragma GCC unroll 16
-            for (int s = 0; s < 16; s++) {
-                if (s == ns) break;
-                _mm512_mask_storeu_ps(dst + s * c, cmask, v[s]);
-            }
-        }
-    }
+    planes_row_blocks((float *)x, c, h, w, y, row + pad_left * c, false);
+}
+
+void cnn_winograd_unpad_add_row(const float *xp, int64_t xp_w, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *x,
+                                int64_t y) {
+    planes_row_blocks(x, c, h, w, y, (float *)xp + ((y + pad_top) * xp_w + pad_left) * c, true);
 }
 
 /* U[xi] = (G g G^T)[xi] for kernels of r x r taps, G (6 x r) along one axis by gt (on r vectors of 16
@@ -96,23 +118,8 @@ void cnn_kernel_stamp(const float *w, int64_t n, uint64_t h[CNN_STAMP_LANES]) {
     _mm512_storeu_si512(h + 8, b);
 }
 
-/* ---- F(2x2, 5x5): bt_apply's B^T; G (6x5) and A^T (2x6) for the same points 0, 1, -1, 2, -2, inf,
- * G's rows scaled as g_apply's (1/4, -1/6, -1/6, 1/24, 1/24, 1) to match that B^T. ---- */
-
-/* G (6x5) times z (5). */
-static inline __attribute__((always_inline)) void g5_apply(const __m512 z[5], __m512 u[6]) {
-    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), w = _mm512_set1_ps(1.0f / 24.0f);
-    const __m512 even = _mm512_add_ps(_mm512_add_ps(z[0], z[2]), z[4]), odd = _mm512_add_ps(z[1], z[3]);
-    u[0] = _mm512_mul_ps(z[0], _mm512_set1_ps(0.25f));
-    u[1] = _mm512_mul_ps(_mm512_add_ps(even, odd), _mm512_set1_ps(-1.0f / 6.0f));
-    u[2] = _mm512_mul_ps(_mm512_sub_ps(even, odd), _mm512_set1_ps(-1.0f / 6.0f));
-    /* z0 + 4 z2 + 16 z4 and 2 z1 + 8 z3, Horner's way */
-    const __m512 e2 = _mm512_add_ps(z[0], _mm512_mul_ps(_mm512_add_ps(z[2], _mm512_mul_ps(z[4], four)), four));
-    const __m512 o2 = _mm512_mul_ps(_mm512_add_ps(z[1], _mm512_mul_ps(z[3], four)), two);
-    u[3] = _mm512_mul_ps(_mm512_add_ps(e2, o2), w);
-    u[4] = _mm512_mul_ps(_mm512_sub_ps(e2, o2), w);
-    u[5] = z[4];
-}
+/* ---- F(2x2, 5x5): bt_apply's B^T and g5_apply's G (winograd_tiles.h); A^T (2x6) for the same
+ * points 0, 1, -1, 2, -2, inf ---- */
 
 /* A^T (2x6) times z (6). */
 static inline __attribute__((always_inline)) void at2_apply(const __m512 z[6], __m512 o[2]) {
@@ -226,6 +233,11 @@ void cnn_winograd_output(int tm, const float *m, int64_t ldm, int64_t k, int64_t
 void cnn_winograd_pad_row(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_w,
                           int64_t r) {
     (void)x, (void)c, (void)h, (void)w, (void)pad_top, (void)pad_left, (void)xp, (void)xp_w, (void)r;
+}
+
+void cnn_winograd_unpad_add_row(const float *xp, int64_t xp_w, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *x,
+                                int64_t y) {
+    (void)xp, (void)xp_w, (void)c, (void)h, (void)w, (void)pad_top, (void)pad_left, (void)x, (void)y;
 }
 
 void cnn_winograd_weights(int r, int64_t k, int64_t c, const float *w, float *u, int64_t k_first, int64_t k_count) {

@@ -96,6 +96,24 @@ static inline __attribute__((always_inline)) void at_apply(const __m512 z[6], __
     o[3] = _mm512_add_ps(_mm512_add_ps(m12, _mm512_mul_ps(m34, _mm512_set1_ps(8.0f))), z[5]);
 }
 
+/* F(2x2, 5x5) (points 0, +-1, +-2, inf: bt_apply's B^T): G (6x5), its rows scaled as g_apply's (1/4,
+ * -1/6, -1/6, 1/24, 1/24, 1) to match that B^T. winograd_avx512.c for eval plans, winograd2_avx512.c
+ * for training plans. */
+/* G (6x5) times z (5): the kernel transform along one axis. */
+static inline __attribute__((always_inline)) void g5_apply(const __m512 z[5], __m512 u[6]) {
+    const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), w = _mm512_set1_ps(1.0f / 24.0f);
+    const __m512 even = _mm512_add_ps(_mm512_add_ps(z[0], z[2]), z[4]), odd = _mm512_add_ps(z[1], z[3]);
+    u[0] = _mm512_mul_ps(z[0], _mm512_set1_ps(0.25f));
+    u[1] = _mm512_mul_ps(_mm512_add_ps(even, odd), _mm512_set1_ps(-1.0f / 6.0f));
+    u[2] = _mm512_mul_ps(_mm512_sub_ps(even, odd), _mm512_set1_ps(-1.0f / 6.0f));
+    /* z0 + 4 z2 + 16 z4 and 2 z1 + 8 z3, Horner's way */
+    const __m512 e2 = _mm512_add_ps(z[0], _mm512_mul_ps(_mm512_add_ps(z[2], _mm512_mul_ps(z[4], four)), four));
+    const __m512 o2 = _mm512_mul_ps(_mm512_add_ps(z[1], _mm512_mul_ps(z[3], four)), two);
+    u[3] = _mm512_mul_ps(_mm512_add_ps(e2, o2), w);
+    u[4] = _mm512_mul_ps(_mm512_sub_ps(e2, o2), w);
+    u[5] = z[4];
+}
+
 /* gemm.h's epilogue for the output transforms, 16 output channels from k0 to a vector: their bias,
  * scale and shift loaded once (mask: the channels present), then applied to each output vector. */
 typedef struct winograd_epi {

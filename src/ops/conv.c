@@ -2,6 +2,7 @@
 #include "ops.h"
 #include "attrs.h"
 #include "conv_common.h"
+#include "conv_direct.h"
 #include "conv_winograd.h"
 
 #include "../kernels/gemm.h"
@@ -171,7 +172,7 @@ static int64_t stacked_block_floats(const cnn_node *n, int64_t batch);
 
 /* conv_common.h's layout; in training with dx_as_conv, the flipped kernel (per group (C/G,
  * OC/G*KH*KW)) as the op's own part. stack_samples: one block of panels per thread. */
-static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
+static size_t gemm_work_bytes(const cnn_node *n, int64_t batch, bool training) {
     if (conv_winograd_fits(n, batch, training)) return conv_winograd_bytes(n, batch);
     if (conv_winograd1d_fits(n, batch, training)) return conv_winograd1d_bytes(n, batch);
     if (conv_winograd2_fits(n, batch, training)) return conv_winograd2_bytes(n, batch);
@@ -180,6 +181,13 @@ static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training
     const int64_t flipped = training && dx_as_conv(n->attrs, n) ? dw_elements(n) : 0;
     const size_t per_sample = conv_work_bytes(col_scratch(n, training), dw_elements(n), flipped, batch, training);
     return stacked > per_sample ? stacked : per_sample; /* training: the forward stacked, the backward per sample */
+}
+
+/* conv_direct_fits: its own (forward; backward without the input gradient) or the GEMM path's (the
+ * backward with it). */
+static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
+    const size_t gemm = gemm_work_bytes(n, batch, training), direct = conv_direct_fits(n) ? conv_direct_bytes(n, batch) : 0;
+    return direct > gemm ? direct : gemm;
 }
 
 /* Eval plans running conv_winograd_forward keep its transformed kernels. */
@@ -333,6 +341,7 @@ static void forward_sample(const cnn_op_ctx *c, int64_t b, float *col) {
 /* y = conv(x, W) + b.  x (N,C,H,W), W (OC, C/G, KH, KW), b (OC), y (N,OC,OH,OW); per sample and
  * group g: y_g (OC/G, OH*OW) = W_g (OC/G, C/G*KH*KW) * col_g (C/G*KH*KW, OH*OW). */
 static int conv_forward(const cnn_op_ctx *c) {
+    if (conv_direct_fits(c->node)) return conv_direct_forward(c);
     if (conv_winograd_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd_forward(c);
     if (conv_winograd1d_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd1d_forward(c);
     if (conv_winograd2_fits(c->node, c->in[0]->shape[0], c->training)) return conv_winograd2_forward(c);
@@ -455,6 +464,7 @@ static void backward_samples(const cnn_op_ctx *c, int64_t b0, int64_t count, flo
 /* db += sum over N, OH, OW of dy;  dW_g += dy_g * col_g^T;  dx_g += col2im(W_g^T * dy_g), or the
  * flipped kernel's convolution of dy (dx_as_conv). */
 static int conv_backward(const cnn_op_ctx *c) {
+    if (conv_direct_fits(c->node) && !c->din[0]) return conv_direct_backward(c);
     if (conv_winograd2_fits(c->node, c->dout->shape[0], true)) return conv_winograd2_backward(c);
     const cnn_conv_geometry geo = group_geometry(c->node);
     conv_gemm m = gemm_view(c->node, &geo);

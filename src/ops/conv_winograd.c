@@ -87,7 +87,7 @@ static bool square_kernel(const cnn_node *n, int side) {
            a->groups == 1 && conv_winograd_mode() != 0;
 }
 
-bool conv_winograd_shape(const cnn_node *n) { return square_kernel(n, 3); }
+bool conv_winograd_shape(const cnn_node *n, int side) { return square_kernel(n, side); }
 
 bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;

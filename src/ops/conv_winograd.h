@@ -1,7 +1,7 @@
 /* conv_winograd.h — conv2d by Winograd's minimal filtering (kernels/winograd.h) for 3x3 kernels with
  * stride 1, dilation 1 and one group, where our packed GEMM runs: the forward of eval plans by
  * F(4x4, 3x3) (conv_winograd.c; 5x5 kernels there too, by F(2x2, 5x5)), the forward and backward of
- * training plans by F(2x2, 3x3) (conv_winograd_train.c). */
+ * training plans by F(2x2, 3x3) and F(2x2, 5x5) (conv_winograd_train.c). */
 #ifndef CNN_CONV_WINOGRAD_H
 #define CNN_CONV_WINOGRAD_H
 
@@ -11,8 +11,8 @@
  * every kernel shape that fits ("all": tests). */
 int conv_winograd_mode(void);
 
-/* The kernel shape Winograd takes: 3x3, stride 1, dilation 1, one group; and CNN_WINOGRAD is not "0". */
-bool conv_winograd_shape(const cnn_node *n);
+/* The kernel shape Winograd takes: side x side, stride 1, dilation 1, one group; and CNN_WINOGRAD is not "0". */
+bool conv_winograd_shape(const cnn_node *n, int side);
 
 /* The node's forward at this batch goes through conv_winograd_forward: an eval plan (not training),
  * the kernel shape fits (or is 5x5 with stride 1, dilation 1 and one group: F(2x2, 5x5), which
@@ -58,12 +58,12 @@ size_t conv_winograd1d_state_bytes(const cnn_node *n);
 /* y = conv(x) (+ bias), then the epilogue, for the whole batch. */
 int conv_winograd1d_forward(const cnn_op_ctx *c);
 
-/* ---- training plans: F(2x2, 3x3) (conv_winograd_train.c) ---- */
+/* ---- training plans: F(2x2, 3x3) and F(2x2, 5x5) (conv_winograd_train.c) ---- */
 
-/* The node's forward and backward in a training plan go through conv_winograd2_*: training, the
- * kernel shape fits (conv_winograd_shape) with top and left pads of at most 2, at least 16 input
- * channels (also for CNN_WINOGRAD "all": conv_winograd_train.c) and, unless CNN_WINOGRAD is "all",
- * at least 16 output channels. */
+/* The node's forward and backward in a training plan go through conv_winograd2_*: training, a 3x3
+ * kernel shape (conv_winograd_shape) with top and left pads of at most 2 or a 5x5 one with pads of
+ * at most 4, at least 16 input channels (also for CNN_WINOGRAD "all": conv_winograd_train.c) and,
+ * unless CNN_WINOGRAD is "all", at least 16 output channels. */
 bool conv_winograd2_fits(const cnn_node *n, int64_t batch, bool training);
 
 /* Bytes of scratch for the forward and the backward at this batch; SIZE_MAX on overflow. */

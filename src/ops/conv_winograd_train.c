@@ -1,7 +1,9 @@
 /* conv_winograd_train.c — conv2d in training plans for 3x3 kernels, stride 1, by Winograd's
  * F(2x2, 3x3) (kernels/winograd.h): 2.25x fewer multiplications than the direct product in each of
  * the three passes, rounding like it (F(4x4, 3x3), the eval plans' choice, rounds ~10x worse, which
- * training magnifies past PyTorch's own rounding: conv_winograd.h).
+ * training magnifies past PyTorch's own rounding: conv_winograd.h). 5x5 kernels by F(2x2, 5x5):
+ * 36 products per 2x2 output tile instead of 100, rounding to ~1e-6 of the terms' magnitudes
+ * (test_kernels); its input gradient by the transposed algorithm (below).
  *
  * Forward: the kernels to U (16 packed C x K matrices), then per sample a zero-padded channels-last
  * copy xp, and by blocks of output tiles (spanning samples on small planes: w2_stack) V = B^T d B
@@ -12,7 +14,11 @@
  * of many tiles (from several samples on small planes), then dW = G^T dU G. The samples are cut
  * into DW_CHUNKS chunks (a split that depends on the batch alone), each summed in order into its
  * own dU and the chunks added in order (conv_common.h): with every sample's work done by one thread
- * in a fixed order, the same bits for any thread count. */
+ * in a fixed order, the same bits for any thread count.
+ * F(2x2, 5x5)'s input gradient: per block of a sample's tiles, A dy A^T (made for the weight gradient
+ * anyway) times U^T (the forward's transformed kernels, channels swapped) gives each tile's 36
+ * products per input channel, and B (.) B^T of them is added into the tile's 6x6 window of a padded
+ * channels-last copy of dx_b, which is added into dx_b at the end of the sample. */
 #include "conv_winograd.h"
 #include "attrs.h"
 #include "conv_common.h"
@@ -41,12 +47,13 @@
 #define WINO2_DW_BLOCK_BYTES (2 * 1024 * 1024)
 
 typedef struct w2_geo {
+    int r, a, xi;                 /* kernel side (3 or 5), input tile side r + 1, elements per tile */
     int64_t c, k, h, w, out_h, out_w, pad_top, pad_left;
     int64_t tiles_w, tiles;       /* the output's 2x2 tiles: per row, per sample */
     int64_t dx_tiles_w;           /* the input gradient's per row */
     int64_t xp_h, xp_w;           /* the padded input: rows, positions per row */
     int64_t dp_h, dp_w;           /* the padded output gradient, dy's (0, 0) at dp[off_h][off_w] */
-    int64_t off_h, off_w;         /* 2 - pad_top, 2 - pad_left: the input gradient's pads */
+    int64_t off_h, off_w;         /* 3x3: 2 - pad_top, 2 - pad_left, the input gradient's pads; 5x5: 0 */
     int64_t kp, cp, wide;         /* K and C rounded up to GEMM_NR; the larger of C and kp */
     int64_t block;                /* tiles per block of the forward and the input gradient */
     int64_t dw_block;             /* tiles per block of the weight gradient (across a chunk's samples) */
@@ -57,6 +64,7 @@ static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
 static w2_geo geometry(const cnn_node *n) {
     const conv_attrs *a = n->attrs;
     w2_geo g = {
+        .r = a->kernel_h, .a = a->kernel_h + 1, .xi = (a->kernel_h + 1) * (a->kernel_h + 1),
         .c = n->inputs[0]->shape.dims[1], .k = a->out_channels,
         .h = n->inputs[0]->shape.dims[2], .w = n->inputs[0]->shape.dims[3],
         .out_h = n->shape.dims[2], .out_w = n->shape.dims[3],
@@ -64,15 +72,19 @@ static w2_geo geometry(const cnn_node *n) {
     };
     const int64_t tiles_h = (g.out_h + 1) / 2, dx_tiles_h = (g.h + 1) / 2;
     g.tiles_w = (g.out_w + 1) / 2, g.tiles = tiles_h * g.tiles_w;
-    g.dx_tiles_w = (g.w + 1) / 2;
-    g.xp_h = 2 * tiles_h + 2, g.xp_w = 2 * g.tiles_w + 2;
-    g.off_h = 2 - g.pad_top, g.off_w = 2 - g.pad_left;
-    /* dp holds the dx convolution's windows and every output tile of dy */
-    g.dp_h = max64(2 * dx_tiles_h + 2, g.off_h + 2 * tiles_h), g.dp_w = max64(2 * g.dx_tiles_w + 2, g.off_w + 2 * g.tiles_w);
+    g.xp_h = 2 * tiles_h + g.r - 1, g.xp_w = 2 * g.tiles_w + g.r - 1;
+    if (g.r == 3) {
+        g.dx_tiles_w = (g.w + 1) / 2;
+        g.off_h = 2 - g.pad_top, g.off_w = 2 - g.pad_left;
+        /* dp holds the dx convolution's windows and every output tile of dy */
+        g.dp_h = max64(2 * dx_tiles_h + 2, g.off_h + 2 * tiles_h), g.dp_w = max64(2 * g.dx_tiles_w + 2, g.off_w + 2 * g.tiles_w);
+    } else { /* dp holds every output tile of dy; the input gradient goes into a copy laid out as xp */
+        g.dp_h = 2 * tiles_h, g.dp_w = 2 * g.tiles_w;
+    }
     g.kp = cnn_gemm_round_nr(g.k), g.cp = cnn_gemm_round_nr(g.c), g.wide = max64(g.c, g.kp);
     g.block = WINO2_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * max64(g.wide, 1)) / GEMM_MR * GEMM_MR;
     g.block = g.block < WINO2_MIN_BLOCK ? WINO2_MIN_BLOCK : g.block > WINO2_MAX_BLOCK ? WINO2_MAX_BLOCK : g.block;
-    g.dw_block = WINO2_DW_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * (g.c + g.kp)) / GEMM_MR * GEMM_MR;
+    g.dw_block = WINO2_DW_BLOCK_BYTES / (g.xi * (int64_t)sizeof(float) * (g.c + g.kp)) / GEMM_MR * GEMM_MR;
     g.dw_block = g.dw_block < 16 ? 16 : g.dw_block > 512 ? 512 : g.dw_block;
     return g;
 }
@@ -80,29 +92,35 @@ static w2_geo geometry(const cnn_node *n) {
 bool conv_winograd2_fits(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
     (void)batch;
-    if (!training || !conv_winograd_shape(n) || a->pads[0] > 2 || a->pads[2] > 2) return false;
+    if (!training || !((conv_winograd_shape(n, 3) && a->pads[0] <= 2 && a->pads[2] <= 2) ||
+                       (conv_winograd_shape(n, 5) && a->pads[0] <= 4 && a->pads[2] <= 4)))
+        return false;
     return n->inputs[0]->shape.dims[1] >= WINO2_MIN_IN && (conv_winograd_mode() == 2 || a->out_channels >= WINO2_MIN_OUT);
 }
 
-/* Scratch, each part 64-byte aligned: U (or U'), DW_CHUNKS partial dU, then per thread xp, dp, V, M and
- * the packed A dy A^T of a block. */
+/* Scratch, each part 64-byte aligned: U (or U', U^T), DW_CHUNKS partial dU, then per thread xp, dp, V,
+ * M, the packed A dy A^T of a block and for 5x5 kernels its row-major copy (a block of tiles) and
+ * the padded input gradient. */
 typedef struct w2_layout {
-    int64_t u, du, xp, dp, v, m, vdw, dm, thread; /* floats of each part; thread: one thread's parts together */
+    int64_t u, du, xp, dp, v, m, vdw, dm, tr, dxp, thread; /* floats of each part; thread: one thread's parts together */
 } w2_layout;
 
 static int64_t a16(int64_t v) { return v < 0 ? -1 : cnn_add_i64(v, 15) / 16 * 16; }
 
 static w2_layout layout(const w2_geo *g) {
     w2_layout l;
-    l.u = a16(cnn_mul_i64(WINO2_XI, max64(cnn_mul_i64(g->c, g->kp), cnn_mul_i64(g->k, g->cp))));
-    l.du = a16(cnn_mul_i64(WINO2_XI, cnn_mul_i64(g->c, g->k)));
+    l.u = a16(cnn_mul_i64(g->xi, max64(cnn_mul_i64(g->c, g->kp), cnn_mul_i64(g->k, g->cp))));
+    l.du = a16(cnn_mul_i64(g->xi, cnn_mul_i64(g->c, g->k)));
     l.xp = a16(cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->c));
     l.dp = a16(cnn_mul_i64(cnn_mul_i64(g->dp_h, g->dp_w), g->k));
-    l.v = a16(WINO2_XI * g->block * g->wide);
+    l.v = a16(g->xi * g->block * g->wide);
     l.m = l.v;
-    l.vdw = a16(cnn_mul_i64(WINO2_XI * g->dw_block, g->c));
-    l.dm = a16(cnn_mul_i64(WINO2_XI * g->dw_block, g->kp));
+    l.vdw = a16(cnn_mul_i64(g->xi * g->dw_block, g->c));
+    l.dm = a16(cnn_mul_i64(g->xi * g->dw_block, g->kp));
+    l.tr = g->r == 5 ? a16(cnn_mul_i64(g->xi * g->block, g->k)) : 0;
+    l.dxp = g->r == 5 ? l.xp : 0;
     l.thread = cnn_add_i64(cnn_add_i64(cnn_add_i64(l.xp, l.dp), cnn_add_i64(l.v, l.m)), cnn_add_i64(l.vdw, l.dm));
+    l.thread = cnn_add_i64(l.thread, cnn_add_i64(l.tr, l.dxp));
     return l;
 }
 
@@ -115,20 +133,27 @@ size_t conv_winograd2_bytes(const cnn_node *n, int64_t batch) {
 
 /* A thread's parts. */
 typedef struct w2_scratch {
-    float *xp, *dp, *v, *m, *vdw, *dm;
+    float *xp, *dp, *v, *m, *vdw, *dm, *tr, *dxp;
 } w2_scratch;
 
 static w2_scratch thread_scratch(const w2_layout *l, float *work, int tid) {
     float *t = work + l->u + DW_CHUNKS * l->du + tid * l->thread;
     w2_scratch s = {.xp = t, .dp = t + l->xp};
-    s.v = s.dp + l->dp, s.m = s.v + l->v, s.vdw = s.m + l->m, s.dm = s.vdw + l->vdw;
+    s.v = s.dp + l->dp, s.m = s.v + l->v, s.vdw = s.m + l->m, s.dm = s.vdw + l->vdw, s.tr = s.dm + l->dm, s.dxp = s.tr + l->tr;
     return s;
 }
 
-/* U (dx false: the forward's) or U' (dx: the input gradient's, the kernels turned) by panels of
- * GEMM_NR columns shared out to the threads (thread tid of nt, inside the parallel region). */
+/* U (dx false: the forward's) or for the input gradient U' (3x3: the kernels turned) or U^T (5x5) by
+ * panels of GEMM_NR columns shared out to the threads (thread tid of nt, inside the parallel region). */
 static void transform_kernels(const w2_geo *g, const float *weight, bool dx, float *u, int tid, int nt) {
-    for (int64_t p = tid; p < (dx ? g->cp : g->kp) / GEMM_NR; p += nt) cnn_winograd2_weights(g->k, g->c, weight, dx, u, p * GEMM_NR, GEMM_NR);
+    for (int64_t p = tid; p < (dx ? g->cp : g->kp) / GEMM_NR; p += nt) {
+        if (g->r == 3)
+            cnn_winograd2_weights(g->k, g->c, weight, dx, u, p * GEMM_NR, GEMM_NR);
+        else if (dx)
+            cnn_winograd5_weights_t(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
+        else
+            cnn_winograd_weights(5, g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
+    }
 }
 
 /* Sample xb's zero-padded channels-last copy xp (the forward's input, and the weight gradient's). */
@@ -157,13 +182,18 @@ typedef struct w2_stack {
 static void stack_flush(const w2_geo *g, const w2_scratch *s, w2_stack *st) {
     if (st->filled == 0) return;
     const int64_t n_out_p = cnn_gemm_round_nr(st->n_out), tiles_w = (st->out_w + 1) / 2;
-    for (int xi = 0; xi < WINO2_XI; xi++)
+    for (int xi = 0; xi < g->xi; xi++)
         cnn_gemm_packed_avx512(false, st->filled, st->n_out, st->n_in, s->v + xi * g->block * st->n_in, st->n_in,
                                st->u + xi * st->n_in * n_out_p, s->m + xi * g->block * st->n_out, st->n_out, false, NULL, 0, 1);
+    const cnn_gemm_epilogue e = {.bias = st->bias};
     for (int64_t i = 0; i < st->segs; i++) {
         const w2_seg *q = &st->seg[i];
-        cnn_winograd2_output(s->m + q->row * st->n_out, g->block, st->n_out, tiles_w, q->first, q->count, st->bias, st->accumulate, q->out,
-                             st->out_h, st->out_w);
+        if (g->r == 3)
+            cnn_winograd2_output(s->m + q->row * st->n_out, g->block, st->n_out, tiles_w, q->first, q->count, st->bias, st->accumulate,
+                                 q->out, st->out_h, st->out_w);
+        else /* the forward only */
+            cnn_winograd_output(WINO5_M, s->m + q->row * st->n_out, g->block, st->n_out, 0, st->n_out, tiles_w, q->first, q->count, &e, q->out,
+                                st->out_h, st->out_w);
     }
     st->filled = st->segs = 0;
 }
@@ -175,7 +205,10 @@ static void stack_sample(const w2_geo *g, const w2_scratch *s, w2_stack *st, con
     const int64_t tiles_w = (st->out_w + 1) / 2, tiles = (st->out_h + 1) / 2 * tiles_w;
     for (int64_t first = 0; first < tiles;) {
         const int64_t count = tiles - first < g->block - st->filled ? tiles - first : g->block - st->filled;
-        cnn_winograd2_input(in, in_w, st->n_in, tiles_w, first, count, s->v + st->filled * st->n_in, g->block);
+        if (g->r == 3)
+            cnn_winograd2_input(in, in_w, st->n_in, tiles_w, first, count, s->v + st->filled * st->n_in, g->block);
+        else
+            cnn_winograd_input(WINO5_M, in, in_w, st->n_in, tiles_w, first, count, s->v + st->filled * st->n_in, g->block);
         st->seg[st->segs++] = (w2_seg){.out = out, .first = first, .count = count, .row = st->filled};
         st->filled += count, first += count;
         if (st->filled == g->block) stack_flush(g, s, st);
@@ -210,7 +243,7 @@ int conv_winograd2_forward(const cnn_op_ctx *c) {
 /* The weight gradient's block of rows tiles: dU[xi] (C x K) += V[xi]^T (rows x C, read transposed)
  * * (A dy A^T)[xi] (rows x K, packed), panel by panel of dm (dw_block rows apart). */
 static void dw_flush(const w2_geo *g, const w2_scratch *s, int64_t rows, float *du) {
-    for (int xi = 0; xi < WINO2_XI; xi++)
+    for (int xi = 0; xi < g->xi; xi++)
         for (int64_t p = 0; p < g->kp / GEMM_NR; p++) {
             const int64_t n = g->k - p * GEMM_NR < GEMM_NR ? g->k - p * GEMM_NR : GEMM_NR;
             cnn_gemm_packed_avx512(true, g->c, n, rows, s->vdw + xi * g->dw_block * g->c, g->c,
@@ -242,6 +275,34 @@ static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, flo
     if (dx) stack_sample(g, s, dxs, s->dp, g->dp_w, dx->data + b * dx->stride[0]);
 }
 
+/* F(2x2, 5x5)'s backward_sample: the weight gradient's blocks as above (when du is not NULL), and
+ * the input gradient by the transposed algorithm (when dx is not NULL), a block of tiles at a time. */
+static void backward_sample5(const cnn_op_ctx *c, const w2_geo *g, int64_t b, float *du, int64_t *filled, const float *ut, const w2_scratch *s) {
+    const cnn_tensor *x = c->in[0], *dy = c->dout;
+    cnn_tensor *dx = c->din[0];
+    const float *dyb = dy->data + b * dy->stride[0];
+    for (int64_t r = 0; r < g->dp_h; r++) cnn_winograd_pad_row(dyb, g->k, g->out_h, g->out_w, 0, 0, s->dp, g->dp_w, r);
+    if (du) pad_input(g, x->data + b * x->stride[0], s->xp);
+    if (dx) memset(s->dxp, 0, (size_t)(g->xp_h * g->xp_w * g->c) * sizeof(float));
+    for (int64_t first = 0; first < g->tiles;) {
+        int64_t count = g->tiles - first < g->block ? g->tiles - first : g->block;
+        if (count > g->dw_block - *filled) count = g->dw_block - *filled;
+        if (du) cnn_winograd_input(WINO5_M, s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->vdw + *filled * g->c, g->dw_block);
+        cnn_winograd5_output_grad(s->dp, g->dp_w, g->k, g->tiles_w, first, count, s->dm, *filled, g->dw_block, dx ? s->tr : NULL, g->block);
+        if (dx) { /* per xi, the tiles' products (count x C) = (A dy A^T) (count x K) U^T (K x C), then B (.) B^T into dxp */
+            for (int xi = 0; xi < g->xi; xi++)
+                cnn_gemm_packed_avx512(false, count, g->c, g->k, s->tr + xi * g->block * g->k, g->k, ut + xi * g->k * g->cp,
+                                       s->m + xi * g->block * g->c, g->c, false, NULL, 0, 1);
+            cnn_winograd5_input_grad(s->m, g->block, g->c, g->tiles_w, first, count, s->dxp, g->xp_w);
+        }
+        first += count;
+        if (du && (*filled += count) == g->dw_block) dw_flush(g, s, *filled, du), *filled = 0;
+    }
+    if (dx)
+        for (int64_t y = 0; y < g->h; y++)
+            cnn_winograd_unpad_add_row(s->dxp, g->xp_w, g->c, g->h, g->w, g->pad_top, g->pad_left, dx->data + b * dx->stride[0], y);
+}
+
 int conv_winograd2_backward(const cnn_op_ctx *c) {
     const w2_geo g = geometry(c->node);
     const w2_layout l = layout(&g);
@@ -266,8 +327,13 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
         for (int k = 0; k < DW_CHUNKS; k++) {
             float *du = dweight ? partials + k * l.du : NULL;
             int64_t filled = 0;
-            if (du) memset(du, 0, (size_t)(WINO2_XI * g.c * g.k) * sizeof(float));
-            for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) backward_sample(c, &g, b, du, &filled, &dxs, &s);
+            if (du) memset(du, 0, (size_t)(g.xi * g.c * g.k) * sizeof(float));
+            for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) {
+                if (g.r == 3)
+                    backward_sample(c, &g, b, du, &filled, &dxs, &s);
+                else
+                    backward_sample5(c, &g, b, du, &filled, u, &s);
+            }
             if (filled > 0) dw_flush(&g, &s, filled, du);
         }
         stack_flush(&g, &s, &dxs);
@@ -275,9 +341,14 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
         if (dweight) {
             /* the chunks' partials added in chunk order into the first, then dW += G^T dU G */
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < WINO2_XI * g.c * g.k; i++) partials[i] = conv_chunk_sum(partials, l.du, i);
+            for (int64_t i = 0; i < g.xi * g.c * g.k; i++) partials[i] = conv_chunk_sum(partials, l.du, i);
 #pragma omp for schedule(static)
-            for (int64_t ko = 0; ko < g.k; ko++) cnn_winograd2_weights_grad(g.k, g.c, partials, dweight, ko, 1);
+            for (int64_t ko = 0; ko < g.k; ko++) {
+                if (g.r == 3)
+                    cnn_winograd2_weights_grad(g.k, g.c, partials, dweight, ko, 1);
+                else
+                    cnn_winograd5_weights_grad(g.k, g.c, partials, dweight, ko, 1);
+            }
         }
     }
     return 0;
