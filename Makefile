@@ -87,7 +87,7 @@ $(B)/obj/src/io/onnx.o $(B)/asan/obj/src/io/onnx.o $(B)/obj/src/io/onnx_export.o
 # The AVX-512 kernels alone (our GEMM, Winograd's transforms, unfolding into panels) are compiled for
 # AVX-512, and called only on a CPU that has it.
 AVX512 := -mavx512f -mfma
-AVX512_SRC := sgemm_avx512 winograd_avx512 winograd2_avx512 winograd1d_avx512 unfold_avx512 direct_avx512
+AVX512_SRC := sgemm_avx512 winograd_avx512 winograd2_avx512 winograd1d_avx512 unfold_avx512 direct_avx512 pool_avx512
 $(foreach f,$(AVX512_SRC),$(B)/obj/src/kernels/$(f).o $(B)/asan/obj/src/kernels/$(f).o): CFLAGS += $(AVX512)
 $(foreach f,$(AVX512_SRC),$(B)/fuzz/obj/src/kernels/$(f).o): FUZZ_CFLAGS += $(AVX512)
 

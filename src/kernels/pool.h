@@ -1,0 +1,13 @@
+/* pool.h — pooling kernels built for AVX-512 (pool_avx512.c; called only where
+ * cnn_gemm_avx512_available, ops/pool.c otherwise). */
+#ifndef CNN_KERNELS_POOL_H
+#define CNN_KERNELS_POOL_H
+
+#include <stdint.h>
+
+/* Training's 2x2 / stride-2 max pool of one plane xp (rows of w floats, every window inside it:
+ * 2 oh rows and 2 ow columns read): yp (oh x ow) the maxima, ap the flat index in xp of each (the
+ * element PyTorch's row-major loop keeps: with no NaN the first maximum, else the last NaN). */
+void cnn_maxpool2x2_argmax(const float *xp, int64_t w, int64_t oh, int64_t ow, float *yp, int32_t *ap);
+
+#endif /* CNN_KERNELS_POOL_H */
