@@ -12,33 +12,67 @@ void cnn_direct_table(const float *w, int64_t k, int taps, float *table) {
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include "simd512.h"
 
+/* A vector of output positions of a plane (ow a row): rows of at least 16 are taken 16 consecutive
+ * positions at a time, a vector spanning at most two rows (LeNet-5's rows of 24: one vector whole
+ * in a row, then the end of one and the start of the next, instead of a vector and a half-empty one
+ * per row); shorter rows a row a vector. Lanes m0 have their windows' top left at xp + at0 + lane,
+ * lanes m1 (none when 0) at xp + at1 + lane (xp's rows pw apart); the positions start at p0. */
+typedef struct pos_vec {
+    int64_t p0, count, at0, at1;
+    __mmask16 m0, m1;
+} pos_vec;
+
+typedef struct pos_walk {
+    int64_t oy, ox, p0, ow, pw, plane;
+} pos_walk;
+
+static inline pos_vec next_vec(pos_walk *w) {
+    pos_vec v = {.p0 = w->p0, .at0 = w->oy * w->pw + w->ox, .m1 = 0};
+    if (w->ow < 16) {
+        v.count = w->ow, v.m0 = lanes(w->ow), v.at1 = v.at0;
+        w->oy++, w->p0 += w->ow;
+        return v;
+    }
+    v.count = w->plane - w->p0 < 16 ? w->plane - w->p0 : 16;
+    const int64_t first = w->ow - w->ox < v.count ? w->ow - w->ox : v.count; /* lanes in the first row */
+    v.m0 = lanes(first), v.m1 = (__mmask16)(lanes(v.count) & ~lanes(first));
+    v.at1 = v.m1 ? (w->oy + 1) * w->pw - first : v.at0;
+    w->ox += v.count, w->p0 += v.count;
+    if (w->ox >= w->ow) w->ox -= w->ow, w->oy++;
+    return v;
+}
+
+/* Tap (i, j)'s inputs of the vector's positions (base = xp + i * pw + j). */
+static inline __m512 load_vec(const pos_vec *v, const float *base) {
+    return _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(v->m0, base + v->at0), v->m1, base + v->at1);
+}
+
 void cnn_direct_forward(const float *xp, int64_t pw, const float *table, int64_t kp, const float *bias, int64_t k_first, int64_t k_count,
                         int kh, int kw, float *y, int64_t oh, int64_t ow) {
     const int64_t plane = oh * ow;
-    for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += DIRECT_K_BLOCK) {
-        const int64_t nk = k_first + k_count - k0 < DIRECT_K_BLOCK ? k_first + k_count - k0 : DIRECT_K_BLOCK;
-        for (int64_t oy = 0; oy < oh; oy++)
-            for (int64_t ox = 0; ox < ow; ox += 16) {
-                const __mmask16 m = lanes(ow - ox);
-                __m512 acc[DIRECT_K_BLOCK];
+    pos_walk walk = {.ow = ow, .pw = pw, .plane = plane};
+    while (walk.p0 < plane) {
+        const pos_vec r = next_vec(&walk);
+        const __mmask16 m = lanes(r.count);
+        for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += DIRECT_K_BLOCK) {
+            const int64_t nk = k_first + k_count - k0 < DIRECT_K_BLOCK ? k_first + k_count - k0 : DIRECT_K_BLOCK;
+            __m512 acc[DIRECT_K_BLOCK];
 #pragma GCC unroll 8
-                for (int q = 0; q < DIRECT_K_BLOCK; q++) acc[q] = _mm512_setzero_ps();
-                for (int i = 0; i < kh; i++) {
-                    const float *row = xp + (oy + i) * pw + ox;
-                    for (int j = 0; j < kw; j++) {
-                        const __m512 v = _mm512_maskz_loadu_ps(m, row + j);
-                        const float *wt = table + (i * kw + j) * kp + k0;
+            for (int q = 0; q < DIRECT_K_BLOCK; q++) acc[q] = _mm512_setzero_ps();
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++) {
+                    const __m512 v = load_vec(&r, xp + i * pw + j);
+                    const float *wt = table + (i * kw + j) * kp + k0;
 #pragma GCC unroll 8
-                        for (int q = 0; q < DIRECT_K_BLOCK; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_set1_ps(wt[q]), acc[q]);
-                    }
+                    for (int q = 0; q < DIRECT_K_BLOCK; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_set1_ps(wt[q]), acc[q]);
                 }
 #pragma GCC unroll 8
-                for (int q = 0; q < DIRECT_K_BLOCK; q++) {
-                    if (q >= nk) break;
-                    const __m512 out = bias ? _mm512_add_ps(acc[q], _mm512_set1_ps(bias[k0 + q])) : acc[q];
-                    _mm512_mask_storeu_ps(y + (k0 + q) * plane + oy * ow + ox, m, out);
-                }
+            for (int q = 0; q < DIRECT_K_BLOCK; q++) {
+                if (q >= nk) break;
+                const __m512 out = bias ? _mm512_add_ps(acc[q], _mm512_set1_ps(bias[k0 + q])) : acc[q];
+                _mm512_mask_storeu_ps(y + (k0 + q) * plane + r.p0, m, out);
             }
+        }
     }
 }
 
@@ -52,7 +86,10 @@ static inline __attribute__((always_inline)) void weight_grad_fixed(const float 
 #pragma GCC unroll 25
     for (int q = 0; q < kh * kw; q++) acc[q] = _mm512_setzero_ps();
     for (int64_t b = 0; b < batch; b++) {
-        const float *xb = xps + b * xp_stride, *db = dy + b * dy_stride + o * plane;
+        const float *xb = xps + b * xp_stride;
+        const float *db = dy + b * dy_stride + o * plane;
+        /* a row at a time (its last vector part empty): two loads for a vector across rows cost more
+         * than its share of the sums here, where each tap's FMA has a load of its own */
         for (int64_t oy = 0; oy < oh; oy++)
             for (int64_t ox = 0; ox < ow; ox += 16) {
                 const __mmask16 m = lanes(ow - ox);
@@ -61,7 +98,8 @@ static inline __attribute__((always_inline)) void weight_grad_fixed(const float 
 #pragma GCC unroll 5
                 for (int i = 0; i < kh; i++)
 #pragma GCC unroll 5
-                    for (int j = 0; j < kw; j++) acc[i * kw + j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x0 + i * pw + j), d, acc[i * kw + j]);
+                    for (int j = 0; j < kw; j++)
+                        acc[i * kw + j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x0 + i * pw + j), d, acc[i * kw + j]);
             }
     }
 #pragma GCC unroll 25
