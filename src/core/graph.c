@@ -299,7 +299,7 @@ float *cnn_graph_grads(cnn_graph *g, int64_t *count) {
 }
 
 void cnn_graph_zero_grad(cnn_graph *g) {
-    if (g && g->grad_data) memset(g->grad_data, 0, (size_t)g->param_numel * sizeof(float));
+    if (g && g->grad_data) cnn_zero_floats(g->grad_data, g->param_numel);
 }
 
 int cnn_graph_init_params(cnn_graph *g, uint64_t seed) {

@@ -210,6 +210,9 @@ void cnn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, floa
 /* Our own GEMM (src/kernels/gemm.h) where the CPU has AVX-512F and CNN_GEMM is not "blas" in the
  * environment (read once): the convolutions' forward uses it, OpenBLAS (cnn_sgemm) otherwise. */
 bool cnn_gemm_fast(void);
+/* n floats at d set to zero (tensor.c); large buffers by all threads (outside parallel regions). */
+void cnn_zero_floats(float *d, int64_t n);
+
 /* Floats of scratch cnn_sgemm_fast needs for B (k x n): its packed panels and room to align them. */
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n);
 /* C (m x n, ldc) = op(A) (m x k) * B (k x n) (+ C when accumulate), row-major as cnn_sgemm's

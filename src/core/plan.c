@@ -619,19 +619,6 @@ static cnn_op_ctx make_ctx(cnn_plan *p, int64_t i) {
     return c;
 }
 
-/* n floats at d set to zero; large buffers by all threads (one thread's memset does not reach the
- * memory bandwidth: MiniGoogLeNet's training step spent 2% in it, the other core idle). */
-#define ZERO_PARALLEL_FLOATS (256 * 1024)
-static void zero_floats(float *d, int64_t n) {
-    if (n < ZERO_PARALLEL_FLOATS || omp_in_parallel()) {
-        memset(d, 0, (size_t)n * sizeof(float));
-        return;
-    }
-    const int64_t chunk = 16384, chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static)
-    for (int64_t k = 0; k < chunks; k++) memset(d + k * chunk, 0, (size_t)(n - k * chunk < chunk ? n - k * chunk : chunk) * sizeof(float));
-}
-
 /* Conv i with its plane-linear layer moved after it (plan_pointwise_first): the conv, without its
  * epilogue, from the layer's input into the layer's buffer; the layer from there into the conv's
  * output, with the conv's epilogue (c: the conv's context). */
@@ -677,7 +664,7 @@ int cnn_plan_forward(cnn_plan *p) {
     if (training(p)) {
         for (int i = 0; i < p->n_outputs; i++) {
             cnn_tensor *t = &p->runs[p->output_nodes[i]].grad;
-            zero_floats(t->data, cnn_tensor_numel(t));
+            cnn_zero_floats(t->data, cnn_tensor_numel(t));
         }
         p->step++;
     }
@@ -688,7 +675,7 @@ int cnn_plan_forward(cnn_plan *p) {
 static void zero_grad(node_run *r) {
     /* A concat slice's gradient is the concat's, complete before anything reads it. */
     if (!r->active || !r->needs_grad || r->is_output || r->grad_zeroed || r->concat_id >= 0 || !r->grad.data) return;
-    zero_floats(r->grad.data, cnn_tensor_numel(&r->grad));
+    cnn_zero_floats(r->grad.data, cnn_tensor_numel(&r->grad));
     r->grad_zeroed = true;
 }
 

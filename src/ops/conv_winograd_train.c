@@ -244,36 +244,44 @@ int conv_winograd2_forward(const cnn_op_ctx *c) {
     return 0;
 }
 
-/* The weight gradient's block of rows tiles: dU[xi] (C x K) += V[xi]^T (rows x C, read transposed)
- * * (A dy A^T)[xi] (rows x K, packed), panel by panel of dm (dw_block rows apart). */
-static void dw_flush(const w2_geo *g, const w2_scratch *s, int64_t rows, float *du) {
+/* A chunk's partial dU (NULL: no weight gradient) and its block: filled rows so far; written once
+ * the first block went in (that one stores instead of adding: no zeroing of the partial before). */
+typedef struct dw_part {
+    float *du;
+    int64_t filled;
+    bool written;
+} dw_part;
+
+/* The weight gradient's block of filled tiles: dU[xi] (C x K) (+)= V[xi]^T (rows x C, read
+ * transposed) * (A dy A^T)[xi] (rows x K, packed), panel by panel of dm (dw_block rows apart). */
+static void dw_flush(const w2_geo *g, const w2_scratch *s, dw_part *d) {
     for (int xi = 0; xi < g->xi; xi++)
         for (int64_t p = 0; p < g->kp / GEMM_NR; p++) {
             const int64_t n = g->k - p * GEMM_NR < GEMM_NR ? g->k - p * GEMM_NR : GEMM_NR;
-            cnn_gemm_packed_avx512(true, g->c, n, rows, s->vdw + xi * g->dw_block * g->c, g->c,
-                                   s->dm + (xi * g->kp + p * GEMM_NR) * g->dw_block, du + xi * g->c * g->k + p * GEMM_NR, g->k, true, NULL,
-                                   0, 1);
+            cnn_gemm_packed_avx512(true, g->c, n, d->filled, s->vdw + xi * g->dw_block * g->c, g->c,
+                                   s->dm + (xi * g->kp + p * GEMM_NR) * g->dw_block, d->du + xi * g->c * g->k + p * GEMM_NR, g->k, d->written,
+                                   NULL, 0, 1);
         }
+    d->written = true, d->filled = 0;
 }
 
-/* Sample b: its tiles' V and A dy A^T appended to the weight gradient's block (*filled rows of it,
- * flushed into du when full; when du is not NULL), dx_b += its input gradient through the block dxs
- * (when dx is not NULL). */
-static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, float *du, int64_t *filled, w2_stack *dxs,
-                            const w2_scratch *s) {
+/* Sample b: its tiles' V and A dy A^T appended to the weight gradient's block (d->filled rows of it,
+ * flushed into d->du when full; when d->du is not NULL), dx_b += its input gradient through the block
+ * dxs (when dx is not NULL). */
+static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, dw_part *d, w2_stack *dxs, const w2_scratch *s) {
     const cnn_tensor *x = c->in[0], *dy = c->dout;
     cnn_tensor *dx = c->din[0];
     const float *dyb = dy->data + b * dy->stride[0];
     for (int64_t r = 0; r < g->dp_h; r++) cnn_winograd_pad_row(dyb, g->k, g->out_h, g->out_w, g->off_h, g->off_w, s->dp, g->dp_w, r);
-    if (du) {
+    if (d->du) {
         const float *dy0 = s->dp + (g->off_h * g->dp_w + g->off_w) * g->k;
         pad_input(g, x->data + b * x->stride[0], s->xp);
         for (int64_t first = 0; first < g->tiles;) {
-            const int64_t count = g->tiles - first < g->dw_block - *filled ? g->tiles - first : g->dw_block - *filled;
-            cnn_winograd2_input(s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->vdw + *filled * g->c, g->dw_block);
-            cnn_winograd2_output_grad(dy0, g->dp_w, g->k, g->tiles_w, first, count, s->dm, *filled, g->dw_block);
-            first += count, *filled += count;
-            if (*filled == g->dw_block) dw_flush(g, s, *filled, du), *filled = 0;
+            const int64_t count = g->tiles - first < g->dw_block - d->filled ? g->tiles - first : g->dw_block - d->filled;
+            cnn_winograd2_input(s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->vdw + d->filled * g->c, g->dw_block);
+            cnn_winograd2_output_grad(dy0, g->dp_w, g->k, g->tiles_w, first, count, s->dm, d->filled, g->dw_block);
+            first += count, d->filled += count;
+            if (d->filled == g->dw_block) dw_flush(g, s, d);
         }
     }
     if (dx) stack_sample(g, s, dxs, s->dp, g->dp_w, dx->data + b * dx->stride[0]);
@@ -281,18 +289,18 @@ static void backward_sample(const cnn_op_ctx *c, const w2_geo *g, int64_t b, flo
 
 /* F(2x2, 5x5)'s backward_sample: the weight gradient's blocks as above (when du is not NULL), and
  * the input gradient by the transposed algorithm (when dx is not NULL), a block of tiles at a time. */
-static void backward_sample5(const cnn_op_ctx *c, const w2_geo *g, int64_t b, float *du, int64_t *filled, const float *ut, const w2_scratch *s) {
+static void backward_sample5(const cnn_op_ctx *c, const w2_geo *g, int64_t b, dw_part *d, const float *ut, const w2_scratch *s) {
     const cnn_tensor *x = c->in[0], *dy = c->dout;
     cnn_tensor *dx = c->din[0];
     const float *dyb = dy->data + b * dy->stride[0];
     for (int64_t r = 0; r < g->dp_h; r++) cnn_winograd_pad_row(dyb, g->k, g->out_h, g->out_w, 0, 0, s->dp, g->dp_w, r);
-    if (du) pad_input(g, x->data + b * x->stride[0], s->xp);
+    if (d->du) pad_input(g, x->data + b * x->stride[0], s->xp);
     if (dx) memset(s->dxp, 0, (size_t)(g->xp_h * g->xp_w * g->c) * sizeof(float));
     for (int64_t first = 0; first < g->tiles;) {
         int64_t count = g->tiles - first < g->block ? g->tiles - first : g->block;
-        if (count > g->dw_block - *filled) count = g->dw_block - *filled;
-        if (du) cnn_winograd_input(WINO5_M, s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->vdw + *filled * g->c, g->dw_block);
-        cnn_winograd5_output_grad(s->dp, g->dp_w, g->k, g->tiles_w, first, count, s->dm, *filled, g->dw_block, dx ? s->tr : NULL, g->block);
+        if (count > g->dw_block - d->filled) count = g->dw_block - d->filled;
+        if (d->du) cnn_winograd_input(WINO5_M, s->xp, g->xp_w, g->c, g->tiles_w, first, count, s->vdw + d->filled * g->c, g->dw_block);
+        cnn_winograd5_output_grad(s->dp, g->dp_w, g->k, g->tiles_w, first, count, s->dm, d->filled, g->dw_block, dx ? s->tr : NULL, g->block);
         if (dx) { /* per xi, the tiles' products (count x C) = (A dy A^T) (count x K) U^T (K x C), then B (.) B^T into dxp */
             for (int xi = 0; xi < g->xi; xi++)
                 cnn_gemm_packed_avx512(false, count, g->c, g->k, s->tr + xi * g->block * g->k, g->k, ut + xi * g->k * g->cp,
@@ -300,7 +308,7 @@ static void backward_sample5(const cnn_op_ctx *c, const w2_geo *g, int64_t b, fl
             cnn_winograd5_input_grad(s->m, g->block, g->c, g->tiles_w, first, count, s->dxp, g->xp_w);
         }
         first += count;
-        if (du && (*filled += count) == g->dw_block) dw_flush(g, s, *filled, du), *filled = 0;
+        if (d->du && (d->filled += count) == g->dw_block) dw_flush(g, s, d);
     }
     if (dx)
         for (int64_t y = 0; y < g->h; y++)
@@ -329,16 +337,15 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
         /* chunk k: samples [k * batch / DW_CHUNKS, (k + 1) * batch / DW_CHUNKS) in order into partial k */
 #pragma omp for schedule(dynamic) nowait
         for (int k = 0; k < DW_CHUNKS; k++) {
-            float *du = dweight ? partials + k * l.du : NULL;
-            int64_t filled = 0;
-            if (du) memset(du, 0, (size_t)(g.xi * g.c * g.k) * sizeof(float));
+            dw_part d = {.du = dweight ? partials + k * l.du : NULL};
             for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) {
                 if (g.r == 3)
-                    backward_sample(c, &g, b, du, &filled, &dxs, &s);
+                    backward_sample(c, &g, b, &d, &dxs, &s);
                 else
-                    backward_sample5(c, &g, b, du, &filled, u, &s);
+                    backward_sample5(c, &g, b, &d, u, &s);
             }
-            if (filled > 0) dw_flush(&g, &s, filled, du);
+            if (d.du && d.filled > 0) dw_flush(&g, &s, &d);
+            if (d.du && !d.written) memset(d.du, 0, (size_t)(g.xi * g.c * g.k) * sizeof(float)); /* a chunk without samples */
         }
         stack_flush(&g, &s, &dxs);
 #pragma omp barrier
