@@ -5,11 +5,12 @@
  * 36 products per 2x2 output tile instead of 100, rounding to ~1e-6 of the terms' magnitudes
  * (test_kernels); its input gradient by the transposed algorithm (below).
  *
- * Forward: the kernels to U (16 packed C x K matrices), then per sample a zero-padded channels-last
- * copy xp, and by blocks of output tiles (spanning samples on small planes: w2_stack) V = B^T d B
- * (16 matrices, tiles x C), the 16 products M = V U and the output transform A^T M A plus bias.
- * Input gradient: the same with dy as the input (padded by 2 - pad) and U' from the kernels turned
- * by 180 degrees with their channels swapped, added into dx.
+ * Forward: the kernels to U (16 packed C x K matrices; 36 for 5x5), then per sample a zero-padded
+ * channels-last copy xp, and by blocks of output tiles (spanning samples on small planes: w2_stack)
+ * V = B^T d B (16 or 36 matrices, tiles x C), the products M = V U and the output transform A^T M A
+ * plus bias.
+ * Input gradient (3x3): the same with dy as the input (padded by 2 - pad) and U' from the kernels
+ * turned by 180 degrees with their channels swapped, added into dx.
  * Weight gradient: dU[xi] (C x K) = sum over the output tiles of V[xi]^T (A dy A^T)[xi], by blocks
  * of many tiles (from several samples on small planes), then dW = G^T dU G. The samples are cut
  * into DW_CHUNKS chunks (a split that depends on the batch alone), each summed in order into its
