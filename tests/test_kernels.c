@@ -380,6 +380,35 @@ static int match(const char *what, const float *got, const float *other, const d
     return 0;
 }
 
+/* The direct weight gradient's vectors past a row's outputs (LeNet-5's conv1: 24 outputs, the
+ * second vector 8) hold the row's further inputs: an infinity in the input's last column, which only
+ * the kernel's last column reads, must leave every other tap's gradient finite. */
+static int direct_dw_ignores_past_the_row(void *arg) {
+    (void)arg;
+    cnn_graph *g = cnn_graph_create();
+    CHECK(g, "out of memory");
+    cnn_node *x = cnn_input(g, "x", 1, 9, 28), *conv = cnn_conv2d(g, x, "conv", 4, 5, 5, 1, 0, false);
+    CHECK(conv && cnn_graph_add_output(g, conv, 0) == 0 && cnn_graph_init_params(g, 3) == 0, "graph: %s", cnn_last_error());
+    cnn_plan *plan = cnn_plan_create(g, 2, CNN_PLAN_TRAIN);
+    CHECK(plan, "plan: %s", cnn_last_error());
+    cnn_tensor *in = cnn_plan_input(plan, 0);
+    for (int64_t i = 0; i < 2 * 9 * 28; i++) in->data[i] = i % 28 == 27 ? INFINITY : value((uint64_t)i, 30);
+    CHECK(cnn_plan_forward(plan) == 0, "forward: %s", cnn_last_error());
+    cnn_tensor *gy = cnn_plan_output_grad(plan, 0);
+    for (int64_t i = 0; i < 2 * 4 * 5 * 24; i++) gy->data[i] = value((uint64_t)i, 31);
+    cnn_graph_zero_grad(g);
+    CHECK(cnn_plan_backward(plan) == 0, "backward: %s", cnn_last_error());
+    cnn_param w;
+    CHECK(cnn_param_find(g, "conv.weight", &w) == 0 && w.grad, "no weight gradient");
+    for (int o = 0; o < 4; o++)
+        for (int t = 0; t < 25; t++)
+            CHECK(t % 5 == 4 || isfinite(w.grad[o * 25 + t]), "dW[%d][%d][%d] = %g: an input no window of that tap reads got in", o, t / 5,
+                  t % 5, w.grad[o * 25 + t]);
+    cnn_plan_free(plan);
+    cnn_graph_free(g);
+    return 0;
+}
+
 static int check_winograd_train(void *arg) {
     const wino_train_case *t = arg;
     const int side = t->r;
@@ -564,6 +593,8 @@ int main(void) {
         {4, 1, 20, 28, 28, {0, 0, 0, 0}, true, 5}, {3, 1, 16, 9, 11, {1, 1, 1, 1}, true, 3}, {2, 1, 9, 13, 10, {3, 2, 1, 3}, false, 7},
         {5, 1, 33, 6, 40, {2, 2, 2, 2}, true, 5},
     };
+    harness_case("conv2d 5x5/1 training (direct, no dx): an infinity in the last input column reaches only the last kernel column's dW",
+                 direct_dw_ignores_past_the_row, NULL);
     for (size_t i = 0; i < sizeof tcases / sizeof *tcases; i++) {
         char name[200];
         const wino_train_case *t = &tcases[i];
