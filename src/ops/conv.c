@@ -183,10 +183,11 @@ static size_t gemm_work_bytes(const cnn_node *n, int64_t batch, bool training) {
     return stacked > per_sample ? stacked : per_sample; /* training: the forward stacked, the backward per sample */
 }
 
-/* conv_direct_fits: its own (forward; backward without the input gradient) or the GEMM path's (the
- * backward with it). */
+/* conv_direct_fits: its own for an eval plan (the forward only); in training also the GEMM path's,
+ * which the backward takes when the input gradient is asked for. */
 static size_t conv_work_bytes_of(const cnn_node *n, int64_t batch, bool training) {
-    const size_t gemm = gemm_work_bytes(n, batch, training), direct = conv_direct_fits(n) ? conv_direct_bytes(n, batch) : 0;
+    if (!conv_direct_fits(n)) return gemm_work_bytes(n, batch, training);
+    const size_t direct = conv_direct_bytes(n, batch), gemm = training ? gemm_work_bytes(n, batch, training) : 0;
     return direct > gemm ? direct : gemm;
 }
 

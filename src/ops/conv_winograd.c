@@ -91,7 +91,7 @@ bool conv_winograd_shape(const cnn_node *n, int side) { return square_kernel(n, 
 
 bool conv_winograd_fits(const cnn_node *n, int64_t batch, bool training) {
     const conv_attrs *a = n->attrs;
-    if (training || !(square_kernel(n, 3) || square_kernel(n, 5))) return false; /* 5x5: F(2x2, 5x5), eval plans only */
+    if (training || !(square_kernel(n, 3) || square_kernel(n, 5))) return false; /* training plans: conv_winograd_train.c */
     const wino_geo g = geometry(n);
     return conv_winograd_mode() == 2 || (n->inputs[0]->shape.dims[1] >= WINO_MIN_IN && a->out_channels >= WINO_MIN_OUT &&
                            cnn_mul_i64(g.tiles, batch) >= WINO_MIN_TILES);
