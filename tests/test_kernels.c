@@ -522,6 +522,11 @@ int main(void) {
         {11, 64, 17, true, false, false, true, false},   {64, 288, 196, true, false, false, false, false},
         /* edge panels of 1 and 12 columns (tile widths 8 and 16): 289 = 9 x 32 + 1, 300 = 9 x 32 + 12 */
         {16, 289, 40, false, true, true, false, false},  {24, 300, 70, true, false, false, true, false},
+        /* edge panels of 18, 24 and 20 columns (width 24: 16 columns by 512-bit multiply-adds, 8 by 256-bit
+         * ones), row panels of 4 or fewer rows (the first 4 rows only): LeNet-5's conv2 Winograd products */
+        {20, 50, 20, false, false, false, false, false}, {20, 56, 168, false, false, false, true, false},
+        {13, 20, 50, true, false, false, false, false},  {64, 88, 36, true, true, true, false, false},
+        {4, 20, 9, false, true, false, true, false},
         /* B given transposed: weight gradients dy * col^T */
         {32, 96, 1024, true, false, false, false, true}, {50, 500, 64, true, false, false, false, true},
         {7, 45, 19, false, false, false, false, true},  {80, 720, 225, true, false, false, false, true}, {1, 1, 1, false, false, false, false, true},

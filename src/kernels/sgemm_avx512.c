@@ -27,14 +27,17 @@ typedef struct tile_dst {
 
 /* One GEMM_MR x GEMM_NR tile: A's rows read in place (element (r, p) at a[r * rs + p * cs], rows
  * past mr repeat the last), B from its panel; rows < mr stored to each of the nd destinations (ldc,
- * the residual's rows ldr apart). With width 16 or 8, only the panel's first 16 or 8 columns are
- * computed (an edge panel of at most that many: inception_v3's 17x17 planes, 289 = 9 x 32 + 1
- * columns, googlenet's 14x14, 196 = 6 x 32 + 4), by 512- or 256-bit multiply-adds (this CPU's
- * 512-bit ones cost two 256-bit ones); each computed column is the same chain, so the same bits.
- * Inlined into tile's six cases (cs 1: rows contiguous; rs 1: A transposed). */
+ * the residual's rows ldr apart). With width 24, 16 or 8, only the panel's first 24, 16 or 8
+ * columns are computed (an edge panel of at most that many: inception_v3's 17x17 planes, 289 =
+ * 9 x 32 + 1 columns, googlenet's 14x14, 196 = 6 x 32 + 4, LeNet-5's 50 channels, 32 + 18), by 512-
+ * or 256-bit multiply-adds (this CPU's 512-bit ones cost two 256-bit ones); with half (mr <= 4: an
+ * edge row panel, LeNet-5's 20 channels, 8 + 8 + 4), only the first 4 rows. Each computed element is
+ * the same chain, so the same bits. Inlined into tile's sixteen cases (cs 1: rows contiguous; rs 1:
+ * A transposed). */
 static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const float *restrict a, int64_t rs, int64_t cs,
                                                             const float *restrict b, const tile_dst *d, int nd, int64_t ldc, int mr,
-                                                            bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, const int width) {
+                                                            bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, const int width,
+                                                            const bool half) {
     const float *r0 = a, *r1 = a + (mr > 1 ? 1 : 0) * rs, *r2 = a + (mr > 2 ? 2 : mr - 1) * rs, *r3 = a + (mr > 3 ? 3 : mr - 1) * rs;
     const float *r4 = a + (mr > 4 ? 4 : mr - 1) * rs, *r5 = a + (mr > 5 ? 5 : mr - 1) * rs, *r6 = a + (mr > 6 ? 6 : mr - 1) * rs;
     const float *r7 = a + (mr > 7 ? 7 : mr - 1) * rs;
@@ -57,20 +60,39 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
             const __m256 b0 = _mm256_loadu_ps(b);
             q0 = _mm256_fmadd_ps(_mm256_set1_ps(r0[q]), b0, q0), q1 = _mm256_fmadd_ps(_mm256_set1_ps(r1[q]), b0, q1);
             q2 = _mm256_fmadd_ps(_mm256_set1_ps(r2[q]), b0, q2), q3 = _mm256_fmadd_ps(_mm256_set1_ps(r3[q]), b0, q3);
-            q4 = _mm256_fmadd_ps(_mm256_set1_ps(r4[q]), b0, q4), q5 = _mm256_fmadd_ps(_mm256_set1_ps(r5[q]), b0, q5);
-            q6 = _mm256_fmadd_ps(_mm256_set1_ps(r6[q]), b0, q6), q7 = _mm256_fmadd_ps(_mm256_set1_ps(r7[q]), b0, q7);
+            if (!half) q4 = _mm256_fmadd_ps(_mm256_set1_ps(r4[q]), b0, q4), q5 = _mm256_fmadd_ps(_mm256_set1_ps(r5[q]), b0, q5);
+            if (!half) q6 = _mm256_fmadd_ps(_mm256_set1_ps(r6[q]), b0, q6), q7 = _mm256_fmadd_ps(_mm256_set1_ps(r7[q]), b0, q7);
             b += GEMM_NR;
         }
         c00 = _mm512_zextps256_ps512(q0), c10 = _mm512_zextps256_ps512(q1), c20 = _mm512_zextps256_ps512(q2);
         c30 = _mm512_zextps256_ps512(q3), c40 = _mm512_zextps256_ps512(q4), c50 = _mm512_zextps256_ps512(q5);
         c60 = _mm512_zextps256_ps512(q6), c70 = _mm512_zextps256_ps512(q7);
+    } else if (width == 24) { /* 16 columns by 512-bit multiply-adds, 8 by 256-bit ones */
+        __m256 q0 = _mm256_setzero_ps(), q1 = q0, q2 = q0, q3 = q0, q4 = q0, q5 = q0, q6 = q0, q7 = q0;
+        for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
+            const __m512 b0 = _mm512_loadu_ps(b);
+            const __m256 b1 = _mm256_loadu_ps(b + 16);
+            __m512 t;
+            t = _mm512_set1_ps(r0[q]), c00 = _mm512_fmadd_ps(t, b0, c00), q0 = _mm256_fmadd_ps(_mm512_castps512_ps256(t), b1, q0);
+            t = _mm512_set1_ps(r1[q]), c10 = _mm512_fmadd_ps(t, b0, c10), q1 = _mm256_fmadd_ps(_mm512_castps512_ps256(t), b1, q1);
+            t = _mm512_set1_ps(r2[q]), c20 = _mm512_fmadd_ps(t, b0, c20), q2 = _mm256_fmadd_ps(_mm512_castps512_ps256(t), b1, q2);
+            t = _mm512_set1_ps(r3[q]), c30 = _mm512_fmadd_ps(t, b0, c30), q3 = _mm256_fmadd_ps(_mm512_castps512_ps256(t), b1, q3);
+            if (!half) { t = _mm512_set1_ps(r4[q]), c40 = _mm512_fmadd_ps(t, b0, c40), q4 = _mm256_fmadd_ps(_mm512_castps512_ps256(t), b1, q4); }
+            if (!half) { t = _mm512_set1_ps(r5[q]), c50 = _mm512_fmadd_ps(t, b0, c50), q5 = _mm256_fmadd_ps(_mm512_castps512_ps256(t), b1, q5); }
+            if (!half) { t = _mm512_set1_ps(r6[q]), c60 = _mm512_fmadd_ps(t, b0, c60), q6 = _mm256_fmadd_ps(_mm512_castps512_ps256(t), b1, q6); }
+            if (!half) { t = _mm512_set1_ps(r7[q]), c70 = _mm512_fmadd_ps(t, b0, c70), q7 = _mm256_fmadd_ps(_mm512_castps512_ps256(t), b1, q7); }
+            b += GEMM_NR;
+        }
+        c01 = _mm512_zextps256_ps512(q0), c11 = _mm512_zextps256_ps512(q1), c21 = _mm512_zextps256_ps512(q2);
+        c31 = _mm512_zextps256_ps512(q3), c41 = _mm512_zextps256_ps512(q4), c51 = _mm512_zextps256_ps512(q5);
+        c61 = _mm512_zextps256_ps512(q6), c71 = _mm512_zextps256_ps512(q7);
     } else if (width == 16)
         for (int64_t p = 0, q = 0; p < k; p++, q += cs) {
             const __m512 b0 = _mm512_loadu_ps(b);
             c00 = _mm512_fmadd_ps(_mm512_set1_ps(r0[q]), b0, c00), c10 = _mm512_fmadd_ps(_mm512_set1_ps(r1[q]), b0, c10);
             c20 = _mm512_fmadd_ps(_mm512_set1_ps(r2[q]), b0, c20), c30 = _mm512_fmadd_ps(_mm512_set1_ps(r3[q]), b0, c30);
-            c40 = _mm512_fmadd_ps(_mm512_set1_ps(r4[q]), b0, c40), c50 = _mm512_fmadd_ps(_mm512_set1_ps(r5[q]), b0, c50);
-            c60 = _mm512_fmadd_ps(_mm512_set1_ps(r6[q]), b0, c60), c70 = _mm512_fmadd_ps(_mm512_set1_ps(r7[q]), b0, c70);
+            if (!half) c40 = _mm512_fmadd_ps(_mm512_set1_ps(r4[q]), b0, c40), c50 = _mm512_fmadd_ps(_mm512_set1_ps(r5[q]), b0, c50);
+            if (!half) c60 = _mm512_fmadd_ps(_mm512_set1_ps(r6[q]), b0, c60), c70 = _mm512_fmadd_ps(_mm512_set1_ps(r7[q]), b0, c70);
             b += GEMM_NR;
         }
     else
@@ -81,10 +103,10 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
             t = _mm512_set1_ps(r1[q]), c10 = _mm512_fmadd_ps(t, b0, c10), c11 = _mm512_fmadd_ps(t, b1, c11);
             t = _mm512_set1_ps(r2[q]), c20 = _mm512_fmadd_ps(t, b0, c20), c21 = _mm512_fmadd_ps(t, b1, c21);
             t = _mm512_set1_ps(r3[q]), c30 = _mm512_fmadd_ps(t, b0, c30), c31 = _mm512_fmadd_ps(t, b1, c31);
-            t = _mm512_set1_ps(r4[q]), c40 = _mm512_fmadd_ps(t, b0, c40), c41 = _mm512_fmadd_ps(t, b1, c41);
-            t = _mm512_set1_ps(r5[q]), c50 = _mm512_fmadd_ps(t, b0, c50), c51 = _mm512_fmadd_ps(t, b1, c51);
-            t = _mm512_set1_ps(r6[q]), c60 = _mm512_fmadd_ps(t, b0, c60), c61 = _mm512_fmadd_ps(t, b1, c61);
-            t = _mm512_set1_ps(r7[q]), c70 = _mm512_fmadd_ps(t, b0, c70), c71 = _mm512_fmadd_ps(t, b1, c71);
+            if (!half) { t = _mm512_set1_ps(r4[q]), c40 = _mm512_fmadd_ps(t, b0, c40), c41 = _mm512_fmadd_ps(t, b1, c41); }
+            if (!half) { t = _mm512_set1_ps(r5[q]), c50 = _mm512_fmadd_ps(t, b0, c50), c51 = _mm512_fmadd_ps(t, b1, c51); }
+            if (!half) { t = _mm512_set1_ps(r6[q]), c60 = _mm512_fmadd_ps(t, b0, c60), c61 = _mm512_fmadd_ps(t, b1, c61); }
+            if (!half) { t = _mm512_set1_ps(r7[q]), c70 = _mm512_fmadd_ps(t, b0, c70), c71 = _mm512_fmadd_ps(t, b1, c71); }
             b += GEMM_NR;
         }
     const __m512 acc[GEMM_MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
@@ -126,22 +148,37 @@ static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const flo
     }
 }
 
-/* One tile, A row-major or stored transposed (trans_a), the panel's first width columns (32, 16 or
- * 8): tile_8x32 inlined six times, each with its strides and width as constants. */
+/* tile_8x32 with its width and row count (half: the first 4 rows only, for mr <= 4) as constants. */
+static inline __attribute__((always_inline)) void tile_w(int64_t k, const float *a, int64_t rs, int64_t cs, const float *b, const tile_dst *d,
+                                                         int nd, int64_t ldc, int mr, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0,
+                                                         int width) {
+    if (width == 8 && mr <= 4)
+        tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 8, true);
+    else if (width == 8)
+        tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 8, false);
+    else if (width == 16 && mr <= 4)
+        tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 16, true);
+    else if (width == 16)
+        tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 16, false);
+    else if (width == 24 && mr <= 4)
+        tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 24, true);
+    else if (width == 24)
+        tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 24, false);
+    else if (mr <= 4)
+        tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 32, true);
+    else
+        tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 32, false);
+}
+
+/* One tile, A row-major or stored transposed (trans_a), the panel's first width columns (32, 24, 16
+ * or 8), mr rows: tile_8x32 inlined sixteen times, each with its strides, width and rows (8, or 4
+ * for mr <= 4) as constants. */
 static void tile(bool trans_a, int width, int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc,
                  int mr, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
-    if (trans_a && width == 8)
-        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, 8);
-    else if (trans_a && width == 16)
-        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, 16);
-    else if (trans_a)
-        tile_8x32(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, 32);
-    else if (width == 8)
-        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, 8);
-    else if (width == 16)
-        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, 16);
+    if (trans_a)
+        tile_w(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, width);
     else
-        tile_8x32(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, 32);
+        tile_w(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, width);
 }
 
 /* Columns [lo, hi) of a tile (0 <= lo <= hi <= 32) as its two masks. */
@@ -189,9 +226,9 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
         const int rows = (int)(m - ip * GEMM_MR < GEMM_MR ? m - ip * GEMM_MR : GEMM_MR);
         tile_dst d[2];
         const int nd = tile_dsts(c, ldc, e, ip, jp * GEMM_NR, cols, d);
-        /* an edge panel of at most 16 or 8 columns (of the call: a tile across two samples has two
+        /* an edge panel of at most 24, 16 or 8 columns (of the call: a tile across two samples has two
          * destinations and is never one) computes only those */
-        const int width = nd == 1 && cols <= 8 ? 8 : nd == 1 && cols <= 16 ? 16 : 32;
+        const int width = nd == 1 && cols <= 8 ? 8 : nd == 1 && cols <= 16 ? 16 : nd == 1 && cols <= 24 ? 24 : 32;
         tile(trans_a, width, k, trans_a ? a + ip * GEMM_MR : a + ip * GEMM_MR * lda, lda, bp + jp * GEMM_NR * k, d, nd, ldc, rows, accumulate,
              e, ip * GEMM_MR);
     }
