@@ -32,8 +32,7 @@ typedef struct tile_dst {
  * 9 x 32 + 1 columns, googlenet's 14x14, 196 = 6 x 32 + 4, LeNet-5's 50 channels, 32 + 18), by 512-
  * or 256-bit multiply-adds (this CPU's 512-bit ones cost two 256-bit ones); with half (mr <= 4: an
  * edge row panel, LeNet-5's 20 channels, 8 + 8 + 4), only the first 4 rows. Each computed element is
- * the same chain, so the same bits. Inlined into tile's sixteen cases (cs 1: rows contiguous; rs 1:
- * A transposed). */
+ * the same chain, so the same bits. Inlined into tile_w's eight cases. */
 static inline __attribute__((always_inline)) void tile_8x32(int64_t k, const float *restrict a, int64_t rs, int64_t cs,
                                                             const float *restrict b, const tile_dst *d, int nd, int64_t ldc, int mr,
                                                             bool accumulate, const cnn_gemm_epilogue *e, int64_t row0, const int width,
@@ -170,15 +169,12 @@ static inline __attribute__((always_inline)) void tile_w(int64_t k, const float 
         tile_8x32(k, a, rs, cs, b, d, nd, ldc, mr, accumulate, e, row0, 32, false);
 }
 
-/* One tile, A row-major or stored transposed (trans_a), the panel's first width columns (32, 24, 16
- * or 8), mr rows: tile_8x32 inlined sixteen times, each with its strides, width and rows (8, or 4
- * for mr <= 4) as constants. */
+/* One tile, A row-major or stored transposed (trans_a: rs 1; otherwise cs 1), the panel's first
+ * width columns (32, 24, 16 or 8), mr rows: tile_w's eight cases (the strides stay variables: a
+ * stride of 1 known to the compiler saves nothing in the loop). */
 static void tile(bool trans_a, int width, int64_t k, const float *a, int64_t lda, const float *b, const tile_dst *d, int nd, int64_t ldc,
                  int mr, bool accumulate, const cnn_gemm_epilogue *e, int64_t row0) {
-    if (trans_a)
-        tile_w(k, a, 1, lda, b, d, nd, ldc, mr, accumulate, e, row0, width);
-    else
-        tile_w(k, a, lda, 1, b, d, nd, ldc, mr, accumulate, e, row0, width);
+    tile_w(k, a, trans_a ? 1 : lda, trans_a ? lda : 1, b, d, nd, ldc, mr, accumulate, e, row0, width);
 }
 
 /* Columns [lo, hi) of a tile (0 <= lo <= hi <= 32) as its two masks. */
