@@ -596,7 +596,7 @@ int main(void) {
         /* one input plane, no input gradient: computed directly (conv_direct.c): LeNet-5's conv1, 3x3 "same", 7x7 with uneven pads
          * (taps a pass at a time), rows of 40 (three vectors, the last part empty) and 33 output channels (blocks of 8 and 1) */
         {4, 1, 20, 28, 28, {0, 0, 0, 0}, true, 5}, {3, 1, 16, 9, 11, {1, 1, 1, 1}, true, 3}, {2, 1, 9, 13, 10, {3, 2, 1, 3}, false, 7},
-        {5, 1, 33, 6, 40, {2, 2, 2, 2}, true, 5},
+        {5, 1, 33, 6, 40, {2, 2, 2, 2}, true, 5},  {3, 1, 13, 10, 12, {1, 1, 1, 1}, false, 3}, /* weight gradients by groups of 5 (5x5) or 8 (3x3) channels, the last one partial */
     };
     harness_case("conv2d 5x5/1 training (direct, no dx): an infinity in the last input column reaches only the last kernel column's dW",
                  direct_dw_ignores_past_the_row, NULL);

@@ -76,34 +76,51 @@ void cnn_direct_forward(const float *xp, int64_t pw, const float *table, int64_t
     }
 }
 
-/* The weight gradient of output channel o for kh x kw kernels (KH * KW accumulators in registers:
- * inlined with constant kh and kw, loops fully unrolled). */
-static inline __attribute__((always_inline)) void weight_grad_fixed(const float *xps, int64_t xp_stride, int64_t pw, const float *dy,
-                                                                    int64_t dy_stride, int64_t batch, int64_t o, int64_t oh, int64_t ow, float *dw,
-                                                                    const int kh, const int kw) {
+/* The weight gradient of g output channels o0 .. o0 + g - 1 (g <= G; past g, channel o0 + g - 1
+ * again, its sums dropped) for KH x KW kernels: a sample's planes (in L1) are passed over once per
+ * kernel row i, with that row's G * KW sums in registers (kept between samples in keep) and its KW
+ * shifted input vectors shared by the G channels (KW + G loads per G * KW multiply-adds, instead of
+ * KW * KH + 1 loads per KW * KH for one channel with all its taps in registers). Each weight's sum
+ * still runs over the samples, rows and vectors of 16 positions in order: the same bits. Inlined
+ * with constant KH, KW and G, loops fully unrolled. */
+static inline __attribute__((always_inline)) void weight_grad_group(const float *xps, int64_t xp_stride, int64_t pw, const float *dy,
+                                                                    int64_t dy_stride, int64_t batch, int64_t o0, int64_t g, int64_t oh, int64_t ow,
+                                                                    float *dw, const int KH, const int KW, const int G) {
     const int64_t plane = oh * ow;
-    __m512 acc[25];
-#pragma GCC unroll 25
-    for (int q = 0; q < kh * kw; q++) acc[q] = _mm512_setzero_ps();
+    __m512 keep[7][28]; /* [kernel row][channel * KW + j] */
+    int64_t doff[8];
+#pragma GCC unroll 8
+    for (int q = 0; q < G; q++) doff[q] = (o0 + (q < g ? q : g - 1)) * plane;
+    for (int i = 0; i < KH; i++)
+#pragma GCC unroll 28
+        for (int q = 0; q < G * KW; q++) keep[i][q] = _mm512_setzero_ps();
     for (int64_t b = 0; b < batch; b++) {
-        const float *xb = xps + b * xp_stride;
-        const float *db = dy + b * dy_stride + o * plane;
-        /* a row at a time (its last vector part empty): two loads for a vector across rows cost more
-         * than its share of the sums here, where each tap's FMA has a load of its own */
-        for (int64_t oy = 0; oy < oh; oy++)
-            for (int64_t ox = 0; ox < ow; ox += 16) {
-                const __mmask16 m = lanes(ow - ox);
-                const __m512 d = _mm512_maskz_loadu_ps(m, db + oy * ow + ox);
-                const float *x0 = xb + oy * pw + ox;
-#pragma GCC unroll 5
-                for (int i = 0; i < kh; i++)
-#pragma GCC unroll 5
-                    for (int j = 0; j < kw; j++)
-                        acc[i * kw + j] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, x0 + i * pw + j), d, acc[i * kw + j]);
-            }
+        const float *xb = xps + b * xp_stride, *db = dy + b * dy_stride;
+        for (int i = 0; i < KH; i++) {
+            __m512 acc[28];
+#pragma GCC unroll 28
+            for (int q = 0; q < G * KW; q++) acc[q] = keep[i][q];
+            for (int64_t oy = 0; oy < oh; oy++)
+                for (int64_t ox = 0; ox < ow; ox += 16) {
+                    const __mmask16 m = lanes(ow - ox);
+                    const float *x0 = xb + (oy + i) * pw + ox;
+                    __m512 xv[7];
+#pragma GCC unroll 7
+                    for (int j = 0; j < KW; j++) xv[j] = _mm512_maskz_loadu_ps(m, x0 + j);
+#pragma GCC unroll 8
+                    for (int q = 0; q < G; q++) {
+                        const __m512 d = _mm512_maskz_loadu_ps(m, db + doff[q] + oy * ow + ox);
+#pragma GCC unroll 7
+                        for (int j = 0; j < KW; j++) acc[q * KW + j] = _mm512_fmadd_ps(xv[j], d, acc[q * KW + j]);
+                    }
+                }
+#pragma GCC unroll 28
+            for (int q = 0; q < G * KW; q++) keep[i][q] = acc[q];
+        }
     }
-#pragma GCC unroll 25
-    for (int q = 0; q < kh * kw; q++) dw[o * kh * kw + q] += _mm512_reduce_add_ps(acc[q]);
+    for (int64_t q = 0; q < g; q++)
+        for (int i = 0; i < KH; i++)
+            for (int j = 0; j < KW; j++) dw[(o0 + q) * KH * KW + i * KW + j] += _mm512_reduce_add_ps(keep[i][q * KW + j]);
 }
 
 /* Other kernels: a tap at a time over the batch (its sum in one vector). */
@@ -124,14 +141,16 @@ static void weight_grad_tap(const float *xps, int64_t xp_stride, int64_t pw, con
 
 void cnn_direct_weight_grad(const float *xps, int64_t xp_stride, int64_t pw, const float *dy, int64_t dy_stride, int64_t batch, int64_t k_first,
                             int64_t k_count, int kh, int kw, int64_t oh, int64_t ow, float *dw) {
-    for (int64_t o = k_first; o < k_first + k_count; o++) {
-        if (kh == 5 && kw == 5)
-            weight_grad_fixed(xps, xp_stride, pw, dy, dy_stride, batch, o, oh, ow, dw, 5, 5);
-        else if (kh == 3 && kw == 3)
-            weight_grad_fixed(xps, xp_stride, pw, dy, dy_stride, batch, o, oh, ow, dw, 3, 3);
-        else
+    /* 5x5: groups of 5 channels (25 sums, 5 input vectors and a gradient one: 31 registers); 3x3: of 8 */
+    if (kh == 5 && kw == 5)
+        for (int64_t o = k_first; o < k_first + k_count; o += 5)
+            weight_grad_group(xps, xp_stride, pw, dy, dy_stride, batch, o, k_first + k_count - o < 5 ? k_first + k_count - o : 5, oh, ow, dw, 5, 5, 5);
+    else if (kh == 3 && kw == 3)
+        for (int64_t o = k_first; o < k_first + k_count; o += 8)
+            weight_grad_group(xps, xp_stride, pw, dy, dy_stride, batch, o, k_first + k_count - o < 8 ? k_first + k_count - o : 8, oh, ow, dw, 3, 3, 8);
+    else
+        for (int64_t o = k_first; o < k_first + k_count; o++)
             for (int t = 0; t < kh * kw; t++) weight_grad_tap(xps, xp_stride, pw, dy, dy_stride, batch, o, t, kh, kw, oh, ow, dw);
-    }
 }
 
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
