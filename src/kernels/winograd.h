@@ -106,10 +106,11 @@ void cnn_winograd1d_output(const cnn_wino1d_layout *l, const float *m, int64_t l
 
 /* U[xi] (rows x cols packed into GEMM_NR-column panels, U[xi] at u + xi * rows * ceil(cols / NR) * NR)
  * = (G g G^T)[xi] for the columns [j_first, j_first + j_count) (j_first a multiple of GEMM_NR; columns
- * past cols are zeros), from the kernels w (K, C, 3, 3). Forward (dx false): rows C, cols K, g of
+ * past cols are zeros) and the rows [i_first, i_first + i_count), from the kernels w (K, C, 3, 3). Forward (dx false): rows C, cols K, g of
  * (row i, column j) is w[j][i]. Input gradient (dx): rows K, cols C, g is w[i][j] turned by 180
  * degrees (the input gradient of a stride-1 convolution is that convolution of dy). */
-void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count);
+void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count, int64_t i_first,
+                           int64_t i_count);
 
 /* As cnn_winograd_input, for F(2x2, 3x3): tile t's 4x4 window at xp[2 * ty][2 * tx]. */
 void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
@@ -143,8 +144,9 @@ void cnn_winograd2_weights_grad(int64_t k, int64_t c, const float *du, float *dw
  * LeNet-5's 12x12 input gradient where the forward has 16). */
 
 /* U^T[xi] (rows K, cols C, packed as cnn_winograd2_weights' input-gradient matrices) = (G g G^T)[xi]
- * of the kernels w (K, C, 5, 5) as they are (not turned), for the columns [j_first, j_first + j_count). */
-void cnn_winograd5_weights_t(int64_t k, int64_t c, const float *w, float *u, int64_t j_first, int64_t j_count);
+ * of the kernels w (K, C, 5, 5) as they are (not turned), for the columns [j_first, j_first + j_count)
+ * and the rows [i_first, i_first + i_count). */
+void cnn_winograd5_weights_t(int64_t k, int64_t c, const float *w, float *u, int64_t j_first, int64_t j_count, int64_t i_first, int64_t i_count);
 
 /* As cnn_winograd2_output_grad with 6x6 A dy A^T (A: 6x2), and when tr is not NULL the same values
  * row-major: tr[xi] of ldt rows of k (tile t in row t), for the input gradient's products. */

@@ -73,7 +73,7 @@ static inline void g2v(const __m512 z[3], __m512 u[4]) {
 /* U[xi] = (G g G^T)[xi] for r x r kernels and a x a tiles (a = r + 1), gf: G along one axis; the
  * kernels turned by 180 degrees when turned. Inlined into each caller with its constants. */
 static inline __attribute__((always_inline)) void weights_panels(int64_t k, int64_t c, const float *w, bool dx, bool turned, float *u,
-                                                                 int64_t j_first, int64_t j_count, int r,
+                                                                 int64_t j_first, int64_t j_count, int64_t i_first, int64_t i_count, int r,
                                                                  void (*gf)(const __m512 *z, __m512 *u)) {
     const int a = r + 1, taps = r * r;
     const int64_t rows = dx ? k : c, cols = dx ? c : k, cols_p = cnn_gemm_round_nr(cols), per_xi = rows * cols_p;
@@ -85,7 +85,7 @@ static inline __attribute__((always_inline)) void weights_panels(int64_t k, int6
     for (int64_t j0 = j_first; j0 < j_end; j0 += 16) {
         const __mmask16 mask = lanes(cols - j0);
         float *panel = u + j0 / GEMM_NR * rows * GEMM_NR + j0 % GEMM_NR;
-        for (int64_t i = 0; i < rows; i++) {
+        for (int64_t i = i_first; i < i_first + i_count && i < rows; i++) {
             const float *base = w + i * si + (j0 < cols ? j0 : 0) * sj;
             __m512 g[25];
             for (int e = 0; e < taps; e++)
@@ -106,12 +106,13 @@ static inline __attribute__((always_inline)) void weights_panels(int64_t k, int6
     }
 }
 
-void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count) {
-    weights_panels(k, c, w, dx, dx, u, j_first, j_count, 3, g2v);
+void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count, int64_t i_first,
+                           int64_t i_count) {
+    weights_panels(k, c, w, dx, dx, u, j_first, j_count, i_first, i_count, 3, g2v);
 }
 
-void cnn_winograd5_weights_t(int64_t k, int64_t c, const float *w, float *u, int64_t j_first, int64_t j_count) {
-    weights_panels(k, c, w, true, false, u, j_first, j_count, 5, g5_apply);
+void cnn_winograd5_weights_t(int64_t k, int64_t c, const float *w, float *u, int64_t j_first, int64_t j_count, int64_t i_first, int64_t i_count) {
+    weights_panels(k, c, w, true, false, u, j_first, j_count, i_first, i_count, 5, g5_apply);
 }
 
 /* B^T (4x4) times z (4): the input transform along one axis. */
@@ -313,8 +314,9 @@ void cnn_winograd5_input_grad(const float *m, int64_t ldm, int64_t c, int64_t ti
 
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
 
-void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count) {
-    (void)k, (void)c, (void)w, (void)dx, (void)u, (void)j_first, (void)j_count;
+void cnn_winograd2_weights(int64_t k, int64_t c, const float *w, bool dx, float *u, int64_t j_first, int64_t j_count, int64_t i_first,
+                           int64_t i_count) {
+    (void)k, (void)c, (void)w, (void)dx, (void)u, (void)j_first, (void)j_count, (void)i_first, (void)i_count;
 }
 
 void cnn_winograd2_input(const float *xp, int64_t xp_w, int64_t c, int64_t tiles_w, int64_t first, int64_t count, float *v,
@@ -332,8 +334,8 @@ void cnn_winograd2_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64
     (void)dyp, (void)dyp_w, (void)k, (void)tiles_w, (void)first, (void)count, (void)dm, (void)row0, (void)ldk;
 }
 
-void cnn_winograd5_weights_t(int64_t k, int64_t c, const float *w, float *u, int64_t j_first, int64_t j_count) {
-    (void)k, (void)c, (void)w, (void)u, (void)j_first, (void)j_count;
+void cnn_winograd5_weights_t(int64_t k, int64_t c, const float *w, float *u, int64_t j_first, int64_t j_count, int64_t i_first, int64_t i_count) {
+    (void)k, (void)c, (void)w, (void)u, (void)j_first, (void)j_count, (void)i_first, (void)i_count;
 }
 
 void cnn_winograd5_output_grad(const float *dyp, int64_t dyp_w, int64_t k, int64_t tiles_w, int64_t first, int64_t count, float *dm,

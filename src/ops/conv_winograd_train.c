@@ -149,13 +149,16 @@ static w2_scratch thread_scratch(const w2_layout *l, float *work, int tid) {
 }
 
 /* U (dx false: the forward's) or for the input gradient U' (3x3: the kernels turned) or U^T (5x5) by
- * panels of GEMM_NR columns shared out to the threads (thread tid of nt, inside the parallel region). */
+ * panels of GEMM_NR columns shared out to the threads (thread tid of nt, inside the parallel region);
+ * U' and U^T by pieces of a panel's rows too (their C columns often one panel: LeNet-5's conv2). */
 static void transform_kernels(const w2_geo *g, const float *weight, bool dx, float *u, int tid, int nt) {
-    for (int64_t p = tid; p < (dx ? g->cp : g->kp) / GEMM_NR; p += nt) {
+    const int64_t rows = dx ? g->k : g->c, slices = g->r == 3 || dx ? nt : 1;
+    for (int64_t q = tid; q < (dx ? g->cp : g->kp) / GEMM_NR * slices; q += nt) {
+        const int64_t p = q / slices, i0 = rows * (q % slices) / slices, i1 = rows * (q % slices + 1) / slices;
         if (g->r == 3)
-            cnn_winograd2_weights(g->k, g->c, weight, dx, u, p * GEMM_NR, GEMM_NR);
+            cnn_winograd2_weights(g->k, g->c, weight, dx, u, p * GEMM_NR, GEMM_NR, i0, i1 - i0);
         else if (dx)
-            cnn_winograd5_weights_t(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
+            cnn_winograd5_weights_t(g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR, i0, i1 - i0);
         else
             cnn_winograd_weights(5, g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
     }
