@@ -540,6 +540,73 @@ done:
     return rc;
 }
 
+/* A max pool that is the first to write its input's gradient in the backward (its last consumer in
+ * graph order) stores that gradient whole (the plan does not zero it first: din_store); a consumer
+ * before it in graph order adds after it; one after it writes first, and the pool then adds. Two
+ * backward passes each: the second must not see the first's values. 9x11 planes: rows and columns
+ * no window reads (2x2 / 2: stored by the AVX-512 path; 3x3 / 2: overlapping windows, zeroed by the
+ * pool and scattered). */
+typedef struct pool_store_case {
+    int kernel, stride;
+    bool relu;   /* x -> relu -> pool: the stored gradient is an inner node's */
+    int shared;  /* the pooled value also feeds a sigmoid output: 1 made before the pool, 2 after */
+} pool_store_case;
+
+static int pool_gradient_stored(void *arg) {
+    const pool_store_case *t = arg;
+    const int64_t c = 3, h = 9, w = 11, batch = 2;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *x = cnn_input(g, "x", c, h, w), *a = t->relu ? cnn_relu(g, x, "r") : x;
+    cnn_node *sig = t->shared == 1 ? cnn_sigmoid(g, a, "s") : NULL; /* made before the pool */
+    cnn_graph_add_output(g, cnn_maxpool2d(g, a, "p", t->kernel, t->stride, 0, false), 0);
+    if (t->shared) cnn_graph_add_output(g, sig ? sig : cnn_sigmoid(g, a, "s"), 0);
+    cnn_plan *p = cnn_plan_create(g, batch, CNN_PLAN_TRAIN | CNN_PLAN_INPUT_GRAD);
+    CHECK(p, "%s", cnn_last_error());
+    cnn_tensor *in = cnn_plan_input(p, 0);
+    const int64_t n = cnn_tensor_numel(in), oh = (h - t->kernel) / t->stride + 1, ow = (w - t->kernel) / t->stride + 1;
+    for (int64_t i = 0; i < n; i++) in->data[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    double *want = calloc((size_t)n, sizeof *want);
+    int rc = -1;
+    if (!want) goto done;
+    for (int round = 0; round < 2; round++) {
+        if (cnn_plan_forward(p)) goto done;
+        cnn_tensor *gp = cnn_plan_output_grad(p, 0), *gs = t->shared ? cnn_plan_output_grad(p, 1) : NULL;
+        for (int64_t i = 0; i < cnn_tensor_numel(gp); i++) gp->data[i] = 0.5f + (float)((i + round) % 7) / 10.0f;
+        for (int64_t i = 0; gs && i < n; i++) gs->data[i] = 1.0f - (float)((i + 2 * round) % 5) / 4.0f;
+        if (cnn_plan_backward(p)) goto done;
+        for (int64_t i = 0; i < n; i++) want[i] = 0.0;
+        for (int64_t q = 0; q < batch * c; q++) /* each window's first maximum (row-major) gets its output's gradient */
+            for (int64_t oi = 0; oi < oh; oi++)
+                for (int64_t oj = 0; oj < ow; oj++) {
+                    int64_t at = -1;
+                    for (int di = 0; di < t->kernel; di++)
+                        for (int dj = 0; dj < t->kernel; dj++) {
+                            const int64_t e = q * h * w + (oi * t->stride + di) * w + oj * t->stride + dj;
+                            const float v = t->relu && in->data[e] < 0 ? 0.0f : in->data[e];
+                            if (at < 0 || v > (t->relu && in->data[at] < 0 ? 0.0f : in->data[at])) at = e;
+                        }
+                    want[at] += gp->data[(q * oh + oi) * ow + oj];
+                }
+        for (int64_t i = 0; i < n; i++) {
+            const double v = t->relu && in->data[i] < 0 ? 0.0 : in->data[i], sg = 1 / (1 + exp(-v));
+            if (gs) want[i] += sg * (1 - sg) * gs->data[i];
+            if (t->relu && !(in->data[i] > 0)) want[i] = 0.0;
+        }
+        const cnn_tensor *dx = cnn_plan_input_grad(p, 0);
+        for (int64_t i = 0; i < n; i++)
+            if (fabs(dx->data[i] - want[i]) > 1e-6) {
+                harness_message(__FILE__, __LINE__, "round %d dx[%lld] = %g, want %g", round, (long long)i, dx->data[i], want[i]);
+                goto done;
+            }
+    }
+    rc = 0;
+done:
+    free(want);
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return rc;
+}
+
 /* torch.relu(nan) is nan: a NaN must reach the loss, never vanish into a zero. */
 static int nan_propagates(void *arg) {
     (void)arg;
@@ -708,6 +775,16 @@ int main(int argc, char **argv) {
     harness_case("plan: training fusion of batch norm + ReLU, bitwise as unfused", train_fusion_matches_unfused, NULL);
     harness_case("plan: eval fusion of residual adds into the conv before them, bitwise as unfused", residual_fusion_matches_unfused, NULL);
     harness_case("plan: small planes stacked over the batch, each sample bitwise as alone", stacked_samples_match_alone, NULL);
+    static const pool_store_case pool_stores[] = {{2, 2, false, 0}, {3, 2, false, 0}, {2, 2, true, 0}, {3, 2, true, 0},
+                                                  {2, 2, true, 1}, {3, 2, false, 1}, {2, 2, true, 2}, {3, 2, false, 2}};
+    for (size_t i = 0; i < sizeof pool_stores / sizeof *pool_stores; i++) {
+        static char names[8][160];
+        const pool_store_case *t = &pool_stores[i];
+        static const char *how[3] = {"stored whole", "stored whole, a sigmoid made before it adding after", "added after a sigmoid made after it"};
+        snprintf(names[i], sizeof names[i], "plan: max pool %dx%d/%d%s: its input gradient %s, twice", t->kernel, t->kernel, t->stride,
+                 t->relu ? " after a ReLU" : "", how[t->shared]);
+        harness_case(names[i], pool_gradient_stored, (void *)t);
+    }
     harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);
     harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
     harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);

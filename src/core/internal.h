@@ -43,6 +43,8 @@ typedef struct cnn_op_ctx {
     float *const *param;           /* the node's parameters in creation order (incl. buffers) */
     float *const *dparam;          /* backward: their gradients; NULL entries for buffers */
     void *state;                   /* per-node bytes kept from forward to backward */
+    unsigned din_store;            /* backward, ops with CNN_CAP_GRAD_STORE: bit k set when din[k] holds no gradient yet
+                                      (not zeroed) and nothing else adds into it: the op stores every element of it */
     void *work;                    /* scratch, valid during this call only */
     int work_threads;              /* OpenMP's thread count when the plan sized the scratch */
     bool training;
@@ -86,6 +88,7 @@ enum {
     CNN_CAP_TRAIN_RELU = 1u << 7,     /* in training, with epi_relu: applies a following ReLU to its output, and its backward
                                          takes that ReLU's output gradient (dout) through the ReLU's derivative (read
                                          through its own output, as the ReLU's backward does) */
+    CNN_CAP_GRAD_STORE = 1u << 10,    /* its backward honours cnn_op_ctx.din_store */
     /* Per node (cnn_op.node_caps): */
     CNN_CAP_POINTWISE = 1u << 8,      /* y[:, i, j] = W x[:, i, j] at every position: linear across channels alone, no
                                          bias (a 1x1 convolution, stride 1, no padding, one group) */

@@ -10,7 +10,7 @@ typedef struct node_run {
     bool active;                 /* computed by this plan */
     bool needs_grad;             /* its gradient is wanted (train mode) */
     bool is_output;              /* a plan output: its gradient is the caller's seed, never zeroed */
-    bool grad_zeroed;            /* backward: its gradient was zeroed in this pass */
+    bool grad_zeroed;            /* backward: its gradient was zeroed (or stored whole) in this pass */
     int64_t concat_id;           /* >= 0: value and gradient are a slice of this concat's (zero-copy) */
     int64_t concat_offset;       /* where the slice starts within each sample of the concat */
     int64_t fused_by;            /* >= 0: this batch norm / add / ReLU is computed by that conv (eval fusion),
@@ -671,6 +671,21 @@ int cnn_plan_forward(cnn_plan *p) {
     return 0;
 }
 
+/* Whether node i's backward may store its input k's gradient whole instead of adding into it zeroed
+ * first: its op can, and it is the first to write that gradient in this pass (its last consumer in
+ * graph order: the others add into it after), a plain value's (not an output's, a concat slice's or
+ * a fused layer's) that is none of the node's other inputs. */
+static bool grad_store(const cnn_plan *p, int64_t i, int k) {
+    const cnn_node *n = p->g->nodes[i];
+    const node_run *in = &p->runs[n->inputs[k]->id];
+    if (!(n->op->caps & CNN_CAP_GRAD_STORE) || k >= 32 || p->runs[i].fuse_relu >= 0 || !in->active || !in->needs_grad || in->is_output ||
+        in->grad_zeroed || in->concat_id >= 0 || in->fused_by >= 0 || in->hidden || !in->grad.data)
+        return false;
+    for (int j = 0; j < n->n_inputs; j++)
+        if (j != k && n->inputs[j] == n->inputs[k]) return false;
+    return true;
+}
+
 /* Zeroes an inner node's gradient once per backward pass. */
 static void zero_grad(node_run *r) {
     /* A concat slice's gradient is the concat's, complete before anything reads it. */
@@ -698,8 +713,16 @@ int cnn_plan_backward(cnn_plan *p) {
         }
         zero_grad(r); /* no consumer added into it: it stays zero */
         if (r->fused_by >= 0) continue; /* a ReLU folded into the layer before it: done by that layer's backward */
-        for (int k = 0; k < n->n_inputs; k++) zero_grad(&p->runs[n->inputs[k]->id]);
+        unsigned store = 0;
+        for (int k = 0; k < n->n_inputs; k++) {
+            if (grad_store(p, i, k)) {
+                store |= 1u << k;
+                p->runs[n->inputs[k]->id].grad_zeroed = true;
+            } else
+                zero_grad(&p->runs[n->inputs[k]->id]);
+        }
         cnn_op_ctx c = make_ctx(p, i);
+        c.din_store = store;
         if (r->fuse_relu >= 0) c.dout = &p->runs[r->fuse_relu].grad, c.epi_relu = true; /* training fusion */
         c.seed = cnn_hash64(p->seed ^ cnn_hash64((p->step - 1) * 0x100000001b3ull + (uint64_t)i));
         double t0 = p->seconds ? omp_get_wtime() : 0;

@@ -584,20 +584,32 @@ static size_t maxpool_work_bytes(const cnn_node *n, int64_t batch, bool training
     return plane_bytes(n->attrs, &g, n->shape.dims[2], sizeof(float)) * (size_t)(omp_get_max_threads() > 1 ? omp_get_max_threads() : 1);
 }
 
-/* dx[argmax] += dy; each (N,C) plane scatters only into itself, so planes run in parallel. */
+/* dx[argmax] += dy; each (N,C) plane scatters only into itself, so planes run in parallel. When the
+ * plan leaves dx to this op alone (din_store), each plane is zeroed here, in cache, just before its
+ * scatter, or for 2x2 / stride-2 windows stored whole (cnn_maxpool2x2_grad_store: LeNet-5's pool1,
+ * whose 2.9 MB input gradient the plan no longer zeroes first). */
 static int maxpool_backward(const cnn_op_ctx *c) {
     const cnn_tensor *dy = c->dout;
     cnn_tensor *dx = c->din[0];
     if (!dx) return 0;
+    const pool_attrs *a = c->attrs;
     const int32_t *argmax = c->state;
-    int64_t n = dx->shape[0], ch = dx->shape[1], hw = dx->shape[2] * dx->shape[3];
-    int64_t ohw = dy->shape[2] * dy->shape[3];
+    const int64_t n = dx->shape[0], ch = dx->shape[1], h = dx->shape[2], w = dx->shape[3], hw = h * w;
+    const int64_t oh = dy->shape[2], ow = dy->shape[3], ohw = oh * ow;
+    const bool store = c->din_store & 1u;
+    const bool whole = store && a->p.kernel_h == 2 && a->p.kernel_w == 2 && a->p.stride_h == 2 && a->p.stride_w == 2 && a->p.dilation_h == 1 &&
+                       a->p.dilation_w == 1 && a->pad[0] == 0 && a->pad[2] == 0 && 2 * oh <= h && 2 * ow <= w && cnn_gemm_avx512_available();
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++)
         for (int64_t k = 0; k < ch; k++) {
             float *dxp = dx->data + b * dx->stride[0] + k * hw;          /* (H,W) */
             const float *dyp = dy->data + b * dy->stride[0] + k * ohw;   /* (OH,OW) */
             const int32_t *ap = argmax + (b * ch + k) * ohw;
+            if (whole) {
+                cnn_maxpool2x2_grad_store(dyp, ap, h, w, oh, ow, dxp);
+                continue;
+            }
+            if (store) memset(dxp, 0, (size_t)hw * sizeof(float));
             for (int64_t i = 0; i < ohw; i++)
                 if (ap[i] >= 0) dxp[ap[i]] += dyp[i];
         }
@@ -763,7 +775,7 @@ static int avgpool_backward(const cnn_op_ctx *c) {
 /* ---- tables and builders ---- */
 
 static const cnn_op maxpool_op = {.name = "maxpool2d", .shape = window_pool_shape, .state_bytes = pool_argmax_bytes,
-                                  .work_bytes = maxpool_work_bytes,
+                                  .work_bytes = maxpool_work_bytes, .caps = CNN_CAP_GRAD_STORE,
                                   .forward = maxpool_forward, .backward = maxpool_backward, .macs = window_pool_macs};
 /* A window average keeping the plane's size (stride 1, "same" padding) is one linear map of each
  * plane, and avgpool_forward applies a planner's epilogue. */
