@@ -143,6 +143,30 @@ void cnn_winograd_input(int tm, const float *xp, int64_t xp_w, int64_t c, int64_
         winograd_input_tiles(xp, xp_w, c, tiles_w, first, count, v, ldv, WINO_M, WINO_A, bt_apply);
 }
 
+/* One tile's tm x tm outputs for 16 channels from its M (mt: element xi at mt + xi * per_xi, lanes
+ * from k0), through the epilogue (res: the residual's tm * tm vectors, or NULL): out[r * tm + col]. */
+static inline __attribute__((always_inline)) void tile_values(const float *mt, int64_t per_xi, int64_t k0, __mmask16 mask, int tm,
+                                                              void (*at)(const __m512 *z, __m512 *o), const winograd_epi *ep,
+                                                              const __m512 *res, __m512 *out) {
+    __m512 s[WINO_M][6]; /* A^T m: column by column (small loops unrolled: fewer vectors through the stack) */
+#pragma GCC unroll 6
+    for (int col = 0; col < 6; col++) {
+        __m512 z[6], o[WINO_M];
+#pragma GCC unroll 6
+        for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 6 + col) * per_xi + k0);
+        at(z, o);
+#pragma GCC unroll 4
+        for (int r = 0; r < tm; r++) s[r][col] = o[r];
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < tm; r++) { /* (A^T m) A: row by row, then the epilogue */
+        __m512 o[WINO_M];
+        at(s[r], o);
+#pragma GCC unroll 4
+        for (int col = 0; col < tm; col++) out[r * tm + col] = winograd_epi_apply(ep, o[col], res ? &res[r * tm + col] : NULL);
+    }
+}
+
 /* cnn_winograd_output for output tiles of side tm (4: F(4x4, 3x3), A^T by at_apply; 2: F(2x2, 5x5),
  * by at2_apply), inlined into it once for each with its constants. */
 static inline __attribute__((always_inline)) void output_tiles(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count,
@@ -151,23 +175,36 @@ static inline __attribute__((always_inline)) void output_tiles(const float *m, i
                                                                void (*at)(const __m512 *z, __m512 *o)) {
     const int64_t per_xi = ldm * k, plane = out_h * out_w;
     const float *residual = e ? e->residual : NULL;
-    for (int64_t t = 0; t < count; t++) {
+    /* 2x2 tiles: lanes of 4 tiles' outputs (tile * 4 + r * 2 + col) taken as row 0 (8 floats), then row 1 */
+    const __m512i by_rows = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    for (int64_t t = 0; t < count;) {
         const int64_t tile = first + t, oy = tile / tiles_w * tm, ox = tile % tiles_w * tm;
         const int rows = (int)(out_h - oy < tm ? out_h - oy : tm), cols = (int)(out_w - ox < tm ? out_w - ox : tm);
         const float *mt = m + t * k;
+        /* 2x2 tiles without a residual: four along a row, inside the plane, through a transpose (rows
+         * of 8 per channel) instead of a scalar store per output and channel */
+        if (tm == WINO5_M && !residual && t + 4 <= count && tile % tiles_w + 4 <= tiles_w && oy + 2 <= out_h && ox + 8 <= out_w) {
+            for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
+                const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
+                const __mmask16 mask = lanes(n);
+                const winograd_epi ep = winograd_epi_load(e, k0, mask);
+                __m512 out[16];
+#pragma GCC unroll 4
+                for (int q = 0; q < 4; q++) tile_values(mt + q * k, per_xi, k0, mask, tm, at, &ep, NULL, out + 4 * q);
+                transpose16(out);
+                for (int64_t j = 0; j < n; j++) {
+                    const __m512 v = _mm512_permutexvar_ps(by_rows, out[j]);
+                    float *yk = y + (k0 + j) * plane + oy * out_w + ox;
+                    _mm256_storeu_ps(yk, _mm512_castps512_ps256(v));
+                    _mm256_storeu_ps(yk + out_w, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+                }
+            }
+            t += 4;
+            continue;
+        }
         for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
             const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
             const __mmask16 mask = lanes(n);
-            __m512 s[WINO_M][6]; /* A^T m: column by column (small loops unrolled: fewer vectors through the stack) */
-#pragma GCC unroll 6
-            for (int col = 0; col < 6; col++) {
-                __m512 z[6], o[WINO_M];
-#pragma GCC unroll 6
-                for (int r = 0; r < 6; r++) z[r] = _mm512_maskz_loadu_ps(mask, mt + (r * 6 + col) * per_xi + k0);
-                at(z, o);
-#pragma GCC unroll 4
-                for (int r = 0; r < tm; r++) s[r][col] = o[r];
-            }
             /* an inside 4x4 tile: rows of 4 in and out by vectors; otherwise through part, position-major */
             const bool full = tm == WINO_M && rows == WINO_M && cols == WINO_M;
             __m512 res[WINO_M * WINO_M];
@@ -191,13 +228,7 @@ static inline __attribute__((always_inline)) void output_tiles(const float *m, i
             }
             const winograd_epi ep = winograd_epi_load(e, k0, mask);
             __m512 out[WINO_M * WINO_M];
-#pragma GCC unroll 4
-            for (int r = 0; r < tm; r++) { /* (A^T m) A: row by row, then the epilogue */
-                __m512 o[WINO_M];
-                at(s[r], o);
-#pragma GCC unroll 4
-                for (int col = 0; col < tm; col++) out[r * tm + col] = winograd_epi_apply(&ep, o[col], residual ? &res[r * tm + col] : NULL);
-            }
+            tile_values(mt, per_xi, k0, mask, tm, at, &ep, residual ? res : NULL, out);
             if (full) { /* transposed: vector j holds channel k0 + j's tile, a row of 4 per 128 bits */
                 transpose16(out);
                 for (int64_t j = 0; j < n; j++) {
@@ -217,6 +248,7 @@ static inline __attribute__((always_inline)) void output_tiles(const float *m, i
                     for (int col = 0; col < cols; col++) yk[r * out_w + col] = part[r * tm + col][j];
             }
         }
+        t++;
     }
 }
 
