@@ -607,6 +607,50 @@ done:
     return rc;
 }
 
+/* Parameter gradients add up over backward passes until zeroed, as PyTorch's .grad: a dense layer of
+ * 40 samples (its forward on our GEMM, dense.c) run twice with the same dy holds twice the sums. */
+static int dense_gradients_accumulate(void *arg) {
+    (void)arg;
+    const int64_t batch = 40, f = 30, out = 20;
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *d = cnn_dense(g, cnn_flatten(g, cnn_input(g, "x", f, 1, 1), "flat"), "fc", out, true);
+    CHECK(d && cnn_graph_add_output(g, d, 0) == 0 && cnn_graph_init_params(g, 3) == 0, "%s", cnn_last_error());
+    cnn_plan *p = cnn_plan_create(g, batch, CNN_PLAN_TRAIN);
+    CHECK(p, "%s", cnn_last_error());
+    cnn_tensor *in = cnn_plan_input(p, 0);
+    for (int64_t i = 0; i < batch * f; i++) in->data[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+    cnn_param w, b;
+    int rc = -1;
+    if (cnn_param_find(g, "fc.weight", &w) || cnn_param_find(g, "fc.bias", &b)) goto done;
+    for (int round = 0; round < 2; round++) {
+        if (cnn_plan_forward(p)) goto done;
+        cnn_tensor *dy = cnn_plan_output_grad(p, 0);
+        for (int64_t i = 0; i < batch * out; i++) dy->data[i] = (float)((i * 13) % 17) / 8.0f - 1.0f;
+        if (cnn_plan_backward(p)) goto done;
+    }
+    for (int64_t o = 0; o < out; o++) {
+        double db = 0.0;
+        for (int64_t s = 0; s < batch; s++) db += 2.0 * ((double)((s * out + o) * 13 % 17) / 8.0 - 1.0);
+        if (fabs(b.grad[o] - db) > 1e-5 * (1.0 + fabs(db))) {
+            harness_message(__FILE__, __LINE__, "db[%lld] = %g, want %g", (long long)o, b.grad[o], db);
+            goto done;
+        }
+        for (int64_t i = 0; i < f; i++) {
+            double dw = 0.0;
+            for (int64_t s = 0; s < batch; s++) dw += 2.0 * ((double)((s * out + o) * 13 % 17) / 8.0 - 1.0) * in->data[s * f + i];
+            if (fabs(w.grad[o * f + i] - dw) > 1e-5 * (1.0 + fabs(dw))) {
+                harness_message(__FILE__, __LINE__, "dW[%lld][%lld] = %g, want %g", (long long)o, (long long)i, w.grad[o * f + i], dw);
+                goto done;
+            }
+        }
+    }
+    rc = 0;
+done:
+    cnn_plan_free(p);
+    cnn_graph_free(g);
+    return rc;
+}
+
 /* torch.relu(nan) is nan: a NaN must reach the loss, never vanish into a zero. */
 static int nan_propagates(void *arg) {
     (void)arg;
@@ -785,6 +829,7 @@ int main(int argc, char **argv) {
                  t->relu ? " after a ReLU" : "", how[t->shared]);
         harness_case(names[i], pool_gradient_stored, (void *)t);
     }
+    harness_case("plan: a dense layer's parameter gradients add up over two backward passes (40 samples)", dense_gradients_accumulate, NULL);
     harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);
     harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
     harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);
