@@ -167,6 +167,30 @@ static inline __attribute__((always_inline)) void tile_values(const float *mt, i
     }
 }
 
+/* Four F(2x2, 5x5) output tiles along a row (their M rows from mt, k apart), no residual: their
+ * outputs for 16 channels at a time through a 16x16 transpose, two rows of 8 stored per channel at
+ * y (the first tile's top left in channel 0's plane). Not inlined: its copies of tile_values made
+ * clang's -O1 sanitizer build of this file three times slower. */
+static void four_tiles_2x2(const float *mt, int64_t k, int64_t per_xi, int64_t k_first, int64_t k_count, const cnn_gemm_epilogue *e,
+                           float *y, int64_t plane, int64_t out_w) {
+    /* lanes of 4 tiles' outputs (tile * 4 + r * 2 + col) taken as row 0 (8 floats), then row 1 */
+    const __m512i by_rows = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
+    for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
+        const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
+        const __mmask16 mask = lanes(n);
+        const winograd_epi ep = winograd_epi_load(e, k0, mask);
+        __m512 out[16];
+        for (int q = 0; q < 4; q++) tile_values(mt + q * k, per_xi, k0, mask, WINO5_M, at2_apply, &ep, NULL, out + 4 * q);
+        transpose16(out);
+        for (int64_t j = 0; j < n; j++) {
+            const __m512 v = _mm512_permutexvar_ps(by_rows, out[j]);
+            float *yk = y + (k0 + j) * plane;
+            _mm256_storeu_ps(yk, _mm512_castps512_ps256(v));
+            _mm256_storeu_ps(yk + out_w, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+        }
+    }
+}
+
 /* cnn_winograd_output for output tiles of side tm (4: F(4x4, 3x3), A^T by at_apply; 2: F(2x2, 5x5),
  * by at2_apply), inlined into it once for each with its constants. */
 static inline __attribute__((always_inline)) void output_tiles(const float *m, int64_t ldm, int64_t k, int64_t k_first, int64_t k_count,
@@ -175,8 +199,6 @@ static inline __attribute__((always_inline)) void output_tiles(const float *m, i
                                                                void (*at)(const __m512 *z, __m512 *o)) {
     const int64_t per_xi = ldm * k, plane = out_h * out_w;
     const float *residual = e ? e->residual : NULL;
-    /* 2x2 tiles: lanes of 4 tiles' outputs (tile * 4 + r * 2 + col) taken as row 0 (8 floats), then row 1 */
-    const __m512i by_rows = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15);
     for (int64_t t = 0; t < count;) {
         const int64_t tile = first + t, oy = tile / tiles_w * tm, ox = tile % tiles_w * tm;
         const int rows = (int)(out_h - oy < tm ? out_h - oy : tm), cols = (int)(out_w - ox < tm ? out_w - ox : tm);
@@ -184,21 +206,7 @@ static inline __attribute__((always_inline)) void output_tiles(const float *m, i
         /* 2x2 tiles without a residual: four along a row, inside the plane, through a transpose (rows
          * of 8 per channel) instead of a scalar store per output and channel */
         if (tm == WINO5_M && !residual && t + 4 <= count && tile % tiles_w + 4 <= tiles_w && oy + 2 <= out_h && ox + 8 <= out_w) {
-            for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += 16) {
-                const int64_t n = k_first + k_count - k0 < 16 ? k_first + k_count - k0 : 16;
-                const __mmask16 mask = lanes(n);
-                const winograd_epi ep = winograd_epi_load(e, k0, mask);
-                __m512 out[16];
-#pragma GCC unroll 4
-                for (int q = 0; q < 4; q++) tile_values(mt + q * k, per_xi, k0, mask, tm, at, &ep, NULL, out + 4 * q);
-                transpose16(out);
-                for (int64_t j = 0; j < n; j++) {
-                    const __m512 v = _mm512_permutexvar_ps(by_rows, out[j]);
-                    float *yk = y + (k0 + j) * plane + oy * out_w + ox;
-                    _mm256_storeu_ps(yk, _mm512_castps512_ps256(v));
-                    _mm256_storeu_ps(yk + out_w, _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
-                }
-            }
+            four_tiles_2x2(mt, k, per_xi, k_first, k_count, e, y + oy * out_w + ox, plane, out_w);
             t += 4;
             continue;
         }
