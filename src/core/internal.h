@@ -44,7 +44,8 @@ typedef struct cnn_op_ctx {
     float *const *dparam;          /* backward: their gradients; NULL entries for buffers */
     void *state;                   /* per-node bytes kept from forward to backward */
     unsigned din_store;            /* backward, ops with CNN_CAP_GRAD_STORE: bit k set when din[k] holds no gradient yet
-                                      (not zeroed) and nothing else adds into it: the op stores every element of it */
+                                      (not even zeroed; any other consumers add into it later): the op stores every
+                                      element of it instead of adding */
     void *work;                    /* scratch, valid during this call only */
     int work_threads;              /* OpenMP's thread count when the plan sized the scratch */
     bool training;
