@@ -5,7 +5,7 @@
 . "$(dirname "$0")/common.sh"
 
 # ---- N steps from the same weights on the same data equal N PyTorch steps ----
-for name in resnet18_sgd googlenet_adam minigooglenet_accum; do
+for name in resnet18_sgd googlenet_adam minigooglenet_accum lenet5_sgd; do
   model=${name%_*}; R=$REF/cli
   if out=$($CNN train "$model" --data "npy:$R/$name.X.npy,$R/$name.Y.npy" --init "$R/$name.init.safetensors" \
         $(cat "$R/$name.args") --no-shuffle --augment none --dropout off --threads 2 --out "$T/$name.safetensors" 2>&1) &&

@@ -24,6 +24,12 @@ def MiniNet():
     return MiniGoogLeNet(3, 10)
 
 
+def LeNet():
+    """LeNet-5 as tests/ref/zoo_classic.py defines it (names of src/models/lenet.c), 1x28x28."""
+    from zoo_classic import LeNet5
+    return LeNet5((1, 28, 28), 10)
+
+
 def seeded(seed, make, he=False):
     """A model from a fixed seed; he=True re-draws conv/linear weights He-normal, so that the signal
     (and the gradients) do not wash out in deep nets initialised with tiny weights (googlenet's
@@ -127,7 +133,14 @@ def main():
     run(out, "minigooglenet_accum", lambda: seeded(3, lambda: MiniNet()), x[:, :, :32, :32].contiguous(), y, batch=2, steps=2,
         make_opt=lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9), accum=2,
         args="--optimizer sgd --lr 0.01 --momentum 0.9")
-    print(f"gen_cli: 3 training references in {out}")
+    # LeNet-5: SGD with momentum, batches of 32 (its conv2 trains by F(2x2, 5x5), conv1 directly,
+    # fc1's forward on our GEMM from 16 samples: src/ops/conv_winograd_train.c, conv_direct.c, dense.c).
+    x = torch.randn(128, 1, 28, 28, generator=g)
+    y = torch.randint(0, 10, (128,), generator=g)
+    run(out, "lenet5_sgd", lambda: seeded(4, LeNet), x, y, batch=32, steps=4,
+        make_opt=lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9),
+        args="--optimizer sgd --lr 0.01 --momentum 0.9")
+    print(f"gen_cli: 4 training references in {out}")
 
 
 if __name__ == "__main__":
