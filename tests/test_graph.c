@@ -608,7 +608,8 @@ done:
 }
 
 /* Parameter gradients add up over backward passes until zeroed, as PyTorch's .grad: a dense layer of
- * 40 samples (its forward on our GEMM, dense.c) run twice with the same dy holds twice the sums. */
+ * 40 samples (the batch from which dense.c's forward runs on our GEMM) run twice with the same dy
+ * holds twice the sums. */
 static int dense_gradients_accumulate(void *arg) {
     (void)arg;
     const int64_t batch = 40, f = 30, out = 20;

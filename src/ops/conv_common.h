@@ -306,6 +306,10 @@ static inline size_t conv_float_bytes(int64_t total) {
     return total < 0 || (uint64_t)total > SIZE_MAX / sizeof(float) - 16 ? SIZE_MAX : (size_t)total * sizeof(float) + 64;
 }
 
+/* A count of floats rounded up to 16 (64 bytes: parts of a scratch laid out one after another stay
+ * aligned); -1 for -1 (an overflow carried on). */
+static inline int64_t conv_align16(int64_t v) { return v < 0 ? -1 : cnn_add_i64(v, 15) / 16 * 16; }
+
 /* Bytes of scratch for col elements per thread, partials of dw elements and extra elements more;
  * SIZE_MAX on overflow. */
 static inline size_t conv_work_bytes(int64_t col, int64_t dw, int64_t extra, int64_t batch, bool training) {

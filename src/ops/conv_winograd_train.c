@@ -110,19 +110,17 @@ typedef struct w2_layout {
     int64_t u, du, xp, dp, v, m, vdw, dm, tr, dxp, thread; /* floats of each part; thread: one thread's parts together */
 } w2_layout;
 
-static int64_t a16(int64_t v) { return v < 0 ? -1 : cnn_add_i64(v, 15) / 16 * 16; }
-
 static w2_layout layout(const w2_geo *g) {
     w2_layout l;
-    l.u = a16(cnn_mul_i64(g->xi, max64(cnn_mul_i64(g->c, g->kp), cnn_mul_i64(g->k, g->cp))));
-    l.du = a16(cnn_mul_i64(g->xi, cnn_mul_i64(g->c, g->k)));
-    l.xp = a16(cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->c));
-    l.dp = a16(cnn_mul_i64(cnn_mul_i64(g->dp_h, g->dp_w), g->k));
-    l.v = a16(g->xi * g->block * g->wide);
+    l.u = conv_align16(cnn_mul_i64(g->xi, max64(cnn_mul_i64(g->c, g->kp), cnn_mul_i64(g->k, g->cp))));
+    l.du = conv_align16(cnn_mul_i64(g->xi, cnn_mul_i64(g->c, g->k)));
+    l.xp = conv_align16(cnn_mul_i64(cnn_mul_i64(g->xp_h, g->xp_w), g->c));
+    l.dp = conv_align16(cnn_mul_i64(cnn_mul_i64(g->dp_h, g->dp_w), g->k));
+    l.v = conv_align16(g->xi * g->block * g->wide);
     l.m = l.v;
-    l.vdw = a16(cnn_mul_i64(g->xi * g->dw_block, g->c));
-    l.dm = a16(cnn_mul_i64(g->xi * g->dw_block, g->kp));
-    l.tr = g->r == 5 ? a16(cnn_mul_i64(g->xi * g->block, g->k)) : 0;
+    l.vdw = conv_align16(cnn_mul_i64(g->xi * g->dw_block, g->c));
+    l.dm = conv_align16(cnn_mul_i64(g->xi * g->dw_block, g->kp));
+    l.tr = g->r == 5 ? conv_align16(cnn_mul_i64(g->xi * g->block, g->k)) : 0;
     l.dxp = g->r == 5 ? l.xp : 0;
     l.thread = cnn_add_i64(cnn_add_i64(cnn_add_i64(l.xp, l.dp), cnn_add_i64(l.v, l.m)), cnn_add_i64(l.vdw, l.dm));
     l.thread = cnn_add_i64(l.thread, cnn_add_i64(l.tr, l.dxp));

@@ -37,12 +37,10 @@ static int dense_shape(cnn_node *n) {
  * (dx^T = W^T dy^T and dW += dy^T x on our GEMM were slower there: 0.66-1.2 against 0.61-0.78 ms). */
 #define DENSE_MIN_BATCH 16
 
-static int64_t a16(int64_t v) { return v < 0 ? -1 : cnn_add_i64(v, 15) / 16 * 16; }
-
 static bool dense_ours(int64_t n) { return n >= DENSE_MIN_BATCH && cnn_gemm_avx512_available(); }
 
 /* x^T packed, then y^T. */
-static int64_t packed_floats(int64_t n, int64_t f) { return a16(cnn_mul_i64(cnn_gemm_round_nr(n), f)); }
+static int64_t packed_floats(int64_t n, int64_t f) { return conv_align16(cnn_mul_i64(cnn_gemm_round_nr(n), f)); }
 
 static size_t dense_work_bytes(const cnn_node *node, int64_t batch, bool training) {
     const dense_attrs *a = node->attrs;

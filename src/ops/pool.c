@@ -457,6 +457,14 @@ CNN_CLONES static void maxpool_plane_argmax_sep(const float *restrict xp, float 
     }
 }
 
+/* Training's 2x2 / stride-2 windows inside the plane (no padding before, no dilation) on an AVX-512
+ * CPU: kernels/pool.h's forward and its gradient store. */
+static bool maxpool2x2_vectors(const pool_attrs *a, int64_t h, int64_t w, int64_t oh, int64_t ow) {
+    const cnn_pool2d_params *p = &a->p;
+    return p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->dilation_h == 1 && p->dilation_w == 1 &&
+           a->pad[0] == 0 && a->pad[2] == 0 && 2 * oh <= h && 2 * ow <= w && cnn_gemm_avx512_available();
+}
+
 /* y = max over each (dilated) window of x, padding as -infinity; x is (N,C,H,W), y and argmax
  * (N,C,OH,OW). PyTorch's tie rule: a later element replaces only if strictly greater (or NaN). A
  * window with no input element (a dilation wider than the input) gives -infinity and argmax -1. */
@@ -487,7 +495,7 @@ static int maxpool_forward(const cnn_op_ctx *c) {
     if (argmax && (p->kernel_w == 2 || p->kernel_w == 3) && p->dilation_h == 1 && p->dilation_w == 1 && a->pad[0] == 0 &&
         a->pad[2] == 0 && (oh - 1) * p->stride_h + p->kernel_h <= h && (ow - 1) * p->stride_w + p->kernel_w <= w &&
         (ow - 1) * p->stride_w + p->kernel_w <= MAXPOOL_ROW_MAX) {
-        if (p->kernel_h == 2 && p->kernel_w == 2 && p->stride_h == 2 && p->stride_w == 2 && cnn_gemm_avx512_available()) {
+        if (maxpool2x2_vectors(a, h, w, oh, ow)) {
             /* LeNet's and VGG's pools: the same picks 16 outputs at a time (pool1 of LeNet-5 at batch 64, 2
              * threads: 0.22 -> see bench/RESULTS.md) */
 #pragma omp parallel for collapse(2) schedule(static)
@@ -597,8 +605,7 @@ static int maxpool_backward(const cnn_op_ctx *c) {
     const int64_t n = dx->shape[0], ch = dx->shape[1], h = dx->shape[2], w = dx->shape[3], hw = h * w;
     const int64_t oh = dy->shape[2], ow = dy->shape[3], ohw = oh * ow;
     const bool store = c->din_store & 1u;
-    const bool whole = store && a->p.kernel_h == 2 && a->p.kernel_w == 2 && a->p.stride_h == 2 && a->p.stride_w == 2 && a->p.dilation_h == 1 &&
-                       a->p.dilation_w == 1 && a->pad[0] == 0 && a->pad[2] == 0 && 2 * oh <= h && 2 * ow <= w && cnn_gemm_avx512_available();
+    const bool whole = store && maxpool2x2_vectors(a, h, w, oh, ow);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t b = 0; b < n; b++)
         for (int64_t k = 0; k < ch; k++) {
