@@ -122,9 +122,11 @@ fuzz: deps-build $(FUZZERS)
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB_OBJ) $(LDLIBS)
 
+# The three builds (plain, sanitizers, fuzzers) compile on every core (JOBS, default nproc).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test:
 	@tools/install-deps test
-	@$(MAKE) --no-print-directory test-only
+	@$(MAKE) --no-print-directory -j$(JOBS) test-only
 
 test-only: all $(TESTS) $(ASAN_TESTS) $(EXAMPLES) $(FUZZERS) $(B)/bench/conv_layer
 	@B=$(B) tests/run.sh
