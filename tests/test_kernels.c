@@ -593,8 +593,9 @@ int main(void) {
         /* 5x5 by F(2x2, 5x5): LeNet-5's conv2, "same" pads, asymmetric ones, odd outputs, planes of several blocks, 40 input channels */
         {8, 20, 50, 12, 12, {0, 0, 0, 0}, true, 5}, {3, 16, 32, 9, 11, {2, 2, 2, 2}, true, 5}, {5, 17, 33, 10, 7, {1, 3, 4, 0}, false, 5},
         {2, 24, 16, 13, 9, {0, 1, 2, 2}, true, 5},  {2, 16, 20, 30, 30, {2, 2, 2, 2}, true, 5}, {9, 40, 17, 8, 8, {0, 0, 0, 0}, true, 5},
-        /* one input plane, no input gradient: computed directly (conv_direct.c): LeNet-5's conv1, 3x3 "same", 7x7 with uneven pads
-         * (taps a pass at a time), rows of 40 (three vectors, the last part empty) and 33 output channels (blocks of 8 and 1) */
+        /* one input plane, no input gradient: computed directly (conv_direct.c): LeNet-5's conv1 (two passes of 10 channels), 3x3
+         * "same", 7x7 with uneven pads (taps a pass at a time; 9 channels: one pass of 10, partial), rows of 40 (three vectors, the
+         * last part empty) and 33 output channels (passes of 8 and 1) */
         {4, 1, 20, 28, 28, {0, 0, 0, 0}, true, 5}, {3, 1, 16, 9, 11, {1, 1, 1, 1}, true, 3}, {2, 1, 9, 13, 10, {3, 2, 1, 3}, false, 7},
         {5, 1, 33, 6, 40, {2, 2, 2, 2}, true, 5},  {3, 1, 13, 10, 12, {1, 1, 1, 1}, false, 3}, /* weight gradients by groups of 5 (5x5) or 8 (3x3) channels, the last one partial */
     };

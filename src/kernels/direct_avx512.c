@@ -3,8 +3,8 @@
  * cnn_gemm_avx512_available(). */
 #include "direct.h"
 
-void cnn_direct_table(const float *w, int64_t k, int taps, float *table) {
-    const int64_t kp = (k + DIRECT_K_BLOCK - 1) / DIRECT_K_BLOCK * DIRECT_K_BLOCK;
+void cnn_direct_table(const float *w, int64_t k, int taps, int kb, float *table) {
+    const int64_t kp = (k + kb - 1) / kb * kb;
     for (int t = 0; t < taps; t++)
         for (int64_t o = 0; o < kp; o++) table[t * kp + o] = o < k ? w[o * taps + t] : 0.0f;
 }
@@ -47,33 +47,40 @@ static inline __m512 load_vec(const pos_vec *v, const float *base) {
     return _mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(v->m0, base + v->at0), v->m1, base + v->at1);
 }
 
-void cnn_direct_forward(const float *xp, int64_t pw, const float *table, int64_t kp, const float *bias, int64_t k_first, int64_t k_count,
-                        int kh, int kw, float *y, int64_t oh, int64_t ow) {
+/* cnn_direct_forward with KB channels a pass (inlined with its constant). */
+static inline __attribute__((always_inline)) void forward_block(const float *xp, int64_t pw, const float *table, int64_t kp, const float *bias,
+                                                                int64_t k_first, int64_t k_count, int kh, int kw, float *y, int64_t oh, int64_t ow,
+                                                                const int KB) {
     const int64_t plane = oh * ow;
     pos_walk walk = {.ow = ow, .pw = pw, .plane = plane};
     while (walk.p0 < plane) {
         const pos_vec r = next_vec(&walk);
         const __mmask16 m = lanes(r.count);
-        for (int64_t k0 = k_first; k0 < k_first + k_count; k0 += DIRECT_K_BLOCK) {
-            const int64_t nk = k_first + k_count - k0 < DIRECT_K_BLOCK ? k_first + k_count - k0 : DIRECT_K_BLOCK;
-            __m512 acc[DIRECT_K_BLOCK];
-#pragma GCC unroll 8
-            for (int q = 0; q < DIRECT_K_BLOCK; q++) acc[q] = _mm512_setzero_ps();
-            for (int i = 0; i < kh; i++)
-                for (int j = 0; j < kw; j++) {
-                    const __m512 v = load_vec(&r, xp + i * pw + j);
-                    const float *wt = table + (i * kw + j) * kp + k0;
-#pragma GCC unroll 8
-                    for (int q = 0; q < DIRECT_K_BLOCK; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_set1_ps(wt[q]), acc[q]);
-                }
-#pragma GCC unroll 8
-            for (int q = 0; q < DIRECT_K_BLOCK; q++) {
-                if (q >= nk) break;
-                const __m512 out = bias ? _mm512_add_ps(acc[q], _mm512_set1_ps(bias[k0 + q])) : acc[q];
-                _mm512_mask_storeu_ps(y + (k0 + q) * plane + r.p0, m, out);
+        __m512 acc[10];
+#pragma GCC unroll 10
+        for (int q = 0; q < KB; q++) acc[q] = _mm512_setzero_ps();
+        for (int i = 0; i < kh; i++)
+            for (int j = 0; j < kw; j++) {
+                const __m512 v = load_vec(&r, xp + i * pw + j);
+                const float *wt = table + (i * kw + j) * kp + k_first;
+#pragma GCC unroll 10
+                for (int q = 0; q < KB; q++) acc[q] = _mm512_fmadd_ps(v, _mm512_set1_ps(wt[q]), acc[q]);
             }
+#pragma GCC unroll 10
+        for (int q = 0; q < KB; q++) {
+            if (q >= k_count) break;
+            const __m512 out = bias ? _mm512_add_ps(acc[q], _mm512_set1_ps(bias[k_first + q])) : acc[q];
+            _mm512_mask_storeu_ps(y + (k_first + q) * plane + r.p0, m, out);
         }
     }
+}
+
+void cnn_direct_forward(const float *xp, int64_t pw, const float *table, int64_t kp, int kb, const float *bias, int64_t k_first,
+                        int64_t k_count, int kh, int kw, float *y, int64_t oh, int64_t ow) {
+    if (kb == 10)
+        forward_block(xp, pw, table, kp, bias, k_first, k_count, kh, kw, y, oh, ow, 10);
+    else
+        forward_block(xp, pw, table, kp, bias, k_first, k_count, kh, kw, y, oh, ow, 8);
 }
 
 /* The weight gradient of g output channels o0 .. o0 + g - 1 (g <= G; past g, channel o0 + g - 1
@@ -155,9 +162,9 @@ void cnn_direct_weight_grad(const float *xps, int64_t xp_stride, int64_t pw, con
 
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
 
-void cnn_direct_forward(const float *xp, int64_t pw, const float *table, int64_t kp, const float *bias, int64_t k_first, int64_t k_count,
-                        int kh, int kw, float *y, int64_t oh, int64_t ow) {
-    (void)xp, (void)pw, (void)table, (void)kp, (void)bias, (void)k_first, (void)k_count, (void)kh, (void)kw, (void)y, (void)oh, (void)ow;
+void cnn_direct_forward(const float *xp, int64_t pw, const float *table, int64_t kp, int kb, const float *bias, int64_t k_first,
+                        int64_t k_count, int kh, int kw, float *y, int64_t oh, int64_t ow) {
+    (void)xp, (void)pw, (void)table, (void)kp, (void)kb, (void)bias, (void)k_first, (void)k_count, (void)kh, (void)kw, (void)y, (void)oh, (void)ow;
 }
 
 void cnn_direct_weight_grad(const float *xps, int64_t xp_stride, int64_t pw, const float *dy, int64_t dy_stride, int64_t batch, int64_t k_first,

@@ -3,9 +3,9 @@
  * the product's work on it and the GEMM's sums are kh * kw long. LeNet-5's conv1 (1 -> 20, 5x5 at
  * 28x28, batch 64), cnn bench --profile at 2 threads: forward 0.59 -> 0.38 ms, weight gradient 0.62 -> 0.50 ms.
  *
- * Forward: the kernels to a table (tap-major, output channels padded to DIRECT_K_BLOCK), each sample
- * read in place (no padding) or from a zero-padded copy; the threads share out (sample, block of 8
- * output channels) pairs, each output summing its taps in order. Weight gradient (the backward when
+ * Forward: the kernels to a table (tap-major, output channels padded to a multiple of the block), each
+ * sample read in place (no padding) or from a zero-padded copy; the threads share out (sample, block
+ * of 8 or 10 output channels: cnn_direct_block) pairs, each output summing its taps in order. Weight gradient (the backward when
  * no input gradient is asked for: a first layer): the threads share out the output channels, each
  * weight's sum over the batch made in 16 lanes by its one thread, groups of 5 (5x5) or 8 (3x3)
  * channels sharing each kernel row's shifted input vectors (LeNet-5's conv1, bench/conv_layer 1 20
@@ -30,7 +30,7 @@ bool conv_direct_fits(const cnn_node *n) {
 
 typedef struct d_geo {
     int64_t h, w, oh, ow, ph, pw, pad_top, pad_left, k, kp;
-    int kh, kw;
+    int kh, kw, kb; /* kb: output channels a pass of the forward (cnn_direct_block), kp: K rounded up to it */
     bool padded; /* the planes are read from zero-padded copies (ph x pw), not in place */
 } d_geo;
 
@@ -39,7 +39,7 @@ static d_geo geometry(const cnn_node *n) {
     d_geo g = {.h = n->inputs[0]->shape.dims[2], .w = n->inputs[0]->shape.dims[3], .oh = n->shape.dims[2], .ow = n->shape.dims[3],
                .pad_top = a->pads[0], .pad_left = a->pads[2], .k = a->out_channels, .kh = a->kernel_h, .kw = a->kernel_w};
     g.ph = g.oh + g.kh - 1, g.pw = g.ow + g.kw - 1;
-    g.kp = (g.k + DIRECT_K_BLOCK - 1) / DIRECT_K_BLOCK * DIRECT_K_BLOCK;
+    g.kb = cnn_direct_block(g.k), g.kp = (g.k + g.kb - 1) / g.kb * g.kb;
     g.padded = g.pad_top != 0 || g.pad_left != 0 || g.ph != g.h || g.pw != g.w;
     return g;
 }
@@ -85,16 +85,16 @@ int conv_direct_forward(const cnn_op_ctx *c) {
     const d_geo g = geometry(c->node);
     const conv_attrs *a = c->attrs;
     const cnn_tensor *x = c->in[0], *y = c->out;
-    const int64_t batch = x->shape[0], blocks = g.kp / DIRECT_K_BLOCK, plane = g.oh * g.ow;
+    const int64_t batch = x->shape[0], blocks = g.kp / g.kb, plane = g.oh * g.ow;
     const int threads = conv_call_threads(c);
     float *table = conv_aligned(c->work), *planes = conv_aligned(table + table_floats(&g));
-    cnn_direct_table(c->param[0], g.k, g.kh * g.kw, table);
+    cnn_direct_table(c->param[0], g.k, g.kh * g.kw, g.kb, table);
     int64_t stride;
     const float *xs = input_planes(c, &g, planes, &stride, threads), *bias = a->bias ? c->param[1] : NULL;
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (int64_t i = 0; i < batch * blocks; i++) {
-        const int64_t b = i / blocks, k0 = i % blocks * DIRECT_K_BLOCK;
-        cnn_direct_forward(xs + b * stride, g.pw, table, g.kp, bias, k0, g.k - k0 < DIRECT_K_BLOCK ? g.k - k0 : DIRECT_K_BLOCK, g.kh, g.kw,
+        const int64_t b = i / blocks, k0 = i % blocks * g.kb;
+        cnn_direct_forward(xs + b * stride, g.pw, table, g.kp, g.kb, bias, k0, g.k - k0 < g.kb ? g.k - k0 : g.kb, g.kh, g.kw,
                            y->data + b * y->stride[0], g.oh, g.ow);
     }
     if (c->epi_scale || c->epi_relu || c->epi_residual) {
