@@ -31,8 +31,9 @@ void cnn_direct_forward(const float *xp, int64_t pw, const float *table, int64_t
 /* dw[o][t] += sum over the samples b < batch and outputs (oy, ox) of dy_b[o][oy][ox] * xp_b[oy + i][ox
  * + j] (t = i * kw + j) for the output channels o in [k_first, k_first + k_count): xp_b at xps + b *
  * xp_stride (rows of pw floats), dy_b's plane o at dy + b * dy_stride + o * oh * ow, dw (K, kh * kw).
- * Each weight's sum runs in 16 lanes over the samples, rows and vectors of 16 positions in order,
- * the lanes added at the end in a fixed order. */
+ * Each weight's sum runs in 16 lanes over the samples and vectors of 16 output positions (5x5 and
+ * 3x3 kernels: consecutive positions, a vector spanning two rows where a row is 16 or wider; others:
+ * a row's) in order, the lanes added at the end in a fixed order. */
 void cnn_direct_weight_grad(const float *xps, int64_t xp_stride, int64_t pw, const float *dy, int64_t dy_stride, int64_t batch, int64_t k_first,
                             int64_t k_count, int kh, int kw, int64_t oh, int64_t ow, float *dw);
 

@@ -87,9 +87,10 @@ void cnn_direct_forward(const float *xp, int64_t pw, const float *table, int64_t
  * again, its sums dropped) for KH x KW kernels: a sample's planes (in L1) are passed over once per
  * kernel row i, with that row's G * KW sums in registers (kept between samples in keep) and its KW
  * shifted input vectors shared by the G channels (KW + G loads per G * KW multiply-adds, instead of
- * KW * KH + 1 loads per KW * KH for one channel with all its taps in registers). Each weight's sum
- * still runs over the samples, rows and vectors of 16 positions in order: the same bits. Inlined
- * with constant KH, KW and G, loops fully unrolled. */
+ * KW * KH + 1 loads per KW * KH for one channel with all its taps in registers). The positions go
+ * in vectors as in the forward (next_vec: LeNet-5's rows of 24 in 1.5 vectors, not 2). Each
+ * weight's sum runs over the samples and the vectors in order. Inlined with constant KH, KW and G,
+ * loops fully unrolled. */
 static inline __attribute__((always_inline)) void weight_grad_group(const float *xps, int64_t xp_stride, int64_t pw, const float *dy,
                                                                     int64_t dy_stride, int64_t batch, int64_t o0, int64_t g, int64_t oh, int64_t ow,
                                                                     float *dw, const int KH, const int KW, const int G) {
@@ -107,20 +108,20 @@ static inline __attribute__((always_inline)) void weight_grad_group(const float 
             __m512 acc[28];
 #pragma GCC unroll 28
             for (int q = 0; q < G * KW; q++) acc[q] = keep[i][q];
-            for (int64_t oy = 0; oy < oh; oy++)
-                for (int64_t ox = 0; ox < ow; ox += 16) {
-                    const __mmask16 m = lanes(ow - ox);
-                    const float *x0 = xb + (oy + i) * pw + ox;
-                    __m512 xv[7];
+            pos_walk walk = {.ow = ow, .pw = pw, .plane = plane};
+            while (walk.p0 < plane) {
+                const pos_vec r = next_vec(&walk);
+                const __mmask16 m = lanes(r.count);
+                __m512 xv[7];
 #pragma GCC unroll 7
-                    for (int j = 0; j < KW; j++) xv[j] = _mm512_maskz_loadu_ps(m, x0 + j);
+                for (int j = 0; j < KW; j++) xv[j] = load_vec(&r, xb + i * pw + j);
 #pragma GCC unroll 8
-                    for (int q = 0; q < G; q++) {
-                        const __m512 d = _mm512_maskz_loadu_ps(m, db + doff[q] + oy * ow + ox);
+                for (int q = 0; q < G; q++) {
+                    const __m512 d = _mm512_maskz_loadu_ps(m, db + doff[q] + r.p0);
 #pragma GCC unroll 7
-                        for (int j = 0; j < KW; j++) acc[q * KW + j] = _mm512_fmadd_ps(xv[j], d, acc[q * KW + j]);
-                    }
+                    for (int j = 0; j < KW; j++) acc[q * KW + j] = _mm512_fmadd_ps(xv[j], d, acc[q * KW + j]);
                 }
+            }
 #pragma GCC unroll 28
             for (int q = 0; q < G * KW; q++) keep[i][q] = acc[q];
         }
