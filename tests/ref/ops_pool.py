@@ -155,6 +155,12 @@ CASES += [Case("maxpool_3x3_s2_%s_wide" % dist, "maxpool2d", pool_attrs(3, 2), [
 # with every 7th element NaN a width of 69 puts NaNs at (r, c) and (r + 1, c + 1) of many windows.
 CASES += [Case("maxpool_2x2_s2_%s_wide" % dist, "maxpool2d", pool_attrs(2, 2), [(2, 3, 10, 69)], lambda: nn.MaxPool2d(2, 2),
                dist=dist, fd=False) for dist in ("nan", "ties", "distinct")]
+# Planes of width 2 ow with ow 1, 2, 4 or 8 (LeNet-5's pool2: 8 x 8) take 16 / ow whole output rows to
+# a vector there: groups, the rows left after them (13 x 8, 10 x 16, 20 x 4, 34 x 2), odd heights (the
+# last row read by no window; the gradient stores zeros there).
+CASES += [Case("maxpool_2x2_s2_%s_narrow_%dx%d" % (dist, h, w), "maxpool2d", pool_attrs(2, 2), [(2, 2, h, w)],
+               lambda: nn.MaxPool2d(2, 2), dist=dist, fd=False)
+          for h, w in ((8, 8), (13, 8), (10, 16), (20, 4), (34, 2)) for dist in ("nan", "ties", "distinct")]
 CASES += [Case("maxpool_2x2_s1_ties_wide", "maxpool2d", pool_attrs(2, 1), [(2, 2, 9, 21)], lambda: nn.MaxPool2d(2, 1),
                dist="ties", fd=False)]
 CASES += [Case("maxpool_3x3_s2_ceil_nan" + suffix, "maxpool2d", pool_attrs(3, 2, ceil_mode=True), [(2, 2, 9, 10)],
