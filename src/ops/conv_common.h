@@ -278,6 +278,40 @@ static inline void conv_backward_sample(const cnn_op_ctx *c, const conv_gemm *m,
 #define DW_CHUNKS 8
 #define DW_CHUNKED_MIN_BATCH 4 /* smaller batches: one sum over samples, parallel inside the GEMMs */
 
+/* Chunk k's first sample (k = DW_CHUNKS: the batch). The threads take the chunks from both ends
+ * (conv_chunk_take), so the chunks are large at the ends and small in the middle, where the threads
+ * meet: 12, 10, 6, 4 | 4, 6, 10, 12 of 64 samples. */
+static inline int64_t conv_chunk_first(int k, int64_t batch) {
+    static const int64_t at[DW_CHUNKS + 1] = {0, 12, 22, 28, 32, 36, 42, 52, 64};
+    return batch * at[k] / 64;
+}
+
+/* The chunks not taken yet: [front, back]. Shared by the threads of a parallel region. */
+typedef struct conv_chunk_queue {
+    int front, back;
+} conv_chunk_queue;
+
+static inline conv_chunk_queue conv_chunk_queue_all(void) { return (conv_chunk_queue){0, DW_CHUNKS - 1}; }
+
+/* The next chunk for thread tid of nt, or -1 when none is left: the last thread takes them from the
+ * back, the others from the front. With two threads each works on its half of the batch (the
+ * samples the ops before and after it give that thread: static splits) until they meet, and
+ * neither waits for more than the last small chunk of the other (the two cores of this host often
+ * run at different speeds: equal halves left one waiting). */
+static inline int conv_chunk_take(conv_chunk_queue *q, int tid, int nt) {
+    int k;
+#pragma omp critical(conv_chunk_take)
+    {
+        if (q->front > q->back)
+            k = -1;
+        else if (nt > 1 && tid == nt - 1)
+            k = q->back--;
+        else
+            k = q->front++;
+    }
+    return k;
+}
+
 /* Element at of the DW_CHUNKS partial weight gradients (dw floats apart), added in chunk order. */
 static inline float conv_chunk_sum(const float *partials, int64_t dw, int64_t at) {
     float sum = partials[at];
@@ -401,14 +435,15 @@ static inline void conv_backward_batch(const cnn_op_ctx *c, const conv_gemm *m, 
         }
         return;
     }
-    /* Chunk k holds samples [k*batch/DW_CHUNKS, (k+1)*batch/DW_CHUNKS), summed in order into
+    /* Chunk k holds samples [conv_chunk_first(k), conv_chunk_first(k + 1)), summed in order into
      * partial k, group at a time from its first (a split that depends on the batch alone). */
-#pragma omp parallel for schedule(dynamic) num_threads(w->threads)
-    for (int k = 0; k < DW_CHUNKS; k++) {
+    conv_chunk_queue queue = conv_chunk_queue_all();
+#pragma omp parallel num_threads(w->threads)
+    for (int k; (k = conv_chunk_take(&queue, omp_get_thread_num(), omp_get_num_threads())) >= 0;) {
         float *partial = w->partials + k * dw, *scratch = w->cols + omp_get_thread_num() * col;
-        const int64_t end = (k + 1) * batch / DW_CHUNKS;
+        const int64_t end = conv_chunk_first(k + 1, batch);
         memset(partial, 0, (size_t)dw * sizeof(float));
-        for (int64_t b = k * batch / DW_CHUNKS; b < end; b += group) run(c, b, end - b < group ? end - b : group, scratch, partial, arg);
+        for (int64_t b = conv_chunk_first(k, batch); b < end; b += group) run(c, b, end - b < group ? end - b : group, scratch, partial, arg);
     }
     const int64_t ocg = m->oc_per_group, rows = m->rows;
 #pragma omp parallel for schedule(static) num_threads(w->threads)

@@ -328,6 +328,7 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
     const float *weight = c->param[0];
     const int64_t batch = c->dout->shape[0];
     float *work = conv_aligned(c->work), *u = work, *partials = work + l.u;
+    conv_chunk_queue queue = conv_chunk_queue_all();
 #pragma omp parallel num_threads(conv_call_threads(c))
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -336,11 +337,10 @@ int conv_winograd2_backward(const cnn_op_ctx *c) {
         /* the input gradient: the convolution of dy with U' (the kernels turned), added into dx */
         w2_stack dxs = {.n_in = g.k, .n_out = g.c, .out_h = g.h, .out_w = g.w, .u = u, .accumulate = true};
 #pragma omp barrier
-        /* chunk k: samples [k * batch / DW_CHUNKS, (k + 1) * batch / DW_CHUNKS) in order into partial k */
-#pragma omp for schedule(dynamic) nowait
-        for (int k = 0; k < DW_CHUNKS; k++) {
+        /* chunk k: samples [conv_chunk_first(k), conv_chunk_first(k + 1)) in order into partial k */
+        for (int k; (k = conv_chunk_take(&queue, tid, nt)) >= 0;) {
             dw_part d = {.du = dweight ? partials + k * l.du : NULL};
-            for (int64_t b = k * batch / DW_CHUNKS; b < (k + 1) * batch / DW_CHUNKS; b++) {
+            for (int64_t b = conv_chunk_first(k, batch); b < conv_chunk_first(k + 1, batch); b++) {
                 if (g.r == 3)
                     backward_sample(c, &g, b, &d, &dxs, &s);
                 else
