@@ -323,7 +323,9 @@ static void backward_sample5(const cnn_op_ctx *c, const w2_geo *g, int64_t b, dw
         first += count;
         if (d->du && (d->filled += count) == g->dw_block) dw_flush(g, s, d);
     }
-    if (dx)
+    if (dx && g->pad_top == 0 && g->pad_left == 0 && g->xp_h == g->h && g->xp_w == g->w) /* as channels_last: flat */
+        cnn_winograd_unpad_add_row(s->dxp, g->h * g->w, g->c, 1, g->h * g->w, 0, 0, dx->data + b * dx->stride[0], 0);
+    else if (dx)
         for (int64_t y = 0; y < g->h; y++)
             cnn_winograd_unpad_add_row(s->dxp, g->xp_w, g->c, g->h, g->w, g->pad_top, g->pad_left, dx->data + b * dx->stride[0], y);
 }
