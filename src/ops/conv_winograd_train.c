@@ -46,6 +46,12 @@
  * from one or several samples), so that each of the 16 products dU[xi] += V[xi]^T (A dy A^T)[xi]
  * sums over many tiles per pass over dU. */
 #define WINO2_DW_BLOCK_BYTES (2 * 1024 * 1024)
+/* F(2x2, 5x5)'s: a quarter of that. Its blocks of 36 products, with the row-major copy for the input
+ * gradient, had made LeNet-5's conv2 backward work on ~2.5 MB a thread, out of L2 between the other
+ * layers of a step (cnn bench lenet5 --train --profile, conv2 backward, 10 alternating at 2 threads:
+ * 2.01-2.41 -> 1.84-2.13 ms, 9 of 10 faster; 1 thread 5 of 6; 256 KB and 1 MB no better). 3x3
+ * layers keep 2 MB (MiniGoogLeNet's step at 1 thread: 3 of 4 slower with 512 KB). */
+#define WINO5_DW_BLOCK_BYTES (512 * 1024)
 
 typedef struct w2_geo {
     int r, a, xi;                 /* kernel side (3 or 5), input tile side r + 1, elements per tile */
@@ -89,7 +95,7 @@ static w2_geo geometry(const cnn_node *n) {
      * tiles: 36 products of 16 x 50 x 20 a block). bench/conv_layer 20 50 12 64 5 1 0, 2 threads:
      * forward 0.98-1.03 -> 0.87-0.92 ms, backward 1.94-1.98 -> 1.78-1.93 ms (32 tiles: no gain). */
     if (g.r == 5) g.block = WINO2_MAX_BLOCK;
-    g.dw_block = WINO2_DW_BLOCK_BYTES / (g.xi * (int64_t)sizeof(float) * (g.c + g.kp)) / GEMM_MR * GEMM_MR;
+    g.dw_block = (g.r == 5 ? WINO5_DW_BLOCK_BYTES : WINO2_DW_BLOCK_BYTES) / (g.xi * (int64_t)sizeof(float) * (g.c + g.kp)) / GEMM_MR * GEMM_MR;
     g.dw_block = g.dw_block < 16 ? 16 : g.dw_block > 512 ? 512 : g.dw_block;
     return g;
 }
