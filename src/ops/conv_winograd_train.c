@@ -91,10 +91,12 @@ static w2_geo geometry(const cnn_node *n) {
     g.kp = cnn_gemm_round_nr(g.k), g.cp = cnn_gemm_round_nr(g.c), g.wide = max64(g.c, g.kp);
     g.block = WINO2_BLOCK_BYTES / (WINO2_XI * (int64_t)sizeof(float) * max64(g.wide, 1)) / GEMM_MR * GEMM_MR;
     g.block = g.block < WINO2_MIN_BLOCK ? WINO2_MIN_BLOCK : g.block > WINO2_MAX_BLOCK ? WINO2_MAX_BLOCK : g.block;
-    /* 5x5: the largest block (the rule above, sized for 16 products a tile, gives LeNet-5's conv2 16
-     * tiles: 36 products of 16 x 50 x 20 a block). bench/conv_layer 20 50 12 64 5 1 0, 2 threads:
-     * forward 0.98-1.03 -> 0.87-0.92 ms, backward 1.94-1.98 -> 1.78-1.93 ms (32 tiles: no gain). */
-    if (g.r == 5) g.block = WINO2_MAX_BLOCK;
+    /* 5x5: 32 tiles (the rule above, sized for 16 products a tile, gives LeNet-5's conv2 16 tiles: 36
+     * products of 16 x 50 x 20 a block). bench/conv_layer 20 50 12 64 5 1 0, 2 threads: forward
+     * 0.98-1.03 -> 0.87-0.92 ms, backward 1.94-1.98 -> 1.78-1.93 ms with 64 tiles (32: no gain
+     * there); within a LeNet-5 step (cnn bench --profile, 10 alternating at 2 threads) 32 tiles
+     * beat 64: forward faster in 9, the step in 7 (median 4.50 -> 4.42 ms): half the scratch. */
+    if (g.r == 5) g.block = 32;
     g.dw_block = (g.r == 5 ? WINO5_DW_BLOCK_BYTES : WINO2_DW_BLOCK_BYTES) / (g.xi * (int64_t)sizeof(float) * (g.c + g.kp)) / GEMM_MR * GEMM_MR;
     g.dw_block = g.dw_block < 16 ? 16 : g.dw_block > 512 ? 512 : g.dw_block;
     return g;
