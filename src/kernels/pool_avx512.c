@@ -65,7 +65,7 @@ void cnn_maxpool2x2_argmax(const float *xp, int64_t w, int64_t oh, int64_t ow, f
             _mm512_storeu_epi32(ap + 16 * q, at);
         }
     }
-    for (int64_t i = groups * 16 / (ow > 0 ? ow : 1); i < oh; i++) {
+    for (int64_t i = groups * (16 >> s); i < oh; i++) { /* the rows after the groups (16 / ow = 2^(4 - s) a group) */
         const float *x0 = xp + 2 * i * w, *x1 = x0 + w;
         for (int64_t j = 0; j < ow; j += 16) {
             const int64_t n = ow - j < 16 ? ow - j : 16; /* outputs, reading 2 n columns */
@@ -128,7 +128,7 @@ void cnn_maxpool2x2_grad_store(const float *dy, const int32_t *ap, int64_t h, in
                                                                              _mm512_permutex2var_ps(e[2], from[k], e[3])));
         }
     }
-    for (int64_t i = groups * 16 / (ow > 0 ? ow : 1); i < oh; i++) {
+    for (int64_t i = groups * (16 >> s); i < oh; i++) {
         for (int64_t j = 0; j < ow; j += 16) {
             const int64_t n = ow - j < 16 ? ow - j : 16;
             const __mmask16 out = lanes(n), lo = lanes(2 * n), hi = lanes(2 * n - 16);

@@ -282,6 +282,7 @@ static inline void conv_backward_sample(const cnn_op_ctx *c, const conv_gemm *m,
  * (conv_chunk_take), so the chunks are large at the ends and small in the middle, where the threads
  * meet: 12, 10, 6, 4 | 4, 6, 10, 12 of 64 samples. */
 static inline int64_t conv_chunk_first(int k, int64_t batch) {
+    _Static_assert(DW_CHUNKS == 8, "conv_chunk_first's table has DW_CHUNKS + 1 entries");
     static const int64_t at[DW_CHUNKS + 1] = {0, 12, 22, 28, 32, 36, 42, 52, 64};
     return batch * at[k] / 64;
 }

@@ -5,11 +5,12 @@
  *
  * Forward: the kernels to a table (tap-major, output channels padded to a multiple of the block), each
  * sample read in place (no padding) or from a zero-padded copy; the threads share out (sample, block
- * of 8 or 10 output channels: cnn_direct_block) pairs, each output summing its taps in order. Weight gradient (the backward when
- * no input gradient is asked for: a first layer): the threads share out the output channels, each
- * weight's sum over the batch made in 16 lanes by its one thread, groups of 5 (5x5) or 8 (3x3)
- * channels sharing each kernel row's shifted input vectors (LeNet-5's conv1, bench/conv_layer 1 20
- * 28 64 5 1 0: dW 0.80 -> 0.55 ms at 1 thread, 0.40 -> 0.28 at 2). */
+ * of 8 or 10 output channels: cnn_direct_block) pairs, each output summing its taps in order.
+ * Weight gradient (the backward when no input gradient is asked for: a first layer): the threads
+ * share out the output channels, each weight's sum over the batch made in 16 lanes by its one
+ * thread, groups of 5 (5x5) or 8 (3x3) channels sharing each kernel row's shifted input vectors
+ * (LeNet-5's conv1, bench/conv_layer 1 20 28 64 5 1 0: dW 0.80 -> 0.55 ms at 1 thread, 0.40 ->
+ * 0.28 at 2). */
 #include "conv_direct.h"
 #include "attrs.h"
 #include "conv_common.h"

@@ -174,13 +174,27 @@ static void transform_kernels(const w2_geo *g, const float *weight, bool dx, flo
  * padded (pad_top rows and pad_left positions before). Without padding (LeNet-5's conv2: x and dy)
  * the planes are transposed flat, 16 positions to a block across rows: 12 x 12 planes in 9 blocks
  * instead of 12 of 12 positions, 8 x 8 in 4 instead of 8 of 8. */
+static bool unpadded(int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, int64_t xp_h, int64_t xp_w) {
+    return pad_top == 0 && pad_left == 0 && xp_h == h && xp_w == w;
+}
+
 static void channels_last(const float *x, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, float *xp, int64_t xp_h,
                           int64_t xp_w) {
-    if (pad_top == 0 && pad_left == 0 && xp_h == h && xp_w == w) {
+    if (unpadded(h, w, pad_top, pad_left, xp_h, xp_w)) {
         cnn_winograd_pad_row(x, c, 1, h * w, 0, 0, xp, h * w, 0);
         return;
     }
     for (int64_t r = 0; r < xp_h; r++) cnn_winograd_pad_row(x, c, h, w, pad_top, pad_left, xp, xp_w, r);
+}
+
+/* channels_last's adjoint: x (c planes of h x w) += the unpadded part of xp, flat where it can be. */
+static void add_channels_last(const float *xp, int64_t c, int64_t h, int64_t w, int64_t pad_top, int64_t pad_left, int64_t xp_h, int64_t xp_w,
+                              float *x) {
+    if (unpadded(h, w, pad_top, pad_left, xp_h, xp_w)) {
+        cnn_winograd_unpad_add_row(xp, h * w, c, 1, h * w, 0, 0, x, 0);
+        return;
+    }
+    for (int64_t y = 0; y < h; y++) cnn_winograd_unpad_add_row(xp, xp_w, c, h, w, pad_top, pad_left, x, y);
 }
 
 /* Sample xb's zero-padded channels-last copy xp (the forward's input, and the weight gradient's). */
@@ -331,11 +345,7 @@ static void backward_sample5(const cnn_op_ctx *c, const w2_geo *g, int64_t b, dw
         first += count;
         if (d->du && (d->filled += count) == g->dw_block) dw_flush(g, s, d);
     }
-    if (dx && g->pad_top == 0 && g->pad_left == 0 && g->xp_h == g->h && g->xp_w == g->w) /* as channels_last: flat */
-        cnn_winograd_unpad_add_row(s->dxp, g->h * g->w, g->c, 1, g->h * g->w, 0, 0, dx->data + b * dx->stride[0], 0);
-    else if (dx)
-        for (int64_t y = 0; y < g->h; y++)
-            cnn_winograd_unpad_add_row(s->dxp, g->xp_w, g->c, g->h, g->w, g->pad_top, g->pad_left, dx->data + b * dx->stride[0], y);
+    if (dx) add_channels_last(s->dxp, g->c, g->h, g->w, g->pad_top, g->pad_left, g->xp_h, g->xp_w, dx->data + b * dx->stride[0]);
 }
 
 int conv_winograd2_backward(const cnn_op_ctx *c) {
