@@ -549,6 +549,9 @@ int main(void) {
         /* first layers: windows straight into the GEMM's panels, rows moved 16 at a time at strides 1 and 2 */
         {1, 3, 64, 75, 69, {3, 3, 3, 3}, false, true, false, 7, 2, 0, 0}, {2, 3, 20, 45, 70, {1, 2, 0, 1}, true, false, false, 6, 1, 0, 0},
         {1, 1, 8, 50, 49, {1, 1, 1, 1}, true, false, false, 3, 3, 0, 0},  {3, 4, 33, 40, 41, {2, 2, 2, 2}, true, true, false, 5, 2, 0, 0},
+        /* one block shared by the threads, output channels split at half a panel (conv_channel_share): googlenet's 14x14 at batch 1,
+         * 7 panels of 32 (thread 1 from channel 48, inside a panel); 40 channels (channels 16-31, then a panel of 8) */
+        {1, 32, 112, 14, 14, {1, 1, 1, 1}, true, true, false, 0, 0, 0, 0}, {1, 17, 40, 10, 12, {1, 1, 1, 1}, false, false, true, 0, 0, 0, 0},
         /* U of 4 MB or more: super-blocks of the batch's tiles (64: the second case runs three) */
         {3, 176, 176, 9, 9, {1, 1, 1, 1}, true, false, false, 0, 0, 0, 0}, {15, 176, 180, 12, 11, {1, 1, 0, 2}, true, true, false, 0, 0, 0, 0},
         /* column matrices of 2 MB or more: straight into the panels too (6x6: 5x5 at stride 1 is F(2x2, 5x5)'s) */
@@ -568,6 +571,8 @@ int main(void) {
         {1, 64, 48, 8, 8, {0, 0, 1, 1}, true, true, false, 0, 0, 1, 3},   {1, 48, 64, 8, 8, {1, 1, 0, 0}, true, false, false, 0, 0, 3, 1},
         {2, 17, 40, 11, 10, {0, 0, 2, 0}, false, false, true, 0, 0, 1, 3}, {3, 16, 17, 9, 7, {2, 1, 0, 0}, true, true, false, 0, 0, 3, 1},
         {1, 3, 5, 5, 3, {0, 0, 0, 0}, true, false, false, 0, 0, 1, 3},    {1, 24, 80, 30, 21, {1, 1, 0, 0}, true, true, false, 0, 0, 3, 1},
+        /* ... and output channels split at half a panel (48: thread 1 from channel 16) */
+        {1, 40, 48, 8, 8, {0, 0, 1, 1}, true, true, false, 0, 0, 1, 3},
     };
     for (size_t i = 0; i < sizeof wcases / sizeof *wcases; i++) {
         char name[200];

@@ -149,6 +149,29 @@ static inline void conv_forward_sample(const cnn_op_ctx *c, const conv_gemm *m, 
 /* The first 64-byte boundary at or after p: where floats sized by conv_float_bytes start. */
 static inline float *conv_aligned(void *p) { return (float *)(((uintptr_t)p + 63) & ~(uintptr_t)63); }
 
+/* Columns [n0, n1) of C = A Bp (m rows, k deep; Bp all of B's columns in cnn_gemm_pack_b's panels of
+ * GEMM_NR, k rows each), n0 a multiple of 16: a split of the columns between threads at half a panel
+ * (an odd number of panels no longer gives one thread a panel more: googlenet's 224-channel 3x3 layer
+ * at batch 1, 7 panels, had split 3 + 4). A half panel is the panel's last 16 columns through the
+ * kernel's 16-column width (its rows GEMM_NR floats apart); every element is the same multiply-adds
+ * in the same order whichever way the columns are split. */
+static inline void conv_gemm_columns(int64_t m, int64_t n0, int64_t n1, int64_t k, const float *a, int64_t lda, const float *bp, float *c,
+                                     int64_t ldc) {
+    if (n0 % GEMM_NR && n1 > n0) {
+        const int64_t end = n0 - n0 % GEMM_NR + GEMM_NR < n1 ? n0 - n0 % GEMM_NR + GEMM_NR : n1;
+        cnn_gemm_packed_avx512(false, m, end - n0, k, a, lda, bp + (n0 - n0 % GEMM_NR) * k + n0 % GEMM_NR, c + n0, ldc, false, NULL, 0, 1);
+        n0 = end;
+    }
+    if (n1 > n0) cnn_gemm_packed_avx512(false, m, n1 - n0, k, a, lda, bp + n0 * k, c + n0, ldc, false, NULL, 0, 1);
+}
+
+/* This thread's share [*k0, *k1) of k output channels in steps of 16 (conv_gemm_columns' splits). */
+static inline void conv_channel_share(int64_t k, int tid, int nt, int64_t *k0, int64_t *k1) {
+    const int64_t halves = (k + 15) / 16, hi = halves * (tid + 1) / nt * 16;
+    *k0 = halves * tid / nt * 16;
+    *k1 = hi < k ? hi : k;
+}
+
 /* The eval Winograd paths keep their transformed kernels in the plan and must see every change of
  * the kernels: an optimizer's step, loaded weights, or a caller's own writes through the parameter
  * pointers cnn.h hands out. Per panel of GEMM_NR output channels they keep a stamp of the kernels

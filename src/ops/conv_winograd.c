@@ -201,11 +201,11 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
                 const int64_t count = g.samples > 1 ? g.tiles : g.tiles - first < g.block ? g.tiles - first : g.block;
                 const int64_t rows = (b1 - b0) * count;
                 /* In shared mode thread tid transforms rows [rows * tid / nt, rows * (tid + 1) / nt) of the
-                 * block's input, then takes the output channels of panels [p0, p1) through the 36 products
-                 * and the output transform: each thread reads back only the columns of M it wrote. */
+                 * block's input, then takes its output channels [k0, k1) (conv_channel_share) through the 36
+                 * products and the output transform: each thread reads back only the columns of M it wrote. */
                 const int64_t t0 = whole ? 0 : rows * tid / nt, t1 = whole ? rows : rows * (tid + 1) / nt;
-                const int64_t p0 = whole ? 0 : k_panels * tid / nt, p1 = whole ? k_panels : k_panels * (tid + 1) / nt;
-                const int64_t k0 = p0 * GEMM_NR, k1 = p1 * GEMM_NR < g.k ? p1 * GEMM_NR : g.k;
+                int64_t k0 = 0, k1 = g.k;
+                if (!whole) conv_channel_share(g.k, tid, nt, &k0, &k1);
                 for (int64_t b = b0; b < b1; b++) { /* rows [lo, hi) of [t0, t1) are sample b's */
                     const int64_t at = (b - b0) * count, lo = t0 > at ? t0 : at, hi = t1 < at + count ? t1 : at + count;
                     if (hi > lo) cnn_winograd_input(g.m, xps + b * xp_size, g.xp_w, g.c, g.tiles_w, first + lo - at, hi - lo, v + lo * g.c, ldv);
@@ -215,8 +215,7 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
                 }
                 if (k1 > k0) {
                     for (int xi = 0; xi < WINO_XI; xi++)
-                        cnn_gemm_packed_avx512(false, rows, k1 - k0, g.c, v + xi * ldv * g.c, g.c, u + (xi * k_panels + p0) * GEMM_NR * g.c,
-                                               m + xi * ldv * g.k + k0, g.k, false, NULL, 0, 1);
+                        conv_gemm_columns(rows, k0, k1, g.c, v + xi * ldv * g.c, g.c, u + xi * k_panels * GEMM_NR * g.c, m + xi * ldv * g.k, g.k);
                     for (int64_t b = b0; b < b1; b++) {
                         const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
                                                      .relu = c->epi_relu};

@@ -115,18 +115,17 @@ int conv_winograd1d_forward(const cnn_op_ctx *c) {
         for (int64_t item = whole ? items * tid / nt : 0; item < end; item++) {
             const int64_t b = item / g.blocks, first = item % g.blocks * g.block;
             const int64_t count = g.tiles - first < g.block ? g.tiles - first : g.block;
-            /* shared: this thread's tiles [t0, t1) of the block, then its output channels of panels [p0, p1) */
+            /* shared: this thread's tiles [t0, t1) of the block, then its output channels [k0, k1) (conv_channel_share) */
             const int64_t t0 = whole ? 0 : count * tid / nt, t1 = whole ? count : count * (tid + 1) / nt;
-            const int64_t p0 = whole ? 0 : k_panels * tid / nt, p1 = whole ? k_panels : k_panels * (tid + 1) / nt;
-            const int64_t k0 = p0 * GEMM_NR, k1 = p1 * GEMM_NR < kk ? p1 * GEMM_NR : kk;
+            int64_t k0 = 0, k1 = kk;
+            if (!whole) conv_channel_share(kk, tid, nt, &k0, &k1);
             if (t1 > t0) cnn_winograd1d_input(&g.l, xps + b * xp_size, first + t0, t1 - t0, v + t0 * cc, ld);
             if (!whole) {
 #pragma omp barrier
             }
             if (k1 > k0) {
                 for (int xi = 0; xi < g.l.a; xi++)
-                    cnn_gemm_packed_avx512(false, count, k1 - k0, cc, v + xi * ld * cc, cc, u + (xi * k_panels + p0) * GEMM_NR * cc,
-                                           m + xi * ld * kk + k0, kk, false, NULL, 0, 1);
+                    conv_gemm_columns(count, k0, k1, cc, v + xi * ld * cc, cc, u + xi * k_panels * GEMM_NR * cc, m + xi * ld * kk, kk);
                 const cnn_gemm_epilogue e = {.bias = bias, .scale = c->epi_scale, .shift = c->epi_shift, .residual = conv_residual(c, b),
                                              .relu = c->epi_relu};
                 cnn_winograd1d_output(&g.l, m, ld, first, count, k0, k1 - k0, &e, y->data + b * y->stride[0]);
