@@ -2,6 +2,7 @@
  * weight loading and their refusals. Usage: test_graph [TMP_DIR] */
 #include "cnn.h"
 #include "harness.h"
+#include "../src/core/internal.h" /* cnn_plan_section_count */
 
 #include <math.h>
 #include <stdlib.h>
@@ -331,6 +332,81 @@ static int pointwise_conv_runs_before_pool(void *arg) {
     cnn_set_threads(saved);
     cnn_graph_free(a);
     cnn_graph_free(b);
+    return rc;
+}
+
+/* conv (kh x kw, "same" padding, no bias) -> batch norm -> ReLU. */
+static cnn_node *conv_bn_relu(cnn_graph *g, cnn_node *x, const char *name, int64_t k, int kh, int kw) {
+    char bn[64], relu[64];
+    snprintf(bn, sizeof bn, "%s.bn", name);
+    snprintf(relu, sizeof relu, "%s.relu", name);
+    const cnn_conv2d_params p = {.out_channels = k, .kernel_h = kh, .kernel_w = kw, .stride_h = 1, .stride_w = 1,
+                                 .pad_top = kh / 2, .pad_bottom = kh / 2, .pad_left = kw / 2, .pad_right = kw / 2};
+    return cnn_relu(g, cnn_batchnorm(g, cnn_conv2d_ex(g, x, name, &p), bn, 1e-3f, 0.1f), relu);
+}
+
+/* Two inception modules at 14x14: a's branches 1x1, 1x1 -> 3x3, 1x1 -> 5x5 and an average pool
+ * into a 1x1 (run conv-first); b's a 1x1, a 1x1 into a 1x3 and a 3x1 concatenated (a concat inside
+ * a branch) and a max pool into a 1x1. */
+static cnn_graph *two_modules(void) {
+    cnn_graph *g = cnn_graph_create();
+    cnn_node *m = conv_bn_relu(g, cnn_input(g, "x", 24, 14, 14), "stem", 32, 1, 1);
+    cnn_node *a[4] = {conv_bn_relu(g, m, "a1", 32, 1, 1), conv_bn_relu(g, conv_bn_relu(g, m, "a2.0", 24, 1, 1), "a2.1", 32, 3, 3),
+                      conv_bn_relu(g, conv_bn_relu(g, m, "a3.0", 16, 1, 1), "a3.1", 24, 5, 5),
+                      conv_bn_relu(g, cnn_avgpool2d(g, m, "a4.pool", 3, 1, 1, false, true), "a4", 16, 1, 1)};
+    cnn_node *ma = cnn_concat(g, 4, a, "a");
+    cnn_node *b2 = conv_bn_relu(g, ma, "b2.0", 16, 1, 1);
+    cnn_node *b2s[2] = {conv_bn_relu(g, b2, "b2.a", 16, 1, 3), conv_bn_relu(g, b2, "b2.b", 16, 3, 1)};
+    cnn_node *b[3] = {conv_bn_relu(g, ma, "b1", 48, 1, 1), cnn_concat(g, 2, b2s, "b2"),
+                      conv_bn_relu(g, cnn_maxpool2d(g, ma, "b3.pool", 3, 1, 1, false), "b3", 32, 1, 1)};
+    cnn_node *mb = cnn_concat(g, 3, b, "b");
+    if (!mb || cnn_graph_add_output(g, mb, 0) || cnn_graph_init_params(g, 5)) {
+        cnn_graph_free(g);
+        return NULL;
+    }
+    stats_off_defaults(g);
+    return g;
+}
+
+/* Eval plans at batch 1 with 2 threads run the modules' branches side by side (plan.c, branch
+ * sections): the output bitwise the plan's at 1 thread and the layers' one by one, twice in a row,
+ * and with profiling on (layers one at a time); batch 2 and 1 thread take no sections. */
+static int branches_side_by_side(void *arg) {
+    (void)arg;
+    cnn_graph *g = two_modules();
+    CHECK(g, "%s", cnn_last_error());
+    const int saved = cnn_get_threads();
+    cnn_set_threads(1);
+    cnn_plan *one = cnn_plan_create(g, 1, 0), *plain = cnn_plan_create(g, 1, CNN_PLAN_UNFUSED);
+    cnn_set_threads(2);
+    cnn_plan *two = cnn_plan_create(g, 1, 0), *batch2 = cnn_plan_create(g, 2, 0);
+    int rc = one && plain && two && batch2 ? 0 : -1;
+    if (rc) harness_message(__FILE__, __LINE__, "%s", cnn_last_error());
+    if (!rc && (cnn_plan_section_count(two) != 2 || cnn_plan_section_count(one) || cnn_plan_section_count(batch2))) {
+        harness_message(__FILE__, __LINE__, "sections: %lld at 2 threads (want 2), %lld at 1, %lld at batch 2",
+                        (long long)cnn_plan_section_count(two), (long long)cnn_plan_section_count(one),
+                        (long long)cnn_plan_section_count(batch2));
+        rc = -1;
+    }
+    const char *runs[3] = {"first forward", "second forward", "profiled forward"};
+    for (int run = 0; run < 3 && !rc; run++) {
+        fill_input(one), fill_input(plain), fill_input(two);
+        if (run == 2 && cnn_plan_set_profiling(two, true)) rc = -1;
+        if (rc || cnn_plan_forward(one) || cnn_plan_forward(plain) || cnn_plan_forward(two)) {
+            harness_message(__FILE__, __LINE__, "%s", cnn_last_error());
+            rc = -1;
+            break;
+        }
+        const cnn_tensor *y1 = cnn_plan_output(one, 0), *yp = cnn_plan_output(plain, 0), *y2 = cnn_plan_output(two, 0);
+        if (memcmp(y1->data, yp->data, (size_t)cnn_tensor_numel(y1) * sizeof(float)) ||
+            memcmp(y1->data, y2->data, (size_t)cnn_tensor_numel(y1) * sizeof(float))) {
+            harness_message(__FILE__, __LINE__, "%s: output differs between 1 thread, unfused and 2 threads", runs[run]);
+            rc = -1;
+        }
+    }
+    cnn_set_threads(saved);
+    cnn_plan_free(one), cnn_plan_free(plain), cnn_plan_free(two), cnn_plan_free(batch2);
+    cnn_graph_free(g);
     return rc;
 }
 
@@ -831,6 +907,7 @@ int main(int argc, char **argv) {
         harness_case(names[i], pool_gradient_stored, (void *)t);
     }
     harness_case("plan: a dense layer's parameter gradients add up over two backward passes (40 samples)", dense_gradients_accumulate, NULL);
+    harness_case("eval plans at batch 1 run inception branches side by side, bitwise as at 1 thread", branches_side_by_side, NULL);
     harness_case("ops: NaN propagates through ReLU and max-pool as in PyTorch", nan_propagates, NULL);
     harness_case("safetensors: round trip with metadata and I64", safetensors_round_trip, NULL);
     harness_case("safetensors: bad files refused with their path", safetensors_bad_files, NULL);

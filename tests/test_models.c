@@ -246,6 +246,42 @@ static int same_bits_any_thread_count(void *arg) {
     return 0;
 }
 
+/* Eval at batch 1 (arg: the model): the logits the same bits with 1 and 2 threads, the 2-thread
+ * plan running the inception modules' branches side by side (plan.c's branch sections). */
+static int eval_same_bits_any_thread_count(void *arg) {
+    const char *name = arg;
+    cnn_graph *g = cnn_model_build(name, NULL);
+    CHECK(g && cnn_graph_init_params(g, 5) == 0, "%s", cnn_last_error());
+    float *y[2] = {NULL, NULL};
+    int64_t ny = 0;
+    int rc = 0;
+    for (int t = 0; t < 2 && !rc; t++) {
+        cnn_set_threads(t + 1);
+        cnn_plan *p = cnn_plan_create(g, 1, 0);
+        rc = p ? 0 : -1;
+        if (!rc) {
+            cnn_tensor *x = cnn_plan_input(p, 0);
+            for (int64_t i = 0; i < cnn_tensor_numel(x); i++) x->data[i] = (float)sin((double)i * 0.011);
+            rc = cnn_plan_forward(p);
+        }
+        if (!rc) {
+            const cnn_tensor *out = cnn_plan_output(p, 0);
+            ny = cnn_tensor_numel(out);
+            y[t] = malloc((size_t)ny * sizeof(float));
+            if (y[t]) memcpy(y[t], out->data, (size_t)ny * sizeof(float));
+            rc = y[t] ? 0 : -1;
+        }
+        cnn_plan_free(p);
+    }
+    cnn_set_threads(0);
+    const bool same = !rc && memcmp(y[0], y[1], (size_t)ny * sizeof(float)) == 0;
+    free(y[0]), free(y[1]);
+    cnn_graph_free(g);
+    CHECK(!rc, "%s", cnn_last_error());
+    CHECK(same, "%s: logits differ between 1 and 2 threads", name);
+    return 0;
+}
+
 static int unknown_model(void *arg) {
     (void)arg;
     CHECK(!cnn_model_build("googlenet_v9", NULL), "unknown name accepted");
@@ -282,6 +318,8 @@ int main(int argc, char **argv) {
     harness_case("minigooglenet: parameter count equals Keras's summary", minigooglenet_param_count, NULL);
     harness_case("zoo: unknown model name lists the zoo", unknown_model, NULL);
     harness_case("minigooglenet: train step bitwise identical with 1 and 2 threads", same_bits_any_thread_count, NULL);
+    harness_case("googlenet: eval at batch 1 bitwise identical with 1 and 2 threads", eval_same_bits_any_thread_count, "googlenet");
+    harness_case("inception_v3: eval at batch 1 bitwise identical with 1 and 2 threads", eval_same_bits_any_thread_count, "inception_v3");
     static char names[256][256];
     const char *subdirs[] = {"models", "zoo"};
     for (int s = 0; s < 2; s++) {

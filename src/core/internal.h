@@ -72,6 +72,9 @@ typedef struct cnn_op {
     int (*forward)(const cnn_op_ctx *c);
     int (*backward)(const cnn_op_ctx *c);  /* NULL: the op has no gradient (graph inputs) */
     int64_t (*macs)(const cnn_node *node); /* per sample; may be NULL (0) */
+    /* The planner's estimate of the node's time per sample, in multiply-adds of a plain product (plan.c's
+     * branch sections balance the threads by it); may be NULL: its macs, or its outputs when none. */
+    double (*cost)(const cnn_node *node, bool training);
     unsigned caps;                         /* CNN_CAP_*: what the graph and the planner may do with it */
     unsigned (*node_caps)(const cnn_node *node); /* may be NULL: CNN_CAP_* that hold for this node's attributes only */
 } cnn_op;
@@ -102,6 +105,9 @@ enum {
 /* Eval-mode batch norm as y = x * scale[c] + shift[c], exactly as its eval forward computes it
  * (norm.c): for folding it into the op before it (plan.c). */
 void cnn_batchnorm_eval_affine(const cnn_node *bn, float *scale, float *shift);
+
+/* The branch sections an eval plan runs side by side (plan.c, plan_sections): their count (tests). */
+int64_t cnn_plan_section_count(const cnn_plan *p);
 
 /* Hot loops of our own (pools, im2col, epilogues, element-wise passes) are compiled three times and
  * the CPU picks one at load: baseline x86-64, AVX2 and AVX-512. The default build stays portable,

@@ -24,6 +24,10 @@ typedef struct node_run {
     bool hidden;                 /* fused away: its own value is never materialised */
     bool reused;                 /* eval: its buffer is shared with layers that run later */
     size_t pool_offset;          /* eval: where its value sits in the activation pool */
+    int64_t section_end;         /* > 0: nodes [this one, section_end) are a branch section (plan_sections) */
+    int section_threads;         /* on a section's first node: the threads that run it */
+    int branch_thread;           /* a node in a section: the thread that runs it */
+    bool in_section;             /* a node in a section: its scratch comes from that thread's area */
     cnn_tensor value, grad;      /* grad.data NULL when not needed */
     const cnn_tensor **in;       /* [n_inputs] */
     cnn_tensor **din;            /* [n_inputs] */
@@ -43,6 +47,7 @@ struct cnn_plan {
     size_t arena_bytes;
     void *work;
     size_t work_bytes;
+    size_t work_stride;          /* the scratch areas of a branch section's threads after the first, after the plan's */
     void **pointer_block;        /* all per-node pointer arrays in one allocation */
     uint64_t seed, step;
     int threads;                 /* OpenMP's count when planned: ops size per-thread scratch by it */
@@ -261,6 +266,128 @@ static bool pool_overlap(const cnn_plan *p, int64_t x, size_t at, int64_t y) {
     return at < yo + value_bytes(p, y) && yo < at + value_bytes(p, x);
 }
 
+/* Branch sections (eval plans at batch 1 with 2 threads or more): an inception module's branches
+ * run side by side, each branch's layers on one thread, instead of one after the other with every
+ * layer shared by the threads. At batch 1 a layer of a 14x14 or 7x7 module is too small to share
+ * well (googlenet's 7x7 3x3 layer scaled 1.3x at 2 threads, its smallest 1x1 layers not at all),
+ * and a thread that computes a whole branch reads back only what it wrote. Every layer computes the
+ * same bits whichever threads run it, so the output is the same as the plan's at 1 thread.
+ *
+ * A section is the layers strictly between the last layer every input of a channel concat depends
+ * on (the module's input) and the concat: those are the branches, split into the groups that share
+ * no value inside the range (union-find over the layers' inputs, a fused residual and a moved pool
+ * included). The groups go to the threads largest first, each to the least loaded (cost: the layer's
+ * op's estimate, cnn_op.cost, or its multiply-adds), and the section is kept only when the most
+ * loaded thread has at most SECTION_MAX_SHARE of the work at 2 threads (about 1.8x; googlenet's
+ * 28x28 modules, one branch 70% of the work, stay shared layer by layer). Nested concats (an
+ * inception_v3 branch ending in its own concat) are part of the outer section. */
+#define SECTION_MAX_SHARE 0.56
+
+static int64_t find_root(int64_t *parent, int64_t x) {
+    while (parent[x] != x) x = parent[x] = parent[parent[x]];
+    return x;
+}
+
+static void join(int64_t *parent, int64_t a, int64_t b, int64_t lo, int64_t hi) {
+    if (a < lo || a >= hi || b < lo || b >= hi) return;
+    a = find_root(parent, a), b = find_root(parent, b);
+    if (a != b) parent[a > b ? a : b] = a > b ? b : a;
+}
+
+/* The planner's estimate of node i's time at batch 1 (relative units). */
+static double node_cost(const cnn_plan *p, int64_t i) {
+    const cnn_node *n = p->g->nodes[i];
+    if (n->op->cost) return n->op->cost(n, training(p));
+    const int64_t macs = n->op->macs ? n->op->macs(n) : 0;
+    return macs > 0 ? (double)macs : (double)cnn_shape_sample_numel(&n->shape);
+}
+
+/* The section of concat j, [*start, j): the layers after the last one all its inputs depend on. */
+static bool section_range(const cnn_plan *p, int64_t j, uint32_t *mask, int64_t *start) {
+    const cnn_graph *g = p->g;
+    const cnn_node *c = g->nodes[j];
+    if (c->n_inputs < 2 || c->n_inputs > 32) return false;
+    memset(mask, 0, (size_t)(j + 1) * sizeof *mask);
+    for (int k = 0; k < c->n_inputs; k++) mask[c->inputs[k]->id] |= 1u << k;
+    for (int64_t i = j - 1; i >= 0; i--) /* ancestors, latest first: each passes its marks to its inputs */
+        if (mask[i])
+            for (int k = 0; k < g->nodes[i]->n_inputs; k++) mask[g->nodes[i]->inputs[k]->id] |= mask[i];
+    const uint32_t all = c->n_inputs == 32 ? ~0u : (1u << c->n_inputs) - 1;
+    for (int64_t i = j - 1; i >= 0; i--)
+        if (mask[i] == all) {
+            *start = i + 1;
+            return *start < j;
+        }
+    return false;
+}
+
+static void plan_sections(cnn_plan *p) {
+    cnn_graph *g = p->g;
+    const int64_t n = g->n_nodes;
+    for (int64_t i = 0; i < n; i++)
+        p->runs[i].section_end = 0, p->runs[i].branch_thread = 0, p->runs[i].section_threads = 0, p->runs[i].in_section = false;
+    const int threads = p->threads < 2 ? 0 : p->threads > 32 ? 32 : p->threads;
+    if (training(p) || p->batch != 1 || threads < 2) return;
+    int64_t *parent = malloc((size_t)n * 3 * sizeof(int64_t));
+    uint32_t *mask = malloc((size_t)n * sizeof *mask);
+    double *cost = malloc((size_t)n * sizeof *cost);
+    if (!parent || !mask || !cost) goto done; /* no sections: every layer shared by the threads */
+    int64_t *group = parent + n, *order = parent + 2 * n;
+    /* the concats' ranges, last first: an inner concat's range lies inside its outer one's, taken before it */
+    for (int64_t j = n - 1; j >= 0; j--) {
+        int64_t a;
+        if (!p->runs[j].active || !has_cap(g->nodes[j], CNN_CAP_CHANNEL_CONCAT) || !section_range(p, j, mask, &a)) continue;
+        bool overlaps = false; /* with a section taken: [a', end') against [a, j], the concats included */
+        for (int64_t q = 0; q < n && !overlaps; q++)
+            overlaps = p->runs[q].section_end > 0 && q <= j && a <= p->runs[q].section_end;
+        if (overlaps) continue;
+        for (int64_t i = a; i < j; i++) parent[i] = i;
+        for (int64_t i = a; i < j; i++) { /* graph inputs are written before the forward: no layer's */
+            const node_run *r = &p->runs[i];
+            if (!r->active || g->nodes[i]->input_index >= 0) continue;
+            for (int k = 0; k < g->nodes[i]->n_inputs; k++)
+                if (g->nodes[i]->inputs[k]->input_index < 0) join(parent, i, g->nodes[i]->inputs[k]->id, a, j);
+            if (r->residual >= 0 && g->nodes[r->residual]->input_index < 0) join(parent, i, r->residual, a, j);
+        }
+        /* groups: their cost, largest first */
+        int64_t groups = 0;
+        for (int64_t i = a; i < j; i++) cost[i] = 0;
+        for (int64_t i = a; i < j; i++) {
+            if (!p->runs[i].active || g->nodes[i]->input_index >= 0) continue;
+            const int64_t root = find_root(parent, i);
+            if (root == i) order[groups++] = i;
+            cost[root] += node_cost(p, i);
+        }
+        if (groups < 2) continue;
+        for (int64_t x = 1; x < groups; x++)
+            for (int64_t y = x; y > 0 && cost[order[y]] > cost[order[y - 1]]; y--) {
+                const int64_t t = order[y];
+                order[y] = order[y - 1], order[y - 1] = t;
+            }
+        const int nt = groups < threads ? (int)groups : threads;
+        double load[32] = {0}, total = 0;
+        for (int64_t x = 0; x < groups; x++) {
+            int best = 0;
+            for (int t = 1; t < nt; t++)
+                if (load[t] < load[best]) best = t;
+            load[best] += cost[order[x]], total += cost[order[x]];
+            group[order[x]] = best;
+        }
+        double most = 0;
+        for (int t = 0; t < nt; t++) most = load[t] > most ? load[t] : most;
+        if (total <= 0 || most > SECTION_MAX_SHARE * 2.0 / nt * total) continue;
+        p->runs[a].section_end = j;
+        p->runs[a].section_threads = nt;
+        for (int64_t i = a; i < j; i++)
+            if (p->runs[i].active && g->nodes[i]->input_index < 0)
+                p->runs[i].branch_thread = (int)group[find_root(parent, i)], p->runs[i].in_section = true;
+    }
+done:
+    free(parent);
+    free(mask);
+    free(cost);
+}
+
 /* Eval plans: activation buffers shared by lifetime. A buffer lives from the first layer that
  * writes it (graph inputs: before the forward) to the last layer that reads it (plan outputs: for
  * ever); buffers whose lives overlap never share bytes. Placed largest first, each at the lowest
@@ -297,6 +424,16 @@ static size_t plan_value_pool(cnn_plan *p) {
             if (i > last[mid]) last[mid] = i;
             if (i > last[src]) last[src] = i;
         }
+    }
+    /* A branch section's layers run side by side (plan_sections): a buffer written or read by any of
+     * them lives through the whole section. */
+    for (int64_t a = 0; a < n; a++) {
+        const int64_t end = p->runs[a].section_end;
+        for (int64_t o = 0; end > 0 && o < n; o++)
+            if (first[o] < end && last[o] >= a) {
+                if (first[o] > a) first[o] = a;
+                if (last[o] < end) last[o] = end;
+            }
     }
     int64_t owners = 0;
     for (int64_t i = 0; i < n; i++)
@@ -413,11 +550,12 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
     for (int i = 0; i < p->n_outputs; i++) p->runs[p->output_nodes[i]].is_output = true;
     if (training(p) && !cnn_graph_grads(g, NULL)) goto fail;
     plan_sharing(p);
+    plan_sections(p);
 
     /* Sizes: activations, gradients and states in one arena; pointer arrays in one block. Eval
      * plans share activation buffers by lifetime (a pool at the arena's start). */
     const bool pooled = !training(p) && !(flags & CNN_PLAN_UNFUSED);
-    size_t arena = 0, pointers = 0;
+    size_t arena = 0, pointers = 0, section_work = 0; /* the scratch of the layers in branch sections */
     for (int64_t i = 0; i < g->n_nodes; i++) {
         node_run *r = &p->runs[i];
         cnn_node *n = g->nodes[i];
@@ -445,6 +583,7 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
                 goto fail;
             }
             if (w > p->work_bytes) p->work_bytes = w;
+            if (r->in_section && w > section_work) section_work = w;
         }
         pointers += 2 * (size_t)n->n_inputs + 2 * (size_t)n->n_params;
     }
@@ -455,7 +594,16 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
     }
     if (add_bytes(&arena, pool, "activations")) goto fail;
     size_t work_offset = arena;
-    if (add_bytes(&arena, align_up(p->work_bytes), "scratch")) goto fail;
+    /* The plan's scratch, then one area per further thread of the widest branch section, each as
+     * large as the largest scratch of a layer in a section (thread 0 takes the plan's) */
+    int section_threads = 1;
+    for (int64_t i = 0; i < g->n_nodes; i++)
+        if (p->runs[i].section_threads > section_threads) section_threads = p->runs[i].section_threads;
+    p->work_stride = align_up(section_work);
+    if (add_bytes(&arena, align_up(p->work_bytes), "scratch") ||
+        (section_threads > 1 && (p->work_stride > SIZE_MAX / (size_t)(section_threads - 1) ||
+                                 add_bytes(&arena, p->work_stride * (size_t)(section_threads - 1), "scratch"))))
+        goto fail;
     p->arena_bytes = arena;
     p->arena = plan_arena_alloc(arena);
     if (!p->arena) {
@@ -542,6 +690,12 @@ fail:
 }
 
 int64_t cnn_plan_batch(const cnn_plan *p) { return p->batch; }
+
+int64_t cnn_plan_section_count(const cnn_plan *p) {
+    int64_t count = 0;
+    for (int64_t i = 0; i < p->n_nodes; i++) count += p->runs[i].section_end > 0;
+    return count;
+}
 size_t cnn_plan_memory(const cnn_plan *p) { return p->arena_bytes; }
 int cnn_plan_output_count(const cnn_plan *p) { return p->n_outputs; }
 
@@ -628,6 +782,7 @@ static int forward_pointwise_first(cnn_plan *p, int64_t i, const cnn_op_ctx *c) 
     const cnn_tensor mid = cnn_tensor_make(p->runs[q].value.data, &g->nodes[i]->shape, p->batch);
     const cnn_tensor *mid_in[1] = {&mid};
     cnn_op_ctx conv = *c, pool = make_ctx(p, q);
+    pool.work = c->work;
     conv.in = p->runs[q].in, conv.out = &mid;
     conv.epi_scale = conv.epi_shift = NULL, conv.epi_relu = false;
     pool.in = mid_in, pool.out = c->out;
@@ -640,26 +795,66 @@ static int forward_pointwise_first(cnn_plan *p, int64_t i, const cnn_op_ctx *c) 
     return 0;
 }
 
+/* Node i's forward (one that runs: active, no graph input, not fused into another), scratch at work. */
+static int forward_node(cnn_plan *p, int64_t i, void *work) {
+    cnn_graph *g = p->g;
+    const node_run *r = &p->runs[i];
+    cnn_op_ctx c = make_ctx(p, i);
+    c.work = work;
+    if (r->fuse_bn >= 0) {
+        cnn_batchnorm_eval_affine(g->nodes[r->fuse_bn], r->epi, r->epi + g->nodes[i]->shape.dims[1]);
+        c.epi_scale = r->epi, c.epi_shift = r->epi + g->nodes[i]->shape.dims[1];
+    }
+    c.epi_relu = r->fuse_relu >= 0;
+    c.epi_residual = r->residual >= 0 ? &p->runs[r->residual].value : NULL;
+    if (r->pre_pool >= 0) return forward_pointwise_first(p, i, &c);
+    double t0 = p->seconds ? omp_get_wtime() : 0;
+    if (g->nodes[i]->op->forward(&c)) return -1;
+    if (p->seconds) p->seconds[2 * i] += omp_get_wtime() - t0;
+    return 0;
+}
+
+/* Branch section [a, end) (plan_sections): each thread runs its branches' layers in graph order, with
+ * its own scratch, its layers on one thread each; the first error stops them all. */
+static int forward_section(cnn_plan *p, int64_t a, int64_t end) {
+    int failed = 0;
+    char message[1024] = "";
+#pragma omp parallel num_threads(p->runs[a].section_threads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads(); /* fewer than asked: each takes more branches */
+        omp_set_num_threads(1);                                         /* the layers' own parallel regions: this thread alone */
+        void *work = t ? (char *)p->work + align_up(p->work_bytes) + (size_t)(t - 1) * p->work_stride : p->work;
+        for (int64_t i = a; i < end; i++) {
+            if (!runs_forward(p, i) || p->runs[i].branch_thread % nt != t) continue;
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (stop) break;
+            if (forward_node(p, i, work)) {
+#pragma omp critical(cnn_section_error)
+                if (!failed) {
+                    snprintf(message, sizeof message, "%s", cnn_last_error());
+                    failed = 1;
+                }
+                break;
+            }
+        }
+    }
+    return failed ? cnn_fail("%s", message) : 0;
+}
+
 int cnn_plan_forward(cnn_plan *p) {
     if (check_graph_unchanged(p)) return -1;
     cnn_graph *g = p->g;
+    /* Branch sections side by side unless profiling (each layer timed alone) or fewer threads now. */
+    const bool sections = !p->seconds && !omp_in_parallel() && omp_get_max_threads() >= 2;
     for (int64_t i = 0; i < g->n_nodes; i++) {
-        const node_run *r = &p->runs[i];
-        if (!r->active || g->nodes[i]->input_index >= 0 || r->fused_by >= 0) continue;
-        cnn_op_ctx c = make_ctx(p, i);
-        if (r->fuse_bn >= 0) {
-            cnn_batchnorm_eval_affine(g->nodes[r->fuse_bn], r->epi, r->epi + g->nodes[i]->shape.dims[1]);
-            c.epi_scale = r->epi, c.epi_shift = r->epi + g->nodes[i]->shape.dims[1];
-        }
-        c.epi_relu = r->fuse_relu >= 0;
-        c.epi_residual = r->residual >= 0 ? &p->runs[r->residual].value : NULL;
-        if (r->pre_pool >= 0) {
-            if (forward_pointwise_first(p, i, &c)) return -1;
+        if (sections && p->runs[i].section_end > 0) {
+            if (forward_section(p, i, p->runs[i].section_end)) return -1;
+            i = p->runs[i].section_end - 1;
             continue;
         }
-        double t0 = p->seconds ? omp_get_wtime() : 0;
-        if (g->nodes[i]->op->forward(&c)) return -1;
-        if (p->seconds) p->seconds[2 * i] += omp_get_wtime() - t0;
+        if (runs_forward(p, i) && forward_node(p, i, p->work)) return -1;
     }
     if (training(p)) {
         for (int i = 0; i < p->n_outputs; i++) {

@@ -89,6 +89,13 @@ static int64_t window_pool_macs(const cnn_node *n) {
     return cnn_mul_i64(cnn_shape_sample_numel(&n->shape), (int64_t)a->p.kernel_h * a->p.kernel_w);
 }
 
+/* The planner's time estimate (cnn_op.cost): a window's compare or add ~5 times a multiply-add of
+ * a convolution (googlenet's 3x3 max pools at batch 1). */
+static double window_pool_cost(const cnn_node *n, bool training) {
+    (void)training;
+    return 5.0 * (double)window_pool_macs(n);
+}
+
 /* Adaptive bins overlap or differ in size: the exact sum of bin areas times channels. */
 static int64_t adaptive_pool_macs(const cnn_node *n) {
     const cnn_shape *in = &n->inputs[0]->shape, *out = &n->shape;
@@ -783,7 +790,8 @@ static int avgpool_backward(const cnn_op_ctx *c) {
 
 static const cnn_op maxpool_op = {.name = "maxpool2d", .shape = window_pool_shape, .state_bytes = pool_argmax_bytes,
                                   .work_bytes = maxpool_work_bytes, .caps = CNN_CAP_GRAD_STORE,
-                                  .forward = maxpool_forward, .backward = maxpool_backward, .macs = window_pool_macs};
+                                  .forward = maxpool_forward, .backward = maxpool_backward, .macs = window_pool_macs,
+                                  .cost = window_pool_cost};
 /* A window average keeping the plane's size (stride 1, "same" padding) is one linear map of each
  * plane, and avgpool_forward applies a planner's epilogue. */
 static unsigned avgpool_node_caps(const cnn_node *n) {
@@ -792,7 +800,8 @@ static unsigned avgpool_node_caps(const cnn_node *n) {
 }
 
 static const cnn_op avgpool_op = {.name = "avgpool2d", .shape = window_pool_shape, .work_bytes = avgpool_work_bytes, .forward = avgpool_forward,
-                                  .backward = avgpool_backward, .macs = window_pool_macs, .node_caps = avgpool_node_caps};
+                                  .backward = avgpool_backward, .macs = window_pool_macs, .cost = window_pool_cost,
+                                  .node_caps = avgpool_node_caps};
 static const cnn_op global_avgpool_op = {.name = "global_avgpool", .shape = adaptive_pool_shape, .forward = avgpool_forward,
                                          .backward = avgpool_backward, .macs = adaptive_pool_macs};
 static const cnn_op adaptive_avgpool_op = {.name = "adaptive_avgpool", .shape = adaptive_pool_shape,
