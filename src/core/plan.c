@@ -279,7 +279,7 @@ static bool pool_overlap(const cnn_plan *p, int64_t x, size_t at, int64_t y) {
  * included). The groups go to the threads largest first, each to the least loaded (cost: the layer's
  * op's estimate, cnn_op.cost, or its multiply-adds), and the section is kept only when the most
  * loaded thread has at most SECTION_MAX_SHARE of the work at 2 threads (about 1.8x; googlenet's
- * 28x28 modules, one branch 70% of the work, stay shared layer by layer). Nested concats (an
+ * 28x28 modules, one branch 63-69% of the work, stay shared layer by layer). Nested concats (an
  * inception_v3 branch ending in its own concat) are part of the outer section. */
 #define SECTION_MAX_SHARE 0.56
 
@@ -834,6 +834,7 @@ static int forward_section(cnn_plan *p, int64_t a, int64_t end) {
 #pragma omp critical(cnn_section_error)
                 if (!failed) {
                     snprintf(message, sizeof message, "%s", cnn_last_error());
+#pragma omp atomic write
                     failed = 1;
                 }
                 break;
