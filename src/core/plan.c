@@ -324,8 +324,6 @@ static bool section_range(const cnn_plan *p, int64_t j, uint32_t *mask, int64_t 
 static void plan_sections(cnn_plan *p) {
     cnn_graph *g = p->g;
     const int64_t n = g->n_nodes;
-    for (int64_t i = 0; i < n; i++)
-        p->runs[i].section_end = 0, p->runs[i].branch_thread = 0, p->runs[i].section_threads = 0, p->runs[i].in_section = false;
     const int threads = p->threads < 2 ? 0 : p->threads > 32 ? 32 : p->threads;
     if (training(p) || p->batch != 1 || threads < 2) return;
     int64_t *parent = malloc((size_t)n * 3 * sizeof(int64_t));
@@ -333,14 +331,13 @@ static void plan_sections(cnn_plan *p) {
     double *cost = malloc((size_t)n * sizeof *cost);
     if (!parent || !mask || !cost) goto done; /* no sections: every layer shared by the threads */
     int64_t *group = parent + n, *order = parent + 2 * n;
-    /* the concats' ranges, last first: an inner concat's range lies inside its outer one's, taken before it */
+    /* The concats' ranges, last first: an inner concat's range lies inside its outer one's, taken
+     * before it. Sections taken are disjoint and come in descending order, so a concat at or after
+     * the start of the last one taken is inside it. (runs[] starts zeroed: no sections.) */
+    int64_t taken = n;
     for (int64_t j = n - 1; j >= 0; j--) {
         int64_t a;
-        if (!p->runs[j].active || !has_cap(g->nodes[j], CNN_CAP_CHANNEL_CONCAT) || !section_range(p, j, mask, &a)) continue;
-        bool overlaps = false; /* with a section taken: [a', end') against [a, j], the concats included */
-        for (int64_t q = 0; q < n && !overlaps; q++)
-            overlaps = p->runs[q].section_end > 0 && q <= j && a <= p->runs[q].section_end;
-        if (overlaps) continue;
+        if (j >= taken || !p->runs[j].active || !has_cap(g->nodes[j], CNN_CAP_CHANNEL_CONCAT) || !section_range(p, j, mask, &a)) continue;
         for (int64_t i = a; i < j; i++) parent[i] = i;
         for (int64_t i = a; i < j; i++) { /* graph inputs are written before the forward: no layer's */
             const node_run *r = &p->runs[i];
@@ -376,7 +373,7 @@ static void plan_sections(cnn_plan *p) {
         double most = 0;
         for (int t = 0; t < nt; t++) most = load[t] > most ? load[t] : most;
         if (total <= 0 || most > SECTION_MAX_SHARE * 2.0 / nt * total) continue;
-        p->runs[a].section_end = j;
+        p->runs[a].section_end = j, taken = a;
         p->runs[a].section_threads = nt;
         for (int64_t i = a; i < j; i++)
             if (p->runs[i].active && g->nodes[i]->input_index < 0)
