@@ -557,22 +557,26 @@ static int stacked_samples_match_alone(void *arg) {
     CHECK(cnn_graph_init_params(g, 5) == 0, "%s", cnn_last_error());
     stats_off_defaults(g);
     const int64_t batch = 7;
-    cnn_plan *all = cnn_plan_create(g, batch, 0), *one = cnn_plan_create(g, 1, 0);
-    CHECK(all && one, "%s", cnn_last_error());
+    /* A 7x7 plane alone (4 tiles) runs the direct product (conv_winograd.c, WINO_MIN_TILES): c5's
+     * sample is compared with a batch of two copies of it (8 tiles, one block of both samples). */
+    cnn_plan *all = cnn_plan_create(g, batch, 0), *one = cnn_plan_create(g, 1, 0), *two = cnn_plan_create(g, 2, 0);
+    CHECK(all && one && two, "%s", cnn_last_error());
     const cnn_tensor *in = fill_input(all);
     CHECK(cnn_plan_forward(all) == 0, "%s", cnn_last_error());
     for (int64_t b = 0; b < batch; b++) {
-        cnn_tensor *in1 = cnn_plan_input(one, 0);
+        cnn_tensor *in1 = cnn_plan_input(one, 0), *in2 = cnn_plan_input(two, 0);
         memcpy(in1->data, in->data + b * in->stride[0], (size_t)in->stride[0] * sizeof(float));
-        CHECK(cnn_plan_forward(one) == 0, "%s", cnn_last_error());
-        for (int o = 0; o < 3; o++) {
-            const cnn_tensor *a = cnn_plan_output(all, o), *s = cnn_plan_output(one, o);
-            CHECK(memcmp(a->data + b * a->stride[0], s->data, (size_t)s->stride[0] * sizeof(float)) == 0,
-                  "sample %lld of output %d differs from the sample alone", (long long)b, o);
+        for (int64_t s = 0; s < 2; s++) memcpy(in2->data + s * in2->stride[0], in1->data, (size_t)in->stride[0] * sizeof(float));
+        CHECK(cnn_plan_forward(one) == 0 && cnn_plan_forward(two) == 0, "%s", cnn_last_error());
+        for (int o = 0; o < 4; o++) { /* o 3: output 2 against the second copy */
+            const cnn_tensor *a = cnn_plan_output(all, o < 3 ? o : 2), *s = cnn_plan_output(o < 2 ? one : two, o < 3 ? o : 2);
+            CHECK(memcmp(a->data + b * a->stride[0], s->data + (o == 3 ? s->stride[0] : 0), (size_t)s->stride[0] * sizeof(float)) == 0,
+                  "sample %lld of output %d differs from the sample alone (output 2: in a batch of two copies)", (long long)b, o < 3 ? o : 2);
         }
     }
     cnn_plan_free(all);
     cnn_plan_free(one);
+    cnn_plan_free(two);
     cnn_graph_free(g);
     return 0;
 }

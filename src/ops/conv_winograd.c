@@ -12,7 +12,7 @@
  * epilogue. Blocks go to threads whole when there are enough of them, otherwise the threads share
  * each block's input tiles and then its output channels. Every output is computed by the same
  * operations whichever thread computes it, in whichever block: the same bits for any thread count
- * and batch. */
+ * and any batch that runs this path (a small plane alone may not: WINO_MIN_TILES). */
 #include "conv_winograd.h"
 #include "attrs.h"
 #include "conv_common.h"
@@ -28,11 +28,17 @@
 /* Below these channel counts the products are too thin for the transforms to pay; below this many
  * output tiles per call U (four times the kernel's size, read once per block) is read for too little
  * work. Measured with U kept in the plan (cnn bench --profile, 1 thread): googlenet's 14x14 layers at
- * batch 1 (16 tiles) 2x faster than the direct product, its 7x7 ones (4 tiles) 10% faster, resnet50's
- * 512-channel 7x7 layers at batch 8 (32 tiles) 1.6x. */
+ * batch 1 (16 tiles) 2x faster than the direct product, resnet50's 512-channel 7x7 layers at batch 8
+ * (32 tiles) 1.6x. A 7x7 or 8x8 plane at batch 1 (4 tiles) reads each element of U for 4 tiles only:
+ * alone, with U in cache, 10% faster than the direct product, but in a whole network U comes from
+ * memory (googlenet's 7x7 layers' U is 18 MB, inception_v3's 8x8 ones' 50 MB) and the network's
+ * footprint outgrows the last-level cache. On an Intel Xeon host (2 cores, 2 MB L2 each; reads past
+ * ~64 MB at 15 GB/s a core) googlenet's inception5b 3x3 took 1.58 ms by Winograd, 0.68 by the direct
+ * product; from 8 tiles: googlenet b1 25.4 -> 24.6 ms at 1 thread, 15.2 -> 14.1 at 2; inception_v3
+ * 86.1 -> 82.5 and 49.6 -> 45.7 (cnn bench, alternating processes). */
 #define WINO_MIN_IN 16
 #define WINO_MIN_OUT 16
-#define WINO_MIN_TILES 4
+#define WINO_MIN_TILES 8
 /* Kernels whose U is this large (resnet50's 256- and 512-channel layers: 9.4 and 38 MB) are not read
  * once per block of 16 tiles but once per super-block of up to WINO_SUPER tiles of the batch, in three
  * phases: every tile's input transform, the 36 products (the threads taking whole ones, each reading

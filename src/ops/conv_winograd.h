@@ -46,7 +46,7 @@ void conv_winograd_pad_batch(const cnn_tensor *x, int64_t pad_top, int64_t pad_l
 
 /* The node's forward goes through conv_winograd1d_forward: an eval plan, a 1x7, 7x1, 1x3 or 3x1
  * kernel with stride 1, dilation 1 and one group, the CPU has the GEMM, at least 16 input and output
- * channels (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". It rounds to ~3e-6 (F(3, 7))
+ * channels and 32 output tiles in the batch (or CNN_WINOGRAD is "all"), and CNN_WINOGRAD is not "0". It rounds to ~3e-6 (F(3, 7))
  * and ~0.5e-6 (F(4, 3)) of the terms' magnitudes (test_kernels). */
 bool conv_winograd1d_fits(const cnn_node *n, int64_t batch, bool training);
 

@@ -13,7 +13,7 @@
  * contiguous run of them; otherwise (inception_v3's 8x8 planes: one block) the threads share each
  * block, its tiles' input transforms and then its output channels. Every output is computed by the
  * same operations whichever thread computes it, in whichever block: the same bits for any thread
- * count and batch. */
+ * count and any batch that runs this path (an 8x8 plane alone does not: WINO1D_MIN_TILES). */
 #include "conv_winograd.h"
 #include "attrs.h"
 #include "conv_common.h"
@@ -29,6 +29,12 @@
  * 48, 3 blocks shared by the threads: 2 threads 41.8 -> 42.7 ms, and 57 ms when the cores sit apart. */
 #define WINO1D_BLOCK7 32
 #define WINO1D_MIN_CHANNELS 16 /* in and out, below which the transforms do not pay (unless CNN_WINOGRAD=all) */
+/* Output tiles per call below which U (twice the kernels' size for F(4, 3)) is read for too little
+ * work (unless CNN_WINOGRAD=all): inception_v3's 8x8 planes at batch 1 (16 tiles; their eight 1x3 and
+ * 3x1 384 -> 384 layers' U 28 MB, read from memory in a whole network) take 0.85-0.92 ms each by
+ * Winograd, 0.46-0.49 by the direct product, on an Intel Xeon host; inception_v3 b1 82.0 -> 80.1 ms
+ * at 1 thread, 43.9 -> 41.8 at 2 (cnn bench, alternating processes). 17x17 planes have 102. */
+#define WINO1D_MIN_TILES 32
 
 typedef struct w1_geo {
     cnn_wino1d_layout l;
@@ -63,12 +69,12 @@ static w1_geo geometry(const cnn_node *n) {
 }
 
 bool conv_winograd1d_fits(const cnn_node *n, int64_t batch, bool training) {
-    (void)batch;
     const conv_attrs *a = n->attrs;
     const int mode = conv_winograd_mode();
     const bool shape = (a->kernel_h == 1 && (a->kernel_w == 7 || a->kernel_w == 3)) || (a->kernel_w == 1 && (a->kernel_h == 7 || a->kernel_h == 3));
     return !training && mode != 0 && shape && a->stride_h == 1 && a->stride_w == 1 && a->dilation_h == 1 && a->dilation_w == 1 &&
-           a->groups == 1 && (mode == 2 || (n->inputs[0]->shape.dims[1] >= WINO1D_MIN_CHANNELS && a->out_channels >= WINO1D_MIN_CHANNELS));
+           a->groups == 1 && (mode == 2 || (n->inputs[0]->shape.dims[1] >= WINO1D_MIN_CHANNELS && a->out_channels >= WINO1D_MIN_CHANNELS &&
+                                            cnn_mul_i64(geometry(n).tiles, batch) >= WINO1D_MIN_TILES));
 }
 
 /* State: the stamps of the kernels U was made from (conv_kernels_changed), then U. */
