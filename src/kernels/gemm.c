@@ -13,6 +13,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Below this many multiply-adds a product runs on one thread: waking others costs more. */
 #define GEMM_PARALLEL_MIN_MACS 65536
@@ -66,6 +67,15 @@ bool cnn_gemm_fast(void) {
         fast = cnn_gemm_avx512_available() && !(env && strcmp(env, "blas") == 0);
     }
     return fast == 1;
+}
+
+int64_t cnn_gemm_b_cache_bytes(void) {
+    static int64_t bytes = -1; /* decided once; a race writes the same value */
+    if (bytes < 0) {
+        const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        bytes = l2 >= 2 * 1024 * 1024 ? (int64_t)l2 / 16 * 7 : 384 * 1024;
+    }
+    return bytes;
 }
 
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n) { return cnn_gemm_packed_b_size(k, n) + 16; }

@@ -215,7 +215,7 @@ void cnn_gemm_packed_avx512(bool trans_a, int64_t m, int64_t n, int64_t k, const
     /* When B's panels fit in L2 (K x N small), tile t is row panel t / panels_n and column panel
      * t % panels_n: each MR rows of A are read once, against B in cache. Otherwise the other way
      * round: each B panel stays in cache while the rows of A stream past it. */
-    const bool rows_outer = k * panels_n * GEMM_NR * (int64_t)sizeof(float) <= GEMM_B_CACHE_BYTES;
+    const bool rows_outer = k * panels_n * GEMM_NR * (int64_t)sizeof(float) <= cnn_gemm_b_cache_bytes();
     for (int64_t t = first_tile; t < panels_m * panels_n; t += tile_step) {
         const int64_t jp = rows_outer ? t % panels_n : t / panels_m, ip = rows_outer ? t / panels_n : t % panels_m;
         const int64_t cols = n - jp * GEMM_NR < GEMM_NR ? n - jp * GEMM_NR : GEMM_NR;
