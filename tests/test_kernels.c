@@ -238,18 +238,26 @@ static int stamp_sees_changes(void *arg) {
     return 0;
 }
 
+/* One kh x kw conv (17 -> 40 channels, 11x10, 'same' pads) on the eval Winograd paths, its weight in w;
+ * NULL on failure. */
+static cnn_graph *kernel_change_graph(const int *kernel, cnn_param *w) {
+    cnn_graph *g = cnn_graph_create();
+    const cnn_conv2d_params p = {.out_channels = 40, .kernel_h = kernel[0], .kernel_w = kernel[1], .pad_top = kernel[0] / 2,
+                                 .pad_bottom = kernel[0] / 2, .pad_left = kernel[1] / 2, .pad_right = kernel[1] / 2};
+    cnn_node *out = cnn_conv2d_ex(g, cnn_input(g, "x", 17, 11, 10), "conv", &p);
+    if (out && cnn_graph_add_output(g, out, 0) == 0 && cnn_graph_init_params(g, 5) == 0 && cnn_param_find(g, "conv.weight", w) == 0) return g;
+    cnn_graph_free(g);
+    return NULL;
+}
+
 /* An eval plan kept across changes of its conv's kernels (3x3: F(4x4, 3x3); 5x5: F(2x2, 5x5); 1x7:
  * F(3, 7)), two panels of output channels, gives bitwise what a new plan gives after each: one float
  * a unit in the last place up, two floats negated, two swapped, all zero, back to the start. */
 static int plans_follow_kernel_changes(void *arg) {
     const int *kernel = arg; /* kh, kw */
-    cnn_graph *g = cnn_graph_create();
-    const cnn_conv2d_params p = {.out_channels = 40, .kernel_h = kernel[0], .kernel_w = kernel[1], .pad_top = kernel[0] / 2,
-                                 .pad_bottom = kernel[0] / 2, .pad_left = kernel[1] / 2, .pad_right = kernel[1] / 2};
-    cnn_node *out = cnn_conv2d_ex(g, cnn_input(g, "x", 17, 11, 10), "conv", &p);
-    CHECK(out && cnn_graph_add_output(g, out, 0) == 0 && cnn_graph_init_params(g, 5) == 0, "graph: %s", cnn_last_error());
     cnn_param w;
-    CHECK(cnn_param_find(g, "conv.weight", &w) == 0, "no conv.weight");
+    cnn_graph *g = kernel_change_graph(kernel, &w);
+    CHECK(g, "graph: %s", cnn_last_error());
     float *start = malloc((size_t)w.numel * sizeof(float));
     CHECK(start, "out of memory");
     memcpy(start, w.data, (size_t)w.numel * sizeof(float));
@@ -288,6 +296,46 @@ static int plans_follow_kernel_changes(void *arg) {
     free(start);
     cnn_graph_free(g);
     return rc;
+}
+
+/* A frozen eval plan (CNN_PLAN_FROZEN) uses the transformed kernels of its first forward without
+ * reading the kernels again: after a change of them it still gives its first output bitwise, while
+ * a new plan (frozen or not) gives the changed convolution; a frozen training plan is refused. */
+static int frozen_plans_keep_kernels(void *arg) {
+    const int *kernel = arg; /* kh, kw */
+    cnn_param w;
+    cnn_graph *g = kernel_change_graph(kernel, &w);
+    CHECK(g, "graph: %s", cnn_last_error());
+    CHECK(!cnn_plan_create(g, 1, CNN_PLAN_FROZEN | CNN_PLAN_TRAIN) && strstr(cnn_last_error(), "CNN_PLAN_FROZEN is for eval plans"),
+          "a frozen training plan: %s", cnn_last_error());
+    cnn_plan *frozen = cnn_plan_create(g, 1, CNN_PLAN_FROZEN);
+    CHECK(frozen, "plan: %s", cnn_last_error());
+    cnn_tensor *in = cnn_plan_input(frozen, 0);
+    const int64_t n = cnn_tensor_numel(in), m = cnn_tensor_numel(cnn_plan_output(frozen, 0));
+    for (int64_t i = 0; i < n; i++) in->data[i] = value((uint64_t)i, 3);
+    float *first = malloc((size_t)m * sizeof(float));
+    CHECK(first, "out of memory");
+    int rc = cnn_plan_forward(frozen);
+    if (rc == 0) memcpy(first, cnn_plan_output(frozen, 0)->data, (size_t)m * sizeof(float));
+    w.data[w.numel - 7] += 1.0f, w.data[w.numel / 3] -= 1.0f; /* in panel 1 (channels 32..39), in panel 0 */
+    cnn_plan *fresh = rc == 0 ? cnn_plan_create(g, 1, CNN_PLAN_FROZEN) : NULL, *checked = fresh ? cnn_plan_create(g, 1, 0) : NULL;
+    if (checked) {
+        memcpy(cnn_plan_input(fresh, 0)->data, in->data, (size_t)n * sizeof(float));
+        memcpy(cnn_plan_input(checked, 0)->data, in->data, (size_t)n * sizeof(float));
+    }
+    rc = !checked || cnn_plan_forward(frozen) || cnn_plan_forward(fresh) || cnn_plan_forward(checked) ? -1 : 0;
+    const char *why = rc ? cnn_last_error() : NULL;
+    if (rc == 0 && memcmp(cnn_plan_output(frozen, 0)->data, first, (size_t)m * sizeof(float)) != 0) why = "the frozen plan read the changed kernels";
+    if (rc == 0 && !why && memcmp(cnn_plan_output(fresh, 0)->data, first, (size_t)m * sizeof(float)) == 0) why = "the change left the output as it was";
+    if (rc == 0 && !why && memcmp(cnn_plan_output(fresh, 0)->data, cnn_plan_output(checked, 0)->data, (size_t)m * sizeof(float)) != 0)
+        why = "a new frozen plan differs from a new checked one";
+    cnn_plan_free(checked);
+    cnn_plan_free(fresh);
+    cnn_plan_free(frozen);
+    free(first);
+    cnn_graph_free(g);
+    CHECK(!why, "%dx%d: %s", kernel[0], kernel[1], why);
+    return 0;
 }
 
 /* ---- training plans: conv2d 3x3/1 forward, input and weight gradients by F(2x2, 3x3) ---- */
@@ -589,6 +637,9 @@ int main(void) {
         snprintf(name, sizeof name, "eval Winograd %dx%d: a kept plan follows kernel changes, bitwise as a new plan", stamp_kernels[i][0],
                  stamp_kernels[i][1]);
         harness_case(name, plans_follow_kernel_changes, (void *)stamp_kernels[i]);
+        snprintf(name, sizeof name, "eval Winograd %dx%d: a frozen plan keeps its first kernels, a new one sees the change", stamp_kernels[i][0],
+                 stamp_kernels[i][1]);
+        harness_case(name, frozen_plans_keep_kernels, (void *)stamp_kernels[i]);
     }
     static const wino_train_case tcases[] = { /* Winograd from 16 input channels (conv_winograd_train.c); one: direct */
         {4, 16, 16, 8, 8, {1, 1, 1, 1}, true, 3},    {3, 19, 33, 13, 11, {1, 1, 1, 1}, true, 3}, {9, 17, 48, 10, 9, {0, 0, 0, 0}, false, 3},

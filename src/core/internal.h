@@ -50,6 +50,7 @@ typedef struct cnn_op_ctx {
     int work_threads;              /* OpenMP's thread count when the plan sized the scratch */
     bool training;
     bool dropout;                  /* train mode with dropout on (off: CNN_PLAN_NO_DROPOUT) */
+    bool frozen;                   /* eval plan whose parameters do not change (CNN_PLAN_FROZEN) */
     /* Eval-mode fusion (plan.c; only ops that support it are given these): after computing its
      * output, the op applies y = y * epi_scale[c] + epi_shift[c] per channel c (when not NULL),
      * then ReLU (when epi_relu): a following batch norm and ReLU folded into it. */

@@ -530,6 +530,8 @@ cnn_plan *cnn_plan_create(cnn_graph *g, int64_t batch, unsigned flags) {
     if (g->n_outputs == 0) return cnn_fail_null("plan: the graph has no output (cnn_graph_add_output)");
     if ((flags & CNN_PLAN_INPUT_GRAD) && !(flags & CNN_PLAN_TRAIN))
         return cnn_fail_null("plan: input gradients need a training plan");
+    if ((flags & CNN_PLAN_FROZEN) && (flags & CNN_PLAN_TRAIN))
+        return cnn_fail_null("plan: CNN_PLAN_FROZEN is for eval plans (a training plan changes the parameters)");
     cnn_plan *p = cnn_calloc(1, sizeof *p, "plan");
     if (!p) return NULL;
     p->g = g;
@@ -765,6 +767,7 @@ static cnn_op_ctx make_ctx(cnn_plan *p, int64_t i) {
         .work_threads = p->threads,
         .training = training(p),
         .dropout = training(p) && !(p->flags & CNN_PLAN_NO_DROPOUT),
+        .frozen = p->flags & CNN_PLAN_FROZEN,
         .seed = cnn_hash64(p->seed ^ cnn_hash64(p->step * 0x100000001b3ull + (uint64_t)i)),
     };
     return c;

@@ -188,14 +188,16 @@ static inline int64_t conv_stamp_floats(int64_t k) { return (k + GEMM_NR - 1) / 
 
 /* Whether output channels [p * GEMM_NR, (p + 1) * GEMM_NR) of the k kernels (per floats each) differ
  * from those panel p's stamp (in stamps, conv_stamp_floats(k) floats that the plan's state starts
- * zeroed with) was made from, or it was never made; when so, the stamp is made from them. */
-static inline bool conv_kernels_changed(const float *weight, float *stamps, int64_t k, int64_t per, int64_t p) {
+ * zeroed with) was made from, or it was never made; when so, the stamp is made from them. A frozen
+ * plan's (CNN_PLAN_FROZEN) kernels count as unchanged once made, without reading them. */
+static inline bool conv_kernels_changed(const float *weight, float *stamps, int64_t k, int64_t per, int64_t p, bool frozen) {
     const int64_t first = p * GEMM_NR * per, last = (p + 1) * GEMM_NR * per, end = k * per;
     uint64_t h[1 + CNN_STAMP_LANES], kept[1 + CNN_STAMP_LANES];
     float *stamp = stamps + p * CONV_STAMP_FLOATS;
+    memcpy(kept, stamp, sizeof kept);
+    if (frozen && kept[0] == 1) return false;
     h[0] = 1; /* made */
     cnn_kernel_stamp(weight + first, (last < end ? last : end) - first, h + 1);
-    memcpy(kept, stamp, sizeof kept);
     if (memcmp(kept, h, sizeof h) == 0) return false;
     memcpy(stamp, h, sizeof h);
     return true;

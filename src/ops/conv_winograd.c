@@ -159,8 +159,8 @@ static void super_block(const cnn_op_ctx *c, const wino_geo *g, const float *xps
 }
 
 /* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels changed. */
-static void update_panel(const wino_geo *g, const float *weight, float *stamps, float *u, int64_t p) {
-    if (conv_kernels_changed(weight, stamps, g->k, g->c * g->r * g->r, p)) cnn_winograd_weights(g->r, g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
+static void update_panel(const wino_geo *g, const float *weight, float *stamps, float *u, int64_t p, bool frozen) {
+    if (conv_kernels_changed(weight, stamps, g->k, g->c * g->r * g->r, p, frozen)) cnn_winograd_weights(g->r, g->k, g->c, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
 void conv_winograd_pad_batch(const cnn_tensor *x, int64_t pad_top, int64_t pad_left, float *xps, int64_t xp_h, int64_t xp_w, int tid, int nt) {
@@ -188,7 +188,7 @@ int conv_winograd_forward(const cnn_op_ctx *c) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, stamps, u, p);
+        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, stamps, u, p, c->frozen);
         /* contiguous runs of padded rows and of blocks per thread (conv_winograd_pad_batch) */
         conv_winograd_pad_batch(x, g.pad_top, g.pad_left, xps, g.xp_h, g.xp_w, tid, nt);
 #pragma omp barrier

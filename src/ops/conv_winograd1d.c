@@ -94,8 +94,8 @@ size_t conv_winograd1d_bytes(const cnn_node *n, int64_t batch) {
 }
 
 /* U for output channels [p * GEMM_NR, (p + 1) * GEMM_NR), made again only when those kernels changed. */
-static void update_panel(const w1_geo *g, const float *weight, float *stamps, float *u, int64_t p) {
-    if (conv_kernels_changed(weight, stamps, g->l.k, g->l.c * g->l.taps, p)) cnn_winograd1d_weights(&g->l, weight, u, p * GEMM_NR, GEMM_NR);
+static void update_panel(const w1_geo *g, const float *weight, float *stamps, float *u, int64_t p, bool frozen) {
+    if (conv_kernels_changed(weight, stamps, g->l.k, g->l.c * g->l.taps, p, frozen)) cnn_winograd1d_weights(&g->l, weight, u, p * GEMM_NR, GEMM_NR);
 }
 
 int conv_winograd1d_forward(const cnn_op_ctx *c) {
@@ -112,7 +112,7 @@ int conv_winograd1d_forward(const cnn_op_ctx *c) {
 #pragma omp parallel num_threads(threads) if (threads > 1)
     {
         const int tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, stamps, u, p);
+        for (int64_t p = tid; p < k_panels; p += nt) update_panel(&g, weight, stamps, u, p, c->frozen);
         /* contiguous runs of padded rows and of blocks per thread (conv_winograd_pad_batch) */
         conv_winograd_pad_batch(x, g.pad_top, g.pad_left, xps, g.xp_h, g.xp_w, tid, nt);
 #pragma omp barrier

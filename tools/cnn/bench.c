@@ -109,7 +109,7 @@ int cmd_bench(int argc, char **argv) {
     int status = 1;
     cnn_optimizer_options oo = {.kind = CNN_OPT_SGD, .momentum = 0.9f};
     if (!labels || cnn_graph_init_params(g, 0) || (train && !(opt = cnn_optimizer_create(g, &oo))) ||
-        !(p = cnn_plan_create(g, batch, train ? CNN_PLAN_TRAIN : 0))) {
+        !(p = cnn_plan_create(g, batch, train ? CNN_PLAN_TRAIN : CNN_PLAN_FROZEN))) {
         cli_fail_lib("bench");
         goto done;
     }

@@ -36,7 +36,7 @@ int cli_evaluate(cnn_graph *g, const cnn_dataset *d, int64_t batch, cli_eval *r)
     if (!loader || !labels || !r->confusion) goto done;
     for (;;) {
         if (!plan) {
-            plan = cnn_plan_create(g, batch, 0);
+            plan = cnn_plan_create(g, batch, CNN_PLAN_FROZEN); /* the weights stay as they are during the pass */
             if (!plan) goto done;
             planned = batch;
         }
@@ -45,7 +45,7 @@ int cli_evaluate(cnn_graph *g, const cnn_dataset *d, int64_t batch, cli_eval *r)
         if (got < 0) goto done;
         if (got == 1) break;
         if (count != planned) { /* the short last batch: its own plan, inputs copied over */
-            cnn_plan *small = cnn_plan_create(g, count, 0);
+            cnn_plan *small = cnn_plan_create(g, count, CNN_PLAN_FROZEN);
             if (!small) goto done;
             memcpy(cnn_plan_input(small, 0)->data, cnn_plan_input(plan, 0)->data,
                    (size_t)cnn_tensor_numel(cnn_plan_input(small, 0)) * sizeof(float));

@@ -109,7 +109,7 @@ int cmd_predict(int argc, char **argv) {
     k = out[1];
     if (data_channels != 1 && data_channels != 3) data_channels = in[1] == 1 ? 1 : 3;
     if (cnn_graph_load_weights(g, weights) || !(names = load_labels(labels_path, cnn_safetensors_metadata(wf, "cnn.class_names"), k)) ||
-        !(plan = cnn_plan_create(g, 1, 0))) {
+        !(plan = cnn_plan_create(g, 1, CNN_PLAN_FROZEN))) {
         cli_fail_lib("predict");
         goto done;
     }

@@ -65,7 +65,7 @@ static int forward_all(cnn_graph *g, int n_in, const float *const *xs, const int
         int64_t b = n - at < RUN_CHUNK ? n - at : RUN_CHUNK;
         if (b != planned) {
             cnn_plan_free(plan);
-            plan = cnn_plan_create(g, b, stats ? CNN_PLAN_UNFUSED : 0); /* --trace shows every layer */
+            plan = cnn_plan_create(g, b, CNN_PLAN_FROZEN | (stats ? CNN_PLAN_UNFUSED : 0)); /* --trace shows every layer */
             if (!plan) return -1;
             planned = b;
         }
