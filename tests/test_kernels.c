@@ -9,6 +9,7 @@
 #include "../src/core/internal.h"
 #include "../src/kernels/gemm.h"
 #include "../src/kernels/im2col.h"
+#include "../src/kernels/pool.h"
 #include "../src/kernels/winograd.h"
 
 #include <math.h>
@@ -338,6 +339,82 @@ static int frozen_plans_keep_kernels(void *arg) {
     return 0;
 }
 
+/* ---- eval max pool 3x3 / stride 1 / pad 1 on planes up to 32 wide (kernels/pool.h) ---- */
+
+static float max_nan_ref(float best, float v) { return v > best || isnan(v) ? v : best; }
+
+/* cnn_maxpool3x3s1_plane against the scalar order of ops/pool.c (the window's rows, then its
+ * columns, padding dropped), bitwise: planes 1..32 wide, 1..15 rows, values with ties, -inf and
+ * NaNs of distinct payloads (the last NaN in that order is the one kept). */
+static int maxpool3x3s1_matches(void *arg) {
+    (void)arg;
+    if (!cnn_gemm_avx512_available()) return 0;
+    float x[15 * 32], y[15 * 32], v[15 * 32];
+    static const int64_t ws[] = {1, 2, 3, 5, 7, 13, 14, 15, 16, 17, 28, 31, 32}, hs[] = {1, 2, 3, 7, 14, 15};
+    for (int wi = 0; wi < 13; wi++)
+        for (int hi = 0; hi < 6; hi++) {
+            const int64_t w = ws[wi], h = hs[hi];
+            for (int64_t i = 0; i < h * w; i++) {
+                const uint64_t r = cnn_hash64((uint64_t)(i * 977 + w * 31 + h));
+                uint32_t nan = 0x7fc00000u | (uint32_t)(r >> 40 & 0x3fffff);
+                x[i] = r % 23 == 0 ? -INFINITY : (float)(r % 9) - 4.0f; /* ties */
+                if (r % 17 == 0) memcpy(&x[i], &nan, sizeof nan);
+            }
+            cnn_maxpool3x3s1_plane(x, h, w, y);
+            for (int64_t i = 0; i < h; i++)
+                for (int64_t j = 0; j < w; j++) {
+                    float m = x[(i > 0 ? i - 1 : i) * w + j];
+                    for (int64_t r = (i > 0 ? i : i + 1); r <= i + 1 && r < h; r++) m = max_nan_ref(m, x[r * w + j]);
+                    v[i * w + j] = m;
+                }
+            for (int64_t i = 0; i < h; i++)
+                for (int64_t j = 0; j < w; j++) {
+                    float m = v[i * w + (j > 0 ? j - 1 : j)];
+                    for (int64_t q = (j > 0 ? j : j + 1); q <= j + 1 && q < w; q++) m = max_nan_ref(m, v[i * w + q]);
+                    CHECK(memcmp(&m, &y[i * w + j], sizeof m) == 0, "%lldx%lld plane, output (%lld, %lld): %g, want %g", (long long)h,
+                          (long long)w, (long long)i, (long long)j, (double)y[i * w + j], (double)m);
+                }
+        }
+    return 0;
+}
+
+/* cnn_maxpool3x3s2_plane the same way: planes 1..70 wide (several vectors of outputs a row) and
+ * 1..15 high, floor and ceil mode (a last window past the plane's edge). */
+static int maxpool3x3s2_matches(void *arg) {
+    (void)arg;
+    if (!cnn_gemm_avx512_available()) return 0;
+    static float x[15 * 70], y[8 * 35];
+    static const int64_t ws[] = {1, 2, 3, 4, 5, 14, 28, 31, 32, 33, 34, 35, 64, 65, 70}, hs[] = {1, 2, 3, 4, 7, 14, 15};
+    for (int wi = 0; wi < 15; wi++)
+        for (int hi = 0; hi < 7; hi++)
+            for (int ceil_mode = 0; ceil_mode < 2; ceil_mode++) {
+                const int64_t w = ws[wi], h = hs[hi];
+                const int64_t ow = w < 3 ? 1 : ceil_mode ? (w - 3 + 1) / 2 + 1 : (w - 3) / 2 + 1;
+                const int64_t oh = h < 3 ? 1 : ceil_mode ? (h - 3 + 1) / 2 + 1 : (h - 3) / 2 + 1;
+                for (int64_t i = 0; i < h * w; i++) {
+                    const uint64_t r = cnn_hash64((uint64_t)(i * 613 + w * 37 + h + 5));
+                    uint32_t nan = 0x7fc00000u | (uint32_t)(r >> 40 & 0x3fffff);
+                    x[i] = r % 23 == 0 ? -INFINITY : (float)(r % 9) - 4.0f;
+                    if (r % 17 == 0) memcpy(&x[i], &nan, sizeof nan);
+                }
+                cnn_maxpool3x3s2_plane(x, h, w, oh, ow, y);
+                for (int64_t i = 0; i < oh; i++)
+                    for (int64_t j = 0; j < ow; j++) {
+                        float cols[3] = {0}, m = 0;
+                        int64_t nc = 0;
+                        for (int64_t q = 2 * j; q < 2 * j + 3 && q < w; q++, nc++) { /* the window's rows, then its columns */
+                            cols[nc] = x[2 * i * w + q];
+                            for (int64_t r = 2 * i + 1; r < 2 * i + 3 && r < h; r++) cols[nc] = max_nan_ref(cols[nc], x[r * w + q]);
+                        }
+                        m = cols[0];
+                        for (int64_t q = 1; q < nc; q++) m = max_nan_ref(m, cols[q]);
+                        CHECK(memcmp(&m, &y[i * ow + j], sizeof m) == 0, "%lldx%lld plane%s, output (%lld, %lld): %g, want %g", (long long)h,
+                              (long long)w, ceil_mode ? " (ceil)" : "", (long long)i, (long long)j, (double)y[i * ow + j], (double)m);
+                    }
+            }
+    return 0;
+}
+
 /* ---- training plans: conv2d 3x3/1 forward, input and weight gradients by F(2x2, 3x3) ---- */
 
 typedef struct wino_train_case {
@@ -631,6 +708,8 @@ int main(void) {
         harness_case(name, check_winograd, (void *)t);
     }
     harness_case("kernel stamps: any changed float, negated or swapped pairs change them", stamp_sees_changes, NULL);
+    harness_case("eval max pool 3x3/1 pad 1, planes up to 32 wide: bitwise as the scalar order, NaNs and -inf", maxpool3x3s1_matches, NULL);
+    harness_case("eval max pool 3x3/2, floor and ceil mode: bitwise as the scalar order, NaNs and -inf", maxpool3x3s2_matches, NULL);
     static const int stamp_kernels[3][2] = {{3, 3}, {5, 5}, {1, 7}};
     for (int i = 0; i < 3; i++) {
         char name[120];

@@ -17,4 +17,18 @@ void cnn_maxpool2x2_argmax(const float *xp, int64_t w, int64_t oh, int64_t ow, f
  * (LeNet-5's pool2 on 8x8) 16 / ow whole output rows at a time. */
 void cnn_maxpool2x2_grad_store(const float *dy, const int32_t *ap, int64_t h, int64_t w, int64_t oh, int64_t ow, float *dx);
 
+/* An eval max pool's plane xp (h x w, w <= 32) with a 3x3 window, stride 1 and padding 1 on every
+ * side (googlenet's branch pools on 28x28, 14x14 and 7x7 planes): yp (h x w), a row to one or two vectors, the
+ * window's rows then its columns in ops/pool.c's order (max_nan), the padding -inf: the same bits as
+ * maxpool_plane_flat, NaN included. Per 14x14 plane a few dozen instructions, where the general
+ * path's passes and edge columns cost ~0.1 ms for 512 planes. */
+void cnn_maxpool3x3s1_plane(const float *xp, int64_t h, int64_t w, float *yp);
+
+/* An eval max pool's plane xp (h x w) with a 3x3 window, stride 2 and no padding, floor or ceil
+ * mode (oh x ow outputs, each window's first row and column inside the plane; the rest of a window
+ * past the plane counts as -inf): yp, 16 outputs of a row to a vector (the inputs' even, odd and next
+ * even columns by permutes), in ops/pool.c's order: the same bits as maxpool_plane_flat, NaN
+ * included (googlenet's maxpool1-4, inception_v3's and Inception-v4's stride-2 max pools). */
+void cnn_maxpool3x3s2_plane(const float *xp, int64_t h, int64_t w, int64_t oh, int64_t ow, float *yp);
+
 #endif /* CNN_KERNELS_POOL_H */

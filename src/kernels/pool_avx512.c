@@ -8,6 +8,9 @@
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include "simd512.h"
 
+#include <math.h>
+#include <stdbool.h>
+
 /* The running pick (best at flat index at) against the other column's (x at f), as ops/pool.c's
  * pick_column: a NaN with the larger index, else the larger value or, equal, the smaller index. */
 static inline void pick(__m512 *best, __m512i *at, __m512 x, __m512i f) {
@@ -153,7 +156,71 @@ void cnn_maxpool2x2_grad_store(const float *dy, const int32_t *ap, int64_t h, in
     for (int64_t x = 2 * oh * w; x < h * w; x++) dx[x] = 0.0f;
 }
 
+/* ops/pool.c's max_nan on vectors: v where v > best or v is NaN, else best. */
+static inline __m512 max_nan16(__m512 best, __m512 v) {
+    return _mm512_mask_mov_ps(best, _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+}
+
+/* Lanes of b (high) : a (low) shifted down by s elements (a constant): alignr as floats. */
+#define shift_in(b, a, s) _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b), _mm512_castps_si512(a), s))
+
+/* Rows of up to 16 (wide false) or 32 floats as two vectors each, lanes from w on -inf as the padding. */
+static inline __attribute__((always_inline)) void maxpool3x3s1_rows(const float *xp, int64_t h, int64_t w, float *yp, const bool wide) {
+    const __mmask16 m0 = lanes(w), m1 = lanes(w - 16);
+    const __m512 lo = _mm512_set1_ps(-INFINITY);
+    __m512 above0 = lo, above1 = lo, at0 = _mm512_mask_loadu_ps(lo, m0, xp), at1 = wide ? _mm512_mask_loadu_ps(lo, m1, xp + 16) : lo;
+    for (int64_t i = 0; i < h; i++) {
+        const float *next = xp + (i + 1) * w;
+        const __m512 below0 = i + 1 < h ? _mm512_mask_loadu_ps(lo, m0, next) : lo;
+        const __m512 below1 = wide && i + 1 < h ? _mm512_mask_loadu_ps(lo, m1, next + 16) : lo;
+        /* the window's rows, in order, then its columns */
+        const __m512 v0 = max_nan16(max_nan16(above0, at0), below0), v1 = wide ? max_nan16(max_nan16(above1, at1), below1) : lo;
+        _mm512_mask_storeu_ps(yp + i * w, m0, max_nan16(max_nan16(shift_in(v0, lo, 15), v0), shift_in(v1, v0, 1)));
+        if (wide) _mm512_mask_storeu_ps(yp + i * w + 16, m1, max_nan16(max_nan16(shift_in(v1, v0, 15), v1), shift_in(lo, v1, 1)));
+        above0 = at0, at0 = below0, above1 = at1, at1 = below1;
+    }
+}
+
+void cnn_maxpool3x3s1_plane(const float *xp, int64_t h, int64_t w, float *yp) {
+    if (w <= 16)
+        maxpool3x3s1_rows(xp, h, w, yp, false);
+    else
+        maxpool3x3s1_rows(xp, h, w, yp, true);
+}
+
+void cnn_maxpool3x3s2_plane(const float *xp, int64_t h, int64_t w, int64_t oh, int64_t ow, float *yp) {
+    const __m512 lo = _mm512_set1_ps(-INFINITY);
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1)), next = _mm512_add_epi32(even, _mm512_set1_epi32(2));
+    for (int64_t i = 0; i < oh; i++) {
+        const int64_t rows = h - 2 * i < 3 ? h - 2 * i : 3; /* the window's rows inside the plane (ceil mode: fewer) */
+        const float *x0 = xp + 2 * i * w;
+        for (int64_t j0 = 0; j0 < ow; j0 += 16) { /* outputs j0 .. j0 + 15: inputs 2 j0 .. 2 j0 + 32 */
+            const int64_t c0 = 2 * j0;
+            const __mmask16 m0 = lanes(w - c0), m1 = lanes(w - c0 - 16), m2 = lanes(w - c0 - 32) & 1;
+            __m512 v0 = _mm512_mask_loadu_ps(lo, m0, x0 + c0), v1 = _mm512_mask_loadu_ps(lo, m1, x0 + c0 + 16);
+            __m512 v2 = _mm512_mask_loadu_ps(lo, m2, x0 + c0 + 32);
+            for (int64_t r = 1; r < rows; r++) { /* the window's rows, in order */
+                const float *xr = x0 + r * w + c0;
+                v0 = max_nan16(v0, _mm512_mask_loadu_ps(lo, m0, xr));
+                v1 = max_nan16(v1, _mm512_mask_loadu_ps(lo, m1, xr + 16));
+                v2 = max_nan16(v2, _mm512_mask_loadu_ps(lo, m2, xr + 32));
+            }
+            /* then its columns, in order: inputs 2j, 2j + 1, 2j + 2 (the last of output j0 + 15 from v2) */
+            const __m512 a = _mm512_permutex2var_ps(v0, even, v1), b = _mm512_permutex2var_ps(v0, odd, v1);
+            const __m512 c = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(v0, next, v1), 0x8000, _mm512_setzero_si512(), v2);
+            _mm512_mask_storeu_ps(yp + i * ow + j0, lanes(ow - j0), max_nan16(max_nan16(a, b), c));
+        }
+    }
+}
+
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
+
+void cnn_maxpool3x3s2_plane(const float *xp, int64_t h, int64_t w, int64_t oh, int64_t ow, float *yp) {
+    (void)xp, (void)h, (void)w, (void)oh, (void)ow, (void)yp;
+}
+
+void cnn_maxpool3x3s1_plane(const float *xp, int64_t h, int64_t w, float *yp) { (void)xp, (void)h, (void)w, (void)yp; }
 
 void cnn_maxpool2x2_argmax(const float *xp, int64_t w, int64_t oh, int64_t ow, float *yp, int32_t *ap) {
     (void)xp, (void)w, (void)oh, (void)ow, (void)yp, (void)ap;
