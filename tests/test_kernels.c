@@ -343,6 +343,16 @@ static int frozen_plans_keep_kernels(void *arg) {
 
 static float max_nan_ref(float best, float v) { return v > best || isnan(v) ? v : best; }
 
+/* A pool test's plane: n values from -4 to 4 (ties), some -inf and some NaNs of distinct payloads. */
+static void pool_plane_values(float *x, int64_t n, uint64_t salt) {
+    for (int64_t i = 0; i < n; i++) {
+        const uint64_t r = cnn_hash64((uint64_t)i * 977 + salt);
+        uint32_t nan = 0x7fc00000u | (uint32_t)(r >> 40 & 0x3fffff);
+        x[i] = r % 23 == 0 ? -INFINITY : (float)(r % 9) - 4.0f;
+        if (r % 17 == 0) memcpy(&x[i], &nan, sizeof nan);
+    }
+}
+
 /* cnn_maxpool3x3s1_plane against the scalar order of ops/pool.c (the window's rows, then its
  * columns, padding dropped), bitwise: planes 1..32 wide, 1..15 rows, values with ties, -inf and
  * NaNs of distinct payloads (the last NaN in that order is the one kept). */
@@ -354,12 +364,7 @@ static int maxpool3x3s1_matches(void *arg) {
     for (int wi = 0; wi < 13; wi++)
         for (int hi = 0; hi < 6; hi++) {
             const int64_t w = ws[wi], h = hs[hi];
-            for (int64_t i = 0; i < h * w; i++) {
-                const uint64_t r = cnn_hash64((uint64_t)(i * 977 + w * 31 + h));
-                uint32_t nan = 0x7fc00000u | (uint32_t)(r >> 40 & 0x3fffff);
-                x[i] = r % 23 == 0 ? -INFINITY : (float)(r % 9) - 4.0f; /* ties */
-                if (r % 17 == 0) memcpy(&x[i], &nan, sizeof nan);
-            }
+            pool_plane_values(x, h * w, (uint64_t)(w * 31 + h));
             cnn_maxpool3x3s1_plane(x, h, w, y);
             for (int64_t i = 0; i < h; i++)
                 for (int64_t j = 0; j < w; j++) {
@@ -391,12 +396,7 @@ static int maxpool3x3s2_matches(void *arg) {
                 const int64_t w = ws[wi], h = hs[hi];
                 const int64_t ow = w < 3 ? 1 : ceil_mode ? (w - 3 + 1) / 2 + 1 : (w - 3) / 2 + 1;
                 const int64_t oh = h < 3 ? 1 : ceil_mode ? (h - 3 + 1) / 2 + 1 : (h - 3) / 2 + 1;
-                for (int64_t i = 0; i < h * w; i++) {
-                    const uint64_t r = cnn_hash64((uint64_t)(i * 613 + w * 37 + h + 5));
-                    uint32_t nan = 0x7fc00000u | (uint32_t)(r >> 40 & 0x3fffff);
-                    x[i] = r % 23 == 0 ? -INFINITY : (float)(r % 9) - 4.0f;
-                    if (r % 17 == 0) memcpy(&x[i], &nan, sizeof nan);
-                }
+                pool_plane_values(x, h * w, (uint64_t)(w * 37 + h + 5));
                 cnn_maxpool3x3s2_plane(x, h, w, oh, ow, y);
                 for (int64_t i = 0; i < oh; i++)
                     for (int64_t j = 0; j < ow; j++) {
@@ -412,6 +412,34 @@ static int maxpool3x3s2_matches(void *arg) {
                               (long long)w, ceil_mode ? " (ceil)" : "", (long long)i, (long long)j, (double)y[i * ow + j], (double)m);
                     }
             }
+    return 0;
+}
+
+/* cnn_maxpool3x3s2_argmax against PyTorch's row-major loop over each window (a later element
+ * replaces only if larger, or a NaN): values and flat indices bitwise, planes 3..70 wide (windows
+ * inside: floor mode), ties, -inf and NaNs. */
+static int maxpool3x3s2_argmax_matches(void *arg) {
+    (void)arg;
+    if (!cnn_gemm_avx512_available()) return 0;
+    static float x[15 * 70], y[7 * 34];
+    static int32_t at[7 * 34];
+    static const int64_t ws[] = {3, 4, 5, 14, 32, 33, 34, 35, 36, 64, 65, 70}, hs[] = {3, 4, 7, 15};
+    for (int wi = 0; wi < 12; wi++)
+        for (int hi = 0; hi < 4; hi++) {
+            const int64_t w = ws[wi], h = hs[hi], ow = (w - 3) / 2 + 1, oh = (h - 3) / 2 + 1;
+            pool_plane_values(x, h * w, (uint64_t)(w * 41 + h + 9));
+            cnn_maxpool3x3s2_argmax(x, w, oh, ow, y, at);
+            for (int64_t i = 0; i < oh; i++)
+                for (int64_t j = 0; j < ow; j++) {
+                    int32_t best = (int32_t)(2 * i * w + 2 * j);
+                    for (int64_t r = 2 * i; r < 2 * i + 3; r++)
+                        for (int64_t q = 2 * j; q < 2 * j + 3; q++)
+                            if (x[r * w + q] > x[best] || isnan(x[r * w + q])) best = (int32_t)(r * w + q);
+                    CHECK(at[i * ow + j] == best && memcmp(&y[i * ow + j], &x[best], sizeof(float)) == 0,
+                          "%lldx%lld plane, output (%lld, %lld): index %d, want %d", (long long)h, (long long)w, (long long)i, (long long)j,
+                          at[i * ow + j], best);
+                }
+        }
     return 0;
 }
 
@@ -710,6 +738,7 @@ int main(void) {
     harness_case("kernel stamps: any changed float, negated or swapped pairs change them", stamp_sees_changes, NULL);
     harness_case("eval max pool 3x3/1 pad 1, planes up to 32 wide: bitwise as the scalar order, NaNs and -inf", maxpool3x3s1_matches, NULL);
     harness_case("eval max pool 3x3/2, floor and ceil mode: bitwise as the scalar order, NaNs and -inf", maxpool3x3s2_matches, NULL);
+    harness_case("training max pool 3x3/2: values and argmax as PyTorch's row-major loop, NaNs and -inf", maxpool3x3s2_argmax_matches, NULL);
     static const int stamp_kernels[3][2] = {{3, 3}, {5, 5}, {1, 7}};
     for (int i = 0; i < 3; i++) {
         char name[120];

@@ -31,4 +31,9 @@ void cnn_maxpool3x3s1_plane(const float *xp, int64_t h, int64_t w, float *yp);
  * included (googlenet's maxpool1-4, inception_v3's and Inception-v4's stride-2 max pools). */
 void cnn_maxpool3x3s2_plane(const float *xp, int64_t h, int64_t w, int64_t oh, int64_t ow, float *yp);
 
+/* Training's 3x3 / stride-2 max pool of one plane xp (rows of w floats, every window inside it):
+ * yp (oh x ow) the maxima, ap the flat index of each as cnn_maxpool2x2_argmax (the first maximum in
+ * row-major order, or the last NaN), 16 outputs of a row to a vector (MiniGoogLeNet's downsampling). */
+void cnn_maxpool3x3s2_argmax(const float *xp, int64_t w, int64_t oh, int64_t ow, float *yp, int32_t *ap);
+
 #endif /* CNN_KERNELS_POOL_H */

@@ -214,7 +214,48 @@ void cnn_maxpool3x3s2_plane(const float *xp, int64_t h, int64_t w, int64_t oh, i
     }
 }
 
+void cnn_maxpool3x3s2_argmax(const float *xp, int64_t w, int64_t oh, int64_t ow, float *yp, int32_t *ap) {
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i even = _mm512_slli_epi32(iota, 1), odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i next = _mm512_add_epi32(even, _mm512_set1_epi32(2));
+    for (int64_t i = 0; i < oh; i++) {
+        const int64_t r0 = 2 * i;
+        for (int64_t j0 = 0; j0 < ow; j0 += 16) { /* outputs j0 .. j0 + 15: columns 2 j0 .. 2 j0 + 32 (those of the windows: all inside) */
+            const int64_t c0 = 2 * j0, need = 2 * (ow - j0 < 16 ? ow - j0 : 16) + 1;
+            const __mmask16 m0 = lanes(need), m1 = lanes(need - 16), m2 = lanes(need - 32);
+            /* per column the window rows' pick (the row-major loop's within a column: strictly larger, or a NaN) */
+            __m512 v[3];
+            __m512i vr[3];
+            for (int q = 0; q < 3; q++) {
+                const __mmask16 m = q == 0 ? m0 : q == 1 ? m1 : m2;
+                v[q] = _mm512_maskz_loadu_ps(m, xp + r0 * w + c0 + 16 * q);
+                vr[q] = _mm512_add_epi32(iota, _mm512_set1_epi32((int32_t)(r0 * w + c0 + 16 * q)));
+                for (int64_t t = 1; t < 3; t++) {
+                    const __m512 x = _mm512_maskz_loadu_ps(m, xp + (r0 + t) * w + c0 + 16 * q);
+                    const __mmask16 take = _mm512_cmp_ps_mask(x, v[q], _CMP_GT_OQ) | _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+                    v[q] = _mm512_mask_mov_ps(v[q], take, x);
+                    vr[q] = _mm512_mask_mov_epi32(vr[q], take, _mm512_add_epi32(iota, _mm512_set1_epi32((int32_t)((r0 + t) * w + c0 + 16 * q))));
+                }
+            }
+            /* then along the row: columns 2j, 2j + 1, 2j + 2 (the last of output j0 + 15 from the third vector) */
+            __m512 best = _mm512_permutex2var_ps(v[0], even, v[1]);
+            __m512i at = _mm512_permutex2var_epi32(vr[0], even, vr[1]);
+            pick(&best, &at, _mm512_permutex2var_ps(v[0], odd, v[1]), _mm512_permutex2var_epi32(vr[0], odd, vr[1]));
+            const __m512 c = _mm512_mask_permutexvar_ps(_mm512_permutex2var_ps(v[0], next, v[1]), 0x8000, _mm512_setzero_si512(), v[2]);
+            const __m512i cr = _mm512_mask_permutexvar_epi32(_mm512_permutex2var_epi32(vr[0], next, vr[1]), 0x8000, _mm512_setzero_si512(), vr[2]);
+            pick(&best, &at, c, cr);
+            const __mmask16 out = lanes(ow - j0);
+            _mm512_mask_storeu_ps(yp + i * ow + j0, out, best);
+            _mm512_mask_storeu_epi32(ap + i * ow + j0, out, at);
+        }
+    }
+}
+
 #else /* not x86-64 with AVX-512 enabled for this file: never called (cnn_gemm_avx512_available is false) */
+
+void cnn_maxpool3x3s2_argmax(const float *xp, int64_t w, int64_t oh, int64_t ow, float *yp, int32_t *ap) {
+    (void)xp, (void)w, (void)oh, (void)ow, (void)yp, (void)ap;
+}
 
 void cnn_maxpool3x3s2_plane(const float *xp, int64_t h, int64_t w, int64_t oh, int64_t ow, float *yp) {
     (void)xp, (void)h, (void)w, (void)oh, (void)ow, (void)yp;
