@@ -69,13 +69,18 @@ bool cnn_gemm_fast(void) {
     return fast == 1;
 }
 
-int64_t cnn_gemm_b_cache_bytes(void) {
+int64_t cnn_l2_bytes(void) {
     static int64_t bytes = -1; /* decided once; a race writes the same value */
     if (bytes < 0) {
         const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-        bytes = l2 >= 2 * 1024 * 1024 ? (int64_t)l2 / 16 * 7 : 384 * 1024;
+        bytes = l2 > 0 ? (int64_t)l2 : 0;
     }
     return bytes;
+}
+
+int64_t cnn_gemm_b_cache_bytes(void) {
+    const int64_t l2 = cnn_l2_bytes();
+    return l2 >= 2 * 1024 * 1024 ? l2 / 16 * 7 : 384 * 1024;
 }
 
 int64_t cnn_sgemm_fast_scratch(int64_t k, int64_t n) { return cnn_gemm_packed_b_size(k, n) + 16; }

@@ -36,6 +36,9 @@ bool cnn_gemm_avx512_available(void);
  * 2 MB: 896 KB, which takes resnet50's 56x56 1x1 layers at batch 8, 802 KB of B: 13.5 -> 7.4 ms
  * each at 1 thread). The size as sysconf reports it, read once. */
 int64_t cnn_gemm_b_cache_bytes(void);
+
+/* The L2 cache's size in bytes as sysconf reports it (0 when it does not), read once. */
+int64_t cnn_l2_bytes(void);
 extern const bool cnn_gemm_avx512_compiled;
 
 /* n columns rounded up to whole panels of GEMM_NR. */

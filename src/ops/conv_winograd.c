@@ -43,7 +43,15 @@
  * once per block of 16 tiles but once per super-block of up to WINO_SUPER tiles of the batch, in three
  * phases: every tile's input transform, the 36 products (the threads taking whole ones, each reading
  * its U[xi] once), every tile's output transform. */
-#define WINO_U_LARGE_FLOATS (1 << 20) /* 4 MB */
+#define WINO_U_LARGE_FLOATS (1 << 20) /* 4 MB (Zen 4, 1 MB of L2) */
+/* From a 2 MB L2 on, U from half of it (1 MB on the Intel host: googlenet's conv3 and 28x28 3x3
+ * layers and resnet50's 128-channel ones re-read U of 1.8-3.5 MB for each block of 16 tiles from
+ * beyond L2): googlenet b1 22.75 -> 22.16 ms at 1 thread, 12.75 -> 12.65 at 2; inception_v3 40.58 ->
+ * 39.99 at 2; resnet50 b8 217.7 -> 213.8 at 2 (alternating processes). */
+static int64_t u_large_floats(void) {
+    const int64_t l2 = cnn_l2_bytes();
+    return l2 >= 2 * 1024 * 1024 ? l2 / 2 / (int64_t)sizeof(float) : WINO_U_LARGE_FLOATS;
+}
 #define WINO_SUPER 64
 
 typedef struct wino_geo {
@@ -119,7 +127,7 @@ size_t conv_winograd_state_bytes(const cnn_node *n) {
 /* Tiles per super-block at this batch, 0 when blocks are used. */
 static int64_t super_tiles(const wino_geo *g, int64_t batch) {
     const int64_t u = u_floats(g), total = cnn_mul_i64(batch, g->tiles);
-    return u < WINO_U_LARGE_FLOATS || total < 0 ? 0 : total < WINO_SUPER ? total : WINO_SUPER;
+    return u < u_large_floats() || total < 0 ? 0 : total < WINO_SUPER ? total : WINO_SUPER;
 }
 
 size_t conv_winograd_bytes(const cnn_node *n, int64_t batch) {
