@@ -30,6 +30,7 @@ typedef struct cnn_gemm_epilogue {
 
 /* The CPU has AVX-512F and FMA, and sgemm_avx512.c was compiled for them (cnn_gemm_avx512_compiled). */
 bool cnn_gemm_avx512_available(void);
+extern const bool cnn_gemm_avx512_compiled;
 
 /* Packed B up to this many bytes is walked with A's rows outer (cnn_gemm_packed_avx512): 384 KB where
  * L2 is smaller than 2 MB (AMD Zen 4, 1 MB: measured there), 7/16 of L2 from 2 MB (an Intel Xeon's
@@ -39,7 +40,6 @@ int64_t cnn_gemm_b_cache_bytes(void);
 
 /* The L2 cache's size in bytes as sysconf reports it (0 when it does not), read once. */
 int64_t cnn_l2_bytes(void);
-extern const bool cnn_gemm_avx512_compiled;
 
 /* n columns rounded up to whole panels of GEMM_NR. */
 static inline int64_t cnn_gemm_round_nr(int64_t n) { return (n + GEMM_NR - 1) / GEMM_NR * GEMM_NR; }

@@ -259,10 +259,9 @@ static conv_gemm gemm_view(const cnn_node *n, const cnn_conv_geometry *geo) {
 static bool unfold_into_panels(const cnn_node *n, bool shared) {
     const conv_attrs *a = n->attrs;
     const cnn_conv_geometry geo = group_geometry(n);
-    if (columns_are_input(a)) return a->groups == 1 && column_elements(&geo) >= PANELS_MIN_COLUMN_FLOATS && cnn_gemm_fast();
-    return a->groups == 1 &&
-           (shared || n->inputs[0]->shape.dims[1] <= PANELS_MAX_CHANNELS || column_elements(&geo) >= PANELS_MIN_COLUMN_FLOATS) &&
-           cnn_gemm_fast();
+    return a->groups == 1 && cnn_gemm_fast() &&
+           (column_elements(&geo) >= PANELS_MIN_COLUMN_FLOATS ||
+            (!columns_are_input(a) && (shared || n->inputs[0]->shape.dims[1] <= PANELS_MAX_CHANNELS)));
 }
 
 /* Small planes at batch > 1 (the forward, also in training): the product runs over the samples' columns side by side,

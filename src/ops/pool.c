@@ -345,7 +345,8 @@ CNN_CLONES static void plane_epilogue(const cnn_op_ctx *c, int64_t k, float *y, 
 static bool has_epilogue(const cnn_op_ctx *c) { return c->epi_scale || c->epi_shift || c->epi_relu; }
 
 /* Every (N,C) plane of x through plane(), each thread with its own `bytes` of c->work (threads =
- * OpenMP's count when the plan sized it, at most). */
+ * OpenMP's count when the plan sized it, at most), g passed through (NULL for planes that need no
+ * geometry: the vector 3x3 max pools). */
 typedef void pool_plane_fn(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh,
                            int64_t ow, void *scratch);
 
@@ -474,13 +475,19 @@ static bool maxpool2x2_vectors(const pool_attrs *a, int64_t h, int64_t w, int64_
            a->pad[0] == 0 && a->pad[2] == 0 && 2 * oh <= h && 2 * ow <= w && cnn_gemm_avx512_available();
 }
 
-/* Eval's 3x3 / stride-1 max pool padded by 1 on every side, on planes at most 32 wide, on an
- * AVX-512 CPU: kernels/pool.h's (googlenet's branch pools: 0.10 -> ~0.02 ms each, cnn bench
- * --profile at 1 thread). */
-static bool maxpool3x3s1_vectors(const pool_attrs *a, int64_t h, int64_t w, int64_t oh, int64_t ow) {
+/* A 3x3 window, undilated, this stride both ways and this padding on every side, on an AVX-512 CPU:
+ * the shapes kernels/pool.h's 3x3 max pools take. */
+static bool window_3x3(const pool_attrs *a, int stride, int pad) {
     const cnn_pool2d_params *p = &a->p;
-    return p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 && p->dilation_w == 1 &&
-           a->pad[0] == 1 && a->pad[1] == 1 && a->pad[2] == 1 && a->pad[3] == 1 && oh == h && ow == w && w <= 32 && cnn_gemm_avx512_available();
+    return p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == stride && p->stride_w == stride && p->dilation_h == 1 &&
+           p->dilation_w == 1 && a->pad[0] == pad && a->pad[1] == pad && a->pad[2] == pad && a->pad[3] == pad && cnn_gemm_avx512_available();
+}
+
+/* Eval's 3x3 / stride-1 max pool padded by 1 on every side, on planes at most 32 wide:
+ * kernels/pool.h's (googlenet's branch pools: 0.10 -> ~0.02 ms each, cnn bench --profile at 1
+ * thread). */
+static bool maxpool3x3s1_vectors(const pool_attrs *a, int64_t h, int64_t w, int64_t oh, int64_t ow) {
+    return window_3x3(a, 1, 1) && oh == h && ow == w && w <= 32;
 }
 
 static void maxpool3x3s1_plane(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh,
@@ -491,10 +498,7 @@ static void maxpool3x3s1_plane(const pool_attrs *a, const plane_geom *g, const f
 
 /* And its 3x3 / stride-2 one without padding (floor or ceil mode: every window starts inside). */
 static bool maxpool3x3s2_vectors(const pool_attrs *a, int64_t h, int64_t w, int64_t oh, int64_t ow) {
-    const cnn_pool2d_params *p = &a->p;
-    return p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 2 && p->stride_w == 2 && p->dilation_h == 1 && p->dilation_w == 1 &&
-           a->pad[0] == 0 && a->pad[1] == 0 && a->pad[2] == 0 && a->pad[3] == 0 && 2 * (oh - 1) < h && 2 * (ow - 1) < w &&
-           cnn_gemm_avx512_available();
+    return window_3x3(a, 2, 0) && 2 * (oh - 1) < h && 2 * (ow - 1) < w;
 }
 
 static void maxpool3x3s2_plane(const pool_attrs *a, const plane_geom *g, const float *xp, float *yp, int64_t h, int64_t w, int64_t oh,
@@ -515,11 +519,11 @@ static int maxpool_forward(const cnn_op_ctx *c) {
     int64_t oh = y->shape[2], ow = y->shape[3];
     plane_geom g;
     if (!argmax && maxpool3x3s1_vectors(a, h, w, oh, ow)) {
-        pool_planes(c, &g, 0, maxpool3x3s1_plane);
+        pool_planes(c, NULL, 0, maxpool3x3s1_plane);
         return 0;
     }
     if (!argmax && maxpool3x3s2_vectors(a, h, w, oh, ow)) {
-        pool_planes(c, &g, 0, maxpool3x3s2_plane);
+        pool_planes(c, NULL, 0, maxpool3x3s2_plane);
         return 0;
     }
     if (!argmax && plane_geom_of(a, h, w, oh, ow, &g)) {
@@ -545,9 +549,8 @@ static int maxpool_forward(const cnn_op_ctx *c) {
          * bench/RESULTS.md) and MiniGoogLeNet's 3x3/2 downsampling (forward 4.7 -> 1.7 ms at batch 64,
          * 2 threads): the same picks 16 outputs at a time (kernels/pool.h) */
         argmax_plane_fn *vectors = maxpool2x2_vectors(a, h, w, oh, ow) ? cnn_maxpool2x2_argmax
-                                   : p->kernel_h == 3 && p->kernel_w == 3 && p->stride_h == 2 && p->stride_w == 2 && cnn_gemm_avx512_available()
-                                       ? cnn_maxpool3x3s2_argmax
-                                       : NULL;
+                                   : window_3x3(a, 2, 0) ? cnn_maxpool3x3s2_argmax
+                                                          : NULL;
         if (vectors) {
 #pragma omp parallel for collapse(2) schedule(static)
             for (int64_t b = 0; b < n; b++)
